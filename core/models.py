@@ -1,0 +1,262 @@
+"""Root models: ResNet-18 (torchvision topology, CIFAR-style stem) as a backbone network with early exits.
+
+The backbone has four residual stages; an exit (small classifier) follows each of the first three, and the
+network's own head is exit 4. Checkpoints are safetensors plus a JSON model card, loaded without pickle.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+import torchvision
+from torch import nn
+
+from core.validation import check_choice, check_int
+
+ARCHITECTURES = ("resnet18",)
+NUM_STAGES = 4
+STAGE_CHANNELS = (64, 128, 256, 512)
+EXIT_WIDTH = 128
+
+
+class ExitHead(nn.Module):
+    """Intermediate classifier: 3x3 conv to EXIT_WIDTH channels, BN, ReLU, global pool, linear."""
+
+    def __init__(self, in_channels: int, num_classes: int, width: int = EXIT_WIDTH):
+        super().__init__()
+        self.conv = nn.Conv2d(in_channels, width, 3, padding=1, bias=False)
+        self.bn = nn.BatchNorm2d(width)
+        self.relu = nn.ReLU(inplace=True)
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.fc = nn.Linear(width, num_classes)
+
+    def forward(self, x):
+        return self.fc(torch.flatten(self.pool(self.relu(self.bn(self.conv(x)))), 1))
+
+
+class FinalHead(nn.Module):
+    """The ResNet's own head (global pool + fc), used as the last exit."""
+
+    def __init__(self, in_channels: int, num_classes: int):
+        super().__init__()
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.fc = nn.Linear(in_channels, num_classes)
+
+    def forward(self, x):
+        return self.fc(torch.flatten(self.pool(x), 1))
+
+
+class BackboneNet(nn.Module):
+    """ResNet-18 with exits: ``stem`` then ``stages[0..3]``; ``exits[k-1]`` classifies after stage k."""
+
+    def __init__(self, num_classes: int, in_channels: int = 3):
+        super().__init__()
+        check_int("num_classes", num_classes, 2)
+        check_int("in_channels", in_channels, 1)
+        base = torchvision.models.resnet18(num_classes=num_classes)
+        # CIFAR-style stem for small inputs: 3x3 stride-1 conv, no max-pool.
+        self.stem = nn.Sequential(nn.Conv2d(in_channels, 64, 3, 1, 1, bias=False), base.bn1, base.relu)
+        self.stages = nn.ModuleList([base.layer1, base.layer2, base.layer3, base.layer4])
+        heads = [ExitHead(c, num_classes) for c in STAGE_CHANNELS[:-1]]
+        final = FinalHead(STAGE_CHANNELS[-1], num_classes)
+        final.fc = base.fc  # torchvision's initialisation of the classifier
+        self.exits = nn.ModuleList(heads + [final])
+        self.num_classes = num_classes
+        self.in_channels = in_channels
+
+    def features(self, x: torch.Tensor, depth: int) -> torch.Tensor:
+        """Output of the stem and the first ``depth`` stages (depth 0: the stem alone)."""
+        x = self.stem(x)
+        for stage in self.stages[:depth]:
+            x = stage(x)
+        return x
+
+    def forward_exits(self, x: torch.Tensor, depth: int = NUM_STAGES) -> list[torch.Tensor]:
+        """Logits of exits 1..depth from one pass through the first ``depth`` stages."""
+        x = self.stem(x)
+        out = []
+        for k in range(depth):
+            x = self.stages[k](x)
+            out.append(self.exits[k](x))
+        return out
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.exits[-1](self.features(x, NUM_STAGES))
+
+
+class DepthSubModel(nn.Module):
+    """Standalone device model for split point k: stem, stages 1..k and exit k (nothing else is held)."""
+
+    def __init__(self, stem: nn.Module, stages: list[nn.Module], head: nn.Module):
+        super().__init__()
+        self.stem = stem
+        self.stages = nn.ModuleList(stages)
+        self.head = head
+
+    @property
+    def depth(self) -> int:
+        return len(self.stages)
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.stem(x)
+        for stage in self.stages:
+            x = stage(x)
+        return x
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.features(x))
+
+
+class ServerModel(nn.Module):
+    """The server's part for split point k: stages k+1..4 and the final exit, fed with uplinked features."""
+
+    def __init__(self, stages: list[nn.Module], head: nn.Module):
+        super().__init__()
+        self.stages = nn.ModuleList(stages)
+        self.head = head
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        for stage in self.stages:
+            features = stage(features)
+        return self.head(features)
+
+
+def check_depth(depth: int) -> int:
+    return check_int("depth", depth, 1, NUM_STAGES)
+
+
+def device_model(root: BackboneNet, depth: int) -> DepthSubModel:
+    """A deep copy of the first ``depth`` stages plus exit ``depth``; the root is never shared or mutated."""
+    check_depth(depth)
+    import copy
+
+    return DepthSubModel(copy.deepcopy(root.stem), [copy.deepcopy(s) for s in root.stages[:depth]],
+                         copy.deepcopy(root.exits[depth - 1])).eval()
+
+
+def server_model(root: BackboneNet, depth: int) -> ServerModel:
+    """A deep copy of the stages after split point ``depth`` and the final exit."""
+    check_depth(depth)
+    import copy
+
+    return ServerModel([copy.deepcopy(s) for s in root.stages[depth:]], copy.deepcopy(root.exits[-1])).eval()
+
+
+def build_model(arch: str, num_classes: int, in_channels: int) -> BackboneNet:
+    check_choice("arch", arch, ARCHITECTURES)
+    return BackboneNet(num_classes, in_channels)
+
+
+def count_parameters(module: nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters())
+
+
+def root_parameter_count(model: BackboneNet) -> int:
+    """Parameters of the plain ResNet-18 (stem, stages, final head), without the intermediate exits."""
+    return count_parameters(model.stem) + count_parameters(model.stages) + count_parameters(model.exits[-1])
+
+
+@dataclass(frozen=True)
+class ModelCard:
+    """What a checkpoint is: data set, classes, normalisation, split seed, measured accuracy, how it was made."""
+
+    arch: str
+    dataset: str
+    classes: tuple[str, ...]
+    input_shape: tuple[int, int, int]
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+    scale: float
+    split_seed: int
+    train_seed: int
+    test_accuracy: float
+    exit_test_accuracy: tuple[float, ...]
+    parameters: int
+    root_parameters: int
+    dtype: str
+    command: str
+    epochs: int = 0
+    train_seconds: float = 0.0
+    device: str = "cpu"
+    created: str = ""
+    extra: dict = field(default_factory=dict)
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=2)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "ModelCard":
+        names = set(cls.__dataclass_fields__)
+        missing = [n for n in names if n not in data and cls.__dataclass_fields__[n].default is
+                   cls.__dataclass_fields__[n].default_factory]  # fields without default
+        if missing:
+            raise ValueError(f"model card: missing fields {sorted(missing)}")
+        kwargs = {k: v for k, v in data.items() if k in names}
+        for key in ("classes", "input_shape", "mean", "std", "exit_test_accuracy"):
+            kwargs[key] = tuple(kwargs[key])
+        return cls(**kwargs)
+
+
+def save_checkpoint(model: BackboneNet, card: ModelCard, path: str | Path) -> tuple[Path, Path]:
+    """Write ``path`` (.safetensors, weights at the card's dtype) and ``path`` with .json (the card)."""
+    from safetensors.torch import save_file
+
+    path = Path(path).with_suffix(".safetensors")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    dtype = {"float32": torch.float32, "float16": torch.float16}[check_choice("dtype", card.dtype,
+                                                                              ("float32", "float16"))]
+    state = {}
+    for name, tensor in model.state_dict().items():
+        tensor = tensor.detach().cpu().contiguous()
+        state[name] = tensor.to(dtype) if tensor.is_floating_point() else tensor
+    tmp = path.with_suffix(".safetensors.tmp")
+    save_file(state, str(tmp), metadata={"arch": card.arch, "dataset": card.dataset})
+    tmp.replace(path)  # never leave a half-written checkpoint behind
+    path.chmod(0o644)
+    card_path = path.with_suffix(".json")
+    card_path.with_suffix(".json.tmp").write_text(card.to_json())
+    card_path.with_suffix(".json.tmp").replace(card_path)
+    return path, card_path
+
+
+def load_checkpoint(path: str | Path) -> tuple[BackboneNet, ModelCard]:
+    """Read a safetensors checkpoint and its JSON card (no pickle); raise ValueError if missing or damaged."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    path = Path(path).with_suffix(".safetensors")
+    card_path = path.with_suffix(".json")
+    if not path.is_file():
+        raise ValueError(f"checkpoint={str(path)!r} does not exist")
+    if not card_path.is_file():
+        raise ValueError(f"checkpoint={str(path)!r} has no model card {card_path.name}")
+    try:
+        card = ModelCard.from_dict(json.loads(card_path.read_text()))
+    except (json.JSONDecodeError, TypeError, KeyError) as err:
+        raise ValueError(f"checkpoint card {str(card_path)!r} is damaged: {err}") from None
+    try:
+        state = load_file(str(path))
+    except (SafetensorError, OSError, RuntimeError) as err:
+        raise ValueError(f"checkpoint={str(path)!r} is damaged: {err}") from None
+    model = build_model(card.arch, len(card.classes), card.input_shape[0])
+    expected = model.state_dict()
+    if set(state) != set(expected):
+        raise ValueError(f"checkpoint={str(path)!r} does not match {card.arch}: "
+                         f"{len(set(expected) ^ set(state))} tensor names differ")
+    for name, tensor in state.items():
+        if tensor.shape != expected[name].shape:
+            raise ValueError(f"checkpoint={str(path)!r}: tensor {name} has shape {tuple(tensor.shape)}, "
+                             f"expected {tuple(expected[name].shape)}")
+        state[name] = tensor.to(expected[name].dtype)
+    model.load_state_dict(state)
+    return model.eval(), card
+
+
+DEFAULT_CHECKPOINT = Path(__file__).resolve().parent.parent / "assets" / "resnet18_digits.safetensors"
+
+
+def load_default() -> tuple[BackboneNet, ModelCard]:
+    """The shipped root model: ResNet-18 with exits trained on the digits by ``python -m core.train``."""
+    return load_checkpoint(DEFAULT_CHECKPOINT)
