@@ -1,0 +1,175 @@
+"""Rate requirements of in-situ model downloading (paper Fig. 4): required rate R = sub-model bits / latency budget.
+
+Root-model sizes are the paper's rounded numbers or counted from torchvision architectures built on the meta device.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+import pandas as pd
+
+from core.link_budget import check_range_array
+from core.validation import check_choice, check_int, check_range
+
+PAPER = "Huang et al., 'In-situ model downloading to realize versatile edge AI in 6G mobile networks', Sec. 4, Fig. 4"
+TS_22_261 = "3GPP TS 22.261 sec. 7.10 (from TR 22.874), AI/ML model download KPIs"
+M_2160 = "ITU-R M.2160 (IMT-2030 framework), example targets"
+PAPER_APPS = PAPER + ", citing 3GPP TR 22.874"
+
+
+@dataclass(frozen=True)
+class RootModel:
+    """A root model of Fig. 4: its torchvision builder, the paper's rounded parameter count and how they relate."""
+    name: str
+    arch: str
+    paper_params: int
+    note: str
+
+
+# The classifier layer of each architecture, so that counts "without the head" can be reproduced.
+_HEADS = {"resnet50": "fc", "vgg16": "classifier.6", "vit_l_16": "heads", "vit_l_32": "heads"}
+
+ROOT_MODELS: dict[str, RootModel] = {
+    "ResNet-50": RootModel("ResNet-50", "resnet50", 23_000_000,
+                           "paper's 23 M matches torchvision without its final fc (23,508,032)"),
+    "VGG-16": RootModel("VGG-16", "vgg16", 135_000_000,
+                        "paper's 135 M matches torchvision without its last classifier layer (134,260,544)"),
+    "ViT-L/16": RootModel("ViT-L/16", "vit_l_16", 307_000_000,
+                          "paper says 'ViT-Large, 307 M' without a patch size; torchvision ViT-L/16 has 304 M"),
+    "ViT-L/32": RootModel("ViT-L/32", "vit_l_32", 307_000_000,
+                          "paper's 307 M matches torchvision ViT-L/32 with its head (306,535,400)"),
+}
+# The three root models the paper plots; ViT-L/32 is the variant whose count matches the paper's 307 M.
+PAPER_MODELS = ("ResNet-50", "VGG-16", "ViT-L/32")
+
+
+@dataclass(frozen=True)
+class ApplicationPreset:
+    """An application with its over-the-air download latency budget (seconds), and a model size where the source gives one."""
+    name: str
+    latency_s: float
+    source: str
+    model_bytes: float | None = None
+
+
+APPLICATIONS: dict[str, ApplicationPreset] = {
+    "image recognition": ApplicationPreset("image recognition", 1.0, PAPER_APPS),
+    "video call": ApplicationPreset("video call", 0.2, PAPER_APPS),
+    "tactile": ApplicationPreset("tactile", 1e-3, PAPER_APPS),
+    "3GPP image recognition": ApplicationPreset("3GPP image recognition", 1.0, TS_22_261, 138e6),
+    "3GPP speech recognition": ApplicationPreset("3GPP speech recognition", 1.0, TS_22_261, 80e6),
+}
+PAPER_APPLICATIONS = ("image recognition", "video call", "tactile")
+
+
+@dataclass(frozen=True)
+class ReferenceRate:
+    """A reference downlink rate in bit/s; a range [low_bps, high_bps] where the source gives one."""
+    name: str
+    low_bps: float
+    high_bps: float
+    source: str
+    latency_s: float | None = None
+    model_bytes: float | None = None
+
+    @property
+    def rate_bps(self) -> float:
+        """The rate to compare against: the low end, so that a model that fits here fits across the range."""
+        return self.low_bps
+
+
+REFERENCE_RATES: dict[str, ReferenceRate] = {
+    "user-experienced": ReferenceRate("6G user-experienced rate", 1e9, 1e9, PAPER),
+    "peak": ReferenceRate("6G peak rate", 1e12, 1e12, PAPER),
+    "3GPP image recognition": ReferenceRate("3GPP image recognition model download", 1.1e9, 1.1e9,
+                                            TS_22_261, latency_s=1.0, model_bytes=138e6),
+    "3GPP speech recognition": ReferenceRate("3GPP speech recognition model download", 640e6, 640e6,
+                                             TS_22_261, latency_s=1.0, model_bytes=80e6),
+    "IMT-2030 peak": ReferenceRate("IMT-2030 peak rate", 50e9, 200e9, M_2160),
+    "IMT-2030 user-experienced": ReferenceRate("IMT-2030 user-experienced rate", 300e6, 500e6, M_2160),
+}
+
+COUNTS = ("paper", "counted")
+
+
+@lru_cache(maxsize=None)
+def count_parameters(arch: str, include_head: bool = True) -> int:
+    """Number of parameters of a torchvision architecture, built without weights on the meta device (no memory, ~0.1 s)."""
+    check_choice("arch", arch, _HEADS)
+    # Imported here so that the rest of the engine (and the app's start-up) does not pay for torch on import.
+    import torch
+    import torchvision
+
+    with torch.device("meta"):
+        model = getattr(torchvision.models, arch)(weights=None)
+    total = sum(p.numel() for p in model.parameters())
+    if not include_head:
+        total -= sum(p.numel() for p in model.get_submodule(_HEADS[arch]).parameters())
+    return int(total)
+
+
+def root_params(model: str, counts: str = "paper", include_head: bool = True) -> int:
+    """Parameter count of a root model: the paper's rounded number or the torchvision count."""
+    check_choice("model", model, ROOT_MODELS)
+    check_choice("counts", counts, COUNTS)
+    root = ROOT_MODELS[model]
+    return root.paper_params if counts == "paper" else count_parameters(root.arch, include_head)
+
+
+def parameter_table() -> pd.DataFrame:
+    """Each root model's paper count beside its torchvision counts with and without the classifier head."""
+    rows = [{"model": m.name, "arch": m.arch, "paper_params": m.paper_params,
+             "counted_params": count_parameters(m.arch, True),
+             "counted_params_without_head": count_parameters(m.arch, False), "note": m.note}
+            for m in ROOT_MODELS.values()]
+    return pd.DataFrame(rows)
+
+
+def required_rate(bits, latency_s):
+    """Required downlink rate in bit/s to deliver ``bits`` within ``latency_s`` seconds: R = bits / T."""
+    b = check_range_array("bits", bits, 0.0)
+    t = check_range_array("latency_s", latency_s, 0.0, lo_open=True)
+    rate = b / t
+    return float(rate) if np.ndim(bits) == 0 and np.ndim(latency_s) == 0 else rate
+
+
+def fig4_table(models=PAPER_MODELS, applications=PAPER_APPLICATIONS, fractions=None,
+               bits_per_param: int = 32, counts: str = "paper", include_head: bool = True) -> pd.DataFrame:
+    """Required rate for each root model, application and sub-model size (fraction of the root model's bits).
+
+    Columns: model, application, latency_s, fraction, params (of the root model), bits, required_rate_bps.
+    """
+    if fractions is None:
+        fractions = np.linspace(0.02, 1.0, 50)
+    frac = np.atleast_1d(check_range_array("fractions", fractions, 0.0, 1.0, lo_open=True))
+    bpp = check_int("bits_per_param", bits_per_param, 1, 64)
+    for application in applications:
+        check_choice("applications", application, APPLICATIONS)
+    frames = []
+    for model in models:
+        params = root_params(model, counts, include_head)
+        for application in applications:
+            latency = APPLICATIONS[application].latency_s
+            bits = frac * params * bpp
+            frames.append(pd.DataFrame({
+                "model": model, "application": application, "latency_s": latency, "fraction": frac,
+                "params": params, "bits": bits, "required_rate_bps": bits / latency}))
+    if not frames:
+        return pd.DataFrame(columns=["model", "application", "latency_s", "fraction", "params", "bits",
+                                     "required_rate_bps"])
+    return pd.concat(frames, ignore_index=True)
+
+
+def max_fraction_that_fits(model: str, latency_s: float, rate_bps: float, bits_per_param: int = 32,
+                           counts: str = "paper", include_head: bool = True) -> float:
+    """Largest fraction of a root model's bits that a link of ``rate_bps`` delivers within ``latency_s``, capped at 1."""
+    latency = check_range("latency_s", latency_s, 0.0, lo_open=True)
+    rate = check_range("rate_bps", rate_bps, 0.0, lo_open=True)
+    bpp = check_int("bits_per_param", bits_per_param, 1, 64)
+    total_bits = root_params(model, counts, include_head) * bpp
+    if math.isinf(rate * latency):
+        return 1.0
+    return min(1.0, rate * latency / total_bits)
