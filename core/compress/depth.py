@@ -1,0 +1,117 @@
+"""Depth level: split points of the backbone network, the device/server trade-off and confidence early exit."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from core.compress.common import count_macs, transmitted_state
+from core.data import DataSplits
+from core.models import NUM_STAGES, BackboneNet, check_depth, device_model, server_model
+from core.payload import TensorFormat, encode
+from core.validation import check_int, check_range
+
+FEATURE_BITS = (8, 16, 32)
+
+
+@dataclass(frozen=True)
+class SplitPoint:
+    """One split point k: what the device downloads and runs, what goes up the uplink, what the server does."""
+
+    depth: int
+    download_bits: int
+    device_parameters: int
+    device_macs: int
+    exit_accuracy: float
+    feature_shape: tuple[int, ...]
+    uplink_bits_per_sample: int
+    server_macs: int
+    server_accuracy: float   # device stages + uplinked features (at feature_bits) + server stages + final exit
+
+
+def quantise_features(f: torch.Tensor, bits: int) -> torch.Tensor:
+    """What the server receives: features at fp32, fp16, or 8-bit unsigned codes per sample (post-ReLU >= 0)."""
+    if bits == 32:
+        return f
+    if bits == 16:
+        return f.half().float()
+    top = f.flatten(1).amax(dim=1).clamp_min(1e-12).view(-1, *([1] * (f.dim() - 1)))
+    levels = (1 << bits) - 1
+    return torch.round(f / top * levels) / levels * top
+
+
+@torch.no_grad()
+def split_table(root: BackboneNet, data: DataSplits, feature_bits: int = 8, split: str = "test") -> list[SplitPoint]:
+    """Every split point of the root model, measured on a data split."""
+    if feature_bits not in FEATURE_BITS:
+        raise ValueError(f"feature_bits={feature_bits!r} is not one of {FEATURE_BITS}")
+    root.eval()
+    shape = data.input_shape
+    rows = []
+    for k in range(1, NUM_STAGES + 1):
+        device, server = device_model(root, k), server_model(root, k)
+        dev_macs, _, _ = count_macs(device, shape)
+        feature_shape = tuple(root.features(torch.zeros(1, *shape), k).shape[1:])
+        srv_macs, _, _ = count_macs(server, feature_shape) if k < NUM_STAGES else (0, 0, 0)
+        exit_hits = server_hits = total = 0
+        for xb, yb in data.batches(split, 512):
+            feats = device.features(xb)
+            exit_hits += int((device.head(feats).argmax(1) == yb).sum())
+            server_hits += int((server(quantise_features(feats, feature_bits)).argmax(1) == yb).sum())
+            total += len(yb)
+        payload = encode(transmitted_state(device), {}, {"arch": "resnet18", "depth": k})
+        rows.append(SplitPoint(depth=k, download_bits=payload.total_bits,
+                               device_parameters=sum(p.numel() for p in device.parameters()),
+                               device_macs=dev_macs, exit_accuracy=exit_hits / total, feature_shape=feature_shape,
+                               uplink_bits_per_sample=int(torch.Size(feature_shape).numel()) * feature_bits,
+                               server_macs=srv_macs, server_accuracy=server_hits / total))
+    return rows
+
+
+@dataclass(frozen=True)
+class EarlyExitResult:
+    """Confidence-based early exit at split point k with a softmax-confidence threshold."""
+
+    depth: int
+    threshold: float
+    accuracy: float
+    device_share: float            # samples finished on the device
+    mean_uplink_bits: float        # per sample, counting only those sent up
+    device_accuracy: float         # accuracy on the samples finished on the device
+
+
+@torch.no_grad()
+def early_exit(root: BackboneNet, data: DataSplits, depth: int, threshold: float, feature_bits: int = 8,
+               split: str = "test") -> EarlyExitResult:
+    """Finish a sample on the device when exit ``depth`` is at least ``threshold`` confident, else on the server."""
+    check_depth(depth)
+    check_range("threshold", threshold, 0.0, 1.0)
+    if feature_bits not in FEATURE_BITS:
+        raise ValueError(f"feature_bits={feature_bits!r} is not one of {FEATURE_BITS}")
+    root.eval()
+    correct = on_device = device_correct = total = 0
+    uplink = 0
+    for xb, yb in data.batches(split, 512):
+        feats = root.features(xb, depth)
+        local = root.exits[depth - 1](feats)
+        confident = torch.softmax(local, 1).amax(1) >= threshold
+        pred = local.argmax(1)
+        if depth < NUM_STAGES and (~confident).any():
+            f = quantise_features(feats[~confident], feature_bits)
+            for stage in root.stages[depth:]:
+                f = stage(f)
+            pred[~confident] = root.exits[-1](f).argmax(1)
+            uplink += int((~confident).sum()) * feats[0].numel() * feature_bits
+        elif depth == NUM_STAGES:
+            confident[:] = True
+        correct += int((pred == yb).sum())
+        device_correct += int((pred[confident] == yb[confident]).sum())
+        on_device += int(confident.sum())
+        total += len(yb)
+    return EarlyExitResult(depth, float(threshold), correct / total, on_device / total, uplink / total,
+                           device_correct / on_device if on_device else float("nan"))
+
+
+def early_exit_sweep(root: BackboneNet, data: DataSplits, depth: int, thresholds, feature_bits: int = 8):
+    check_int("depth", depth, 1, NUM_STAGES)
+    return [early_exit(root, data, depth, t, feature_bits) for t in thresholds]
