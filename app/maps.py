@@ -1,0 +1,254 @@
+"""Pure drawing functions for the mobility simulator: a folium map that works offline (Leaflet served by the app,
+streets drawn from the area data, an own time slider) and a plotly timeline per user. No streamlit here."""
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import folium
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+from branca.element import Element, MacroElement
+from jinja2 import Template
+
+from core.mobility.area import Area, load_area
+from core.mobility.simulate import SimulationResult
+from core.validation import check_choice, check_int
+
+STATIC_DIR = Path(__file__).resolve().parent / "static"
+LEAFLET_FILES = {"js": "leaflet/leaflet.js", "css": "leaflet/leaflet.css"}
+# Optional layer only: drawing it needs the internet; the street layer from the area data never does.
+OSM_TILES = "https://tile.openstreetmap.org/{z}/{x}/{y}.png"
+OSM_ATTRIBUTION = "&copy; OpenStreetMap contributors"
+
+CONTEXT_COLORS = {
+    "navigation": "#1f77b4", "tour_guide": "#9467bd", "ar": "#ff7f0e", "speech": "#2ca02c",
+    "classroom_vr": "#8c564b", "product_recognition": "#e377c2",
+}
+ON_TIME, LATE, WASTED = "#2ca02c", "#d62728", "#7f7f7f"
+LAYER_NAMES = {
+    "streets": "Streets (area data)", "tiles": "OpenStreetMap tiles (needs internet)", "places": "Places",
+    "base_stations": "Base stations with edge servers", "paths": "User paths (sample)",
+    "starts": "Download starts", "completions": "Download completions", "animation": "Users moving (time slider)",
+}
+
+
+def context_color(context: str) -> str:
+    return CONTEXT_COLORS.get(context, "#17becf")
+
+
+def _area_of(result: SimulationResult, area: Area | None) -> Area:
+    return area if area is not None else load_area(result.config.area_path)
+
+
+class TimeSlider(MacroElement):
+    """Slider, play button and clock that move one circle marker per user through the frames (plain Leaflet,
+    so no plugin has to come from a CDN)."""
+
+    _template = Template("""
+{% macro script(this, kwargs) %}
+(function() {
+    var data = {{ this.data }};
+    var group = {{ this.group.get_name() }};
+    var markers = data.users.map(function(u) {
+        return L.circleMarker(u.path[0], {radius: 5, color: u.color, weight: 1, fillColor: u.color,
+                                          fillOpacity: 0.9}).bindTooltip(u.label).addTo(group);
+    });
+    var control = L.control({position: 'bottomleft'});
+    control.onAdd = function() {
+        var div = L.DomUtil.create('div', 'mobility-time-slider');
+        div.style.cssText = 'background: white; padding: 6px 8px; font: 12px sans-serif; border-radius: 4px;';
+        div.innerHTML = '<button type="button" class="play">&#9654;</button> ' +
+            '<input type="range" min="0" max="' + (data.times.length - 1) + '" value="0" step="1" ' +
+            'style="width: 240px; vertical-align: middle;"> <span class="clock"></span>';
+        L.DomEvent.disableClickPropagation(div);
+        L.DomEvent.disableScrollPropagation(div);
+        return div;
+    };
+    control.addTo({{ this._parent.get_name() }});
+    var box = control.getContainer();
+    var slider = box.querySelector('input'), clock = box.querySelector('.clock'), button = box.querySelector('.play');
+    function show(i) {
+        markers.forEach(function(m, k) { m.setLatLng(data.users[k].path[i]); });
+        var t = data.times[i], h = Math.floor(t / 3600), mnt = Math.floor((t % 3600) / 60), s = Math.floor(t % 60);
+        clock.textContent = 't = ' + h + ':' + String(mnt).padStart(2, '0') + ':' + String(s).padStart(2, '0');
+    }
+    var timer = null;
+    function stop() { clearInterval(timer); timer = null; button.innerHTML = '&#9654;'; }
+    button.addEventListener('click', function() {
+        if (timer) { stop(); return; }
+        button.innerHTML = '&#10074;&#10074;';
+        timer = setInterval(function() {
+            var i = (parseInt(slider.value) + 1) % data.times.length;
+            slider.value = i; show(i);
+        }, {{ this.interval_ms }});
+    });
+    slider.addEventListener('input', function() { show(parseInt(slider.value)); });
+    show(0);
+})();
+{% endmacro %}
+""")
+
+    def __init__(self, data: dict, group: folium.FeatureGroup, interval_ms: int = 100):
+        super().__init__()
+        self._name = "TimeSlider"
+        self.data = json.dumps(data, separators=(",", ":"))
+        self.group = group
+        self.interval_ms = int(interval_ms)
+
+
+def _sample_tracks(result: SimulationResult, sample_users: int) -> pd.DataFrame:
+    tracks = result.tracks
+    users = np.sort(tracks["user"].unique())[:sample_users]
+    return tracks[tracks["user"].isin(users)]
+
+
+def _position_at(track: pd.DataFrame, t: float) -> tuple[float, float]:
+    """A user's position at time ``t``, interpolated between the stored track points."""
+    times = track["time_s"].to_numpy()
+    return float(np.interp(t, times, track["lat"].to_numpy())), float(np.interp(t, times, track["lon"].to_numpy()))
+
+
+def build_map(result: SimulationResult, area: Area | None = None, *, sample_users: int = 20,
+              policy: str = "predictive", static_base: str = "/app/static", tiles: bool = False,
+              interval_ms: int = 100) -> folium.Map:
+    """A folium map of one run: streets (from the area data, always), optional tiles, places, base stations, the
+    paths of a sample of users, where ``policy`` started and completed each download (green on time, red late)
+    and a time slider of the users moving. Scripts and styles come from ``static_base`` only, so the map works
+    without internet when the app serves ``app/static`` there (Streamlit: ``server.enableStaticServing``)."""
+    area = _area_of(result, area)
+    check_int("sample_users", sample_users, 0, 10_000)
+    check_choice("policy", policy, result.config.policies)
+    base = static_base.rstrip("/")
+    fmap = folium.Map(location=list(area.center), zoom_start=16, tiles=None, control_scale=True,
+                      prefer_canvas=True)
+    # Per instance: only the vendored Leaflet; folium's jquery, bootstrap and awesome-markers are not needed.
+    fmap.default_js = [("leaflet", f"{base}/{LEAFLET_FILES['js']}")]
+    fmap.default_css = [("leaflet_css", f"{base}/{LEAFLET_FILES['css']}")]
+    fmap.get_root().header.add_child(Element(
+        "<style>.leaflet-container { background: #f4f1ea !important; }</style>"), name="mobility_background")
+
+    if tiles:
+        folium.TileLayer(OSM_TILES, attr=OSM_ATTRIBUTION, name=LAYER_NAMES["tiles"], overlay=True,
+                         control=True, show=True, max_zoom=19).add_to(fmap)
+
+    streets = folium.FeatureGroup(name=LAYER_NAMES["streets"]).add_to(fmap)
+    latlon = area.node_latlon
+    for a, b, name in area.edges:
+        access = name.startswith("access to ")
+        folium.PolyLine([latlon[a].tolist(), latlon[b].tolist()], color="#b0a999" if access else "#8a8275",
+                        weight=2 if access else 5, opacity=0.9, tooltip=name or None).add_to(streets)
+
+    places = folium.FeatureGroup(name=LAYER_NAMES["places"]).add_to(fmap)
+    for p in area.places:
+        color = context_color(p.context)
+        folium.CircleMarker([p.lat, p.lon], radius=9, color=color, weight=2, fill=True, fill_color=color,
+                            fill_opacity=0.35,
+                            tooltip=f"{p.name} ({p.kind}): needs the {area.context_labels.get(p.context, p.context)}"
+                                    f" model").add_to(places)
+
+    stations = folium.FeatureGroup(name=LAYER_NAMES["base_stations"]).add_to(fmap)
+    for b in area.base_stations:
+        folium.CircleMarker([b.lat, b.lon], radius=7, color="black", weight=2, fill=True, fill_color="#ffd700",
+                            fill_opacity=1.0,
+                            tooltip=f"Base station {b.name}" + (" with edge server" if b.edge_server else "")
+                            ).add_to(stations)
+
+    sample = _sample_tracks(result, sample_users)
+    paths = folium.FeatureGroup(name=LAYER_NAMES["paths"]).add_to(fmap)
+    starts = folium.FeatureGroup(name=LAYER_NAMES["starts"]).add_to(fmap)
+    completions = folium.FeatureGroup(name=LAYER_NAMES["completions"]).add_to(fmap)
+    events = result.events[(result.events["policy"] == policy)]
+    by_user = dict(tuple(sample.groupby("user", sort=True)))
+    for user, track in by_user.items():
+        folium.PolyLine(track[["lat", "lon"]].to_numpy().tolist(), weight=2, opacity=0.6,
+                        color="#1f77b4" if track["mode"].iloc[0] == "drive" else "#555555",
+                        tooltip=f"user {user} ({track['mode'].iloc[0]})").add_to(paths)
+        for row in events[events["user"] == user].itertuples():
+            color = ON_TIME if row.on_time else LATE
+            status = "on time" if row.on_time else f"late, application waited {row.interruption_s:.1f} s"
+            folium.CircleMarker(_position_at(track, row.start_s), radius=5, color=color, weight=2, fill=False,
+                                tooltip=f"user {user}: {row.model} download starts at {row.start_s:.0f} s "
+                                        f"({policy})").add_to(starts)
+            folium.CircleMarker(_position_at(track, row.done_s), radius=5, color=color, weight=1, fill=True,
+                                fill_color=color, fill_opacity=0.9,
+                                tooltip=f"user {user}: {row.model} downloaded at {row.done_s:.0f} s, needed at "
+                                        f"{row.t_need_s:.0f} s: {status}").add_to(completions)
+
+    moving = folium.FeatureGroup(name=LAYER_NAMES["animation"]).add_to(fmap)
+    times = np.sort(sample["time_s"].unique()).tolist() if len(sample) else [0.0]
+    data = {"times": times, "users": [
+        {"label": f"user {u} ({t['mode'].iloc[0]})",
+         "color": "#1f77b4" if t["mode"].iloc[0] == "drive" else "#222222",
+         "path": np.round(t[["lat", "lon"]].to_numpy(), 6).tolist()} for u, t in by_user.items()]}
+    fmap.add_child(TimeSlider(data, moving, interval_ms))
+    folium.LayerControl(collapsed=False).add_to(fmap)
+    fmap.fit_bounds([latlon.min(axis=0).tolist(), latlon.max(axis=0).tolist()])
+    return fmap
+
+
+def map_html(result: SimulationResult, area: Area | None = None, *, inline_assets: bool = False, **kwargs) -> str:
+    """The map as one HTML page. ``inline_assets`` embeds Leaflet's script and style in the page, so the file
+    also opens offline outside the app (e.g. saved and sent by mail)."""
+    kwargs.setdefault("static_base", "/app/static")
+    html = build_map(result, area, **kwargs).get_root().render()
+    if inline_assets:
+        base = re.escape(kwargs["static_base"].rstrip("/"))
+        js = (STATIC_DIR / LEAFLET_FILES["js"]).read_text(encoding="utf-8")
+        css = (STATIC_DIR / LEAFLET_FILES["css"]).read_text(encoding="utf-8")
+        html = re.sub(rf'<script src="{base}/{re.escape(LEAFLET_FILES["js"])}"></script>',
+                      lambda _: f"<script>{js}</script>", html)
+        html = re.sub(rf'<link rel="stylesheet" href="{base}/{re.escape(LEAFLET_FILES["css"])}"/>',
+                      lambda _: f"<style>{css}</style>", html)
+    return html
+
+
+def timeline_figure(result: SimulationResult, user_id: int, policies: tuple[str, ...] | None = None) -> go.Figure:
+    """Per policy, three rows for one user: which model runs, downloads in flight (green on time, red late,
+    grey wasted on a wrong prediction) and the interruptions of the application."""
+    check_int("user_id", user_id, 0, result.config.n_users - 1)
+    policies = tuple(policies or result.config.policies)
+    for p in policies:
+        check_choice("policies", p, result.config.policies)
+    horizon = result.config.duration_s
+    users = result.users
+    fig = go.Figure()
+    seen = set()
+
+    def bar(row, start, end, color, name, text, legend):
+        if end <= start:
+            return
+        fig.add_trace(go.Bar(y=[row], x=[end - start], base=[start], orientation="h", marker_color=color,
+                             name=name, legendgroup=name, showlegend=legend and name not in seen,
+                             hovertemplate=f"{text}<br>%{{base:.1f}} s to {end:.1f} s<extra></extra>"))
+        seen.add(name)
+
+    for policy in policies:
+        e = result.events[(result.events["policy"] == policy) & (result.events["user"] == user_id)]
+        e = e.sort_values("t_need_s")
+        w = result.waste[(result.waste["policy"] == policy) & (result.waste["user"] == user_id)]
+        initial = users[(users["policy"] == policy) & (users["user"] == user_id)]["initial_context"].iloc[0]
+        rows = (f"{policy}: model", f"{policy}: downloads", f"{policy}: interruptions")
+        t0, ctx = 0.0, initial
+        for r in e.itertuples():
+            if ctx:
+                bar(rows[0], t0, r.t_need_s, context_color(ctx), ctx, f"{ctx} model runs", True)
+            t0, ctx = r.t_need_s + r.interruption_s, r.context
+            color = ON_TIME if r.on_time else LATE
+            bar(rows[1], r.start_s, r.done_s, color, "on time" if r.on_time else "late",
+                f"download of {r.model} ({r.bits / 1e6:.1f} Mbit)", True)
+            bar(rows[2], r.t_need_s, r.t_need_s + r.interruption_s, LATE, "interruption",
+                f"application waits for {r.model}", True)
+        if ctx:
+            bar(rows[0], t0, horizon, context_color(ctx), ctx, f"{ctx} model runs", True)
+        for r in w.itertuples():
+            bar(rows[1], r.begin_s, r.end_s, WASTED, "wasted (wrong prediction)",
+                f"{r.context} model downloaded on a wrong prediction ({r.bits / 1e6:.1f} Mbit)", True)
+    fig.update_layout(barmode="overlay", title=f"User {user_id}: models, downloads and interruptions",
+                      xaxis_title="time (s)", xaxis_range=[0, horizon], height=140 + 70 * len(policies),
+                      legend_title_text="", margin=dict(l=10, r=10, t=50, b=40))
+    fig.update_yaxes(autorange="reversed", categoryorder="array",
+                     categoryarray=[f"{p}: {k}" for p in policies for k in ("model", "downloads", "interruptions")])
+    return fig
