@@ -5,9 +5,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 # Access latency of each AI-library tier (paper Sec. 3, Fig. 2: edge cloud next to the base station, local
-# cloud over the mid-haul, central cloud over the core). These are presets chosen for illustration, not
-# measurements: edge ~5 ms, local ~20 ms, central ~100 ms.
-TIER_LATENCY_S = {"edge": 0.005, "local": 0.020, "central": 0.100}
+# cloud over the mid-haul, central cloud over the core). The project's tier presets (core/tiers.py) win so that
+# every page uses the same numbers; without them, these illustrative presets (not measurements) apply:
+# edge ~5 ms, local ~20 ms, central ~100 ms.
+FALLBACK_TIER_LATENCY_S = {"edge": 0.005, "local": 0.020, "central": 0.100}
+try:
+    from core.tiers import TIER_PRESETS as _TIERS
+    TIER_LATENCY_S = {name: float(_TIERS[name].access_latency_s) for name in FALLBACK_TIER_LATENCY_S}
+    TIER_SOURCE = "core.tiers.TIER_PRESETS"
+except (ImportError, KeyError, AttributeError):
+    TIER_LATENCY_S = dict(FALLBACK_TIER_LATENCY_S)
+    TIER_SOURCE = "core.mobility.catalog.FALLBACK_TIER_LATENCY_S"
 
 # ResNet-18 has 11,689,512 parameters (torchvision, counted); the sub-model sizes below are that count times
 # the bits per parameter of a sub-model made by the depth, parameter or bit level (paper Fig. 1), rounded.
