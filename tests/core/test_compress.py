@@ -1,0 +1,208 @@
+"""Depth, parameter and bit level sub-models of the shipped root model: the properties a user relies on."""
+import numpy as np
+import pytest
+import torch
+
+from core.compress.combine import SubModelSpec, generate, root_bits
+from core.compress.common import weight_names
+from core.compress.depth import early_exit, split_table
+from core.compress.progressive import nested_masks, received_upgrade
+from core.compress.prune import magnitude_masks, retrain, sparsity
+from core.compress.quantize import allocate_bits, codes_for, fake_quantise, layer_sensitivity
+from core.models import device_model
+from core.payload import TensorFormat, channel_scales, decode, encode
+
+
+# ---------- depth level ----------
+
+def test_exit_k_submodel_runs_only_the_first_k_stages(root, digits):
+    calls = []
+    sub = device_model(root, 2)
+    hooks = [s.register_forward_hook(lambda m, i, o, k=k: calls.append(k)) for k, s in enumerate(root.stages)]
+    try:
+        x, _ = next(digits.batches("test", 8))
+        out = sub(x)
+    finally:
+        for h in hooks:
+            h.remove()
+    assert calls == []  # the sub-model holds copies: the root's stages are never run
+    assert sub.depth == 2 and len(list(sub.stages)) == 2
+    assert torch.allclose(out, root.exits[1](root.features(x, 2)), atol=1e-6)
+
+
+def test_split_table_shows_downlink_uplink_tradeoff(root, digits):
+    rows = split_table(root, digits, feature_bits=8)
+    downloads = [r.download_bits for r in rows]
+    uplinks = [r.uplink_bits_per_sample for r in rows]
+    assert downloads == sorted(downloads) and uplinks == sorted(uplinks, reverse=True)
+    assert rows[-1].server_macs == 0 and rows[0].server_macs > rows[1].server_macs
+    assert all(r.server_accuracy >= 0.97 for r in rows)
+
+
+def test_confident_early_exit_trades_uplink_for_accuracy(root, digits):
+    everything_local = early_exit(root, digits, 1, 0.0)
+    cautious = early_exit(root, digits, 1, 0.999)
+    assert everything_local.device_share == 1.0 and everything_local.mean_uplink_bits == 0
+    assert cautious.device_share < 1.0 and cautious.mean_uplink_bits > 0
+    assert cautious.accuracy >= everything_local.accuracy
+    with pytest.raises(ValueError, match="threshold=1.5"):
+        early_exit(root, digits, 1, 1.5)
+    with pytest.raises(ValueError, match="depth=5"):
+        early_exit(root, digits, 5, 0.5)
+
+
+# ---------- parameter level ----------
+
+@pytest.mark.parametrize("scope", ["global", "layer"])
+def test_pruning_keeps_exactly_the_asked_share(root, scope):
+    sub = device_model(root, 4)
+    masks = magnitude_masks(sub, 0.2, scope)
+    kept = sum(int(m.sum()) for m in masks.values())
+    total = sum(m.numel() for m in masks.values())
+    if scope == "global":
+        assert abs(kept - round(0.2 * total)) <= len(masks)  # exact up to the one-weight-per-layer floor
+    else:
+        assert all(int(m.sum()) == max(1, round(0.2 * m.numel())) for m in masks.values())
+
+
+def test_global_pruning_keeps_the_largest_weights(root):
+    sub = device_model(root, 4)
+    masks = magnitude_masks(sub, 0.1)
+    params = dict(sub.named_parameters())
+    kept = torch.cat([params[n].abs()[m] for n, m in masks.items()])
+    dropped = torch.cat([params[n].abs()[~m] for n, m in masks.items()])
+    assert kept.min() >= dropped.max() - 1e-7 or (kept < dropped.max()).sum() <= len(masks)
+
+
+def test_retraining_keeps_pruned_weights_at_zero_and_recovers_accuracy(root, digits):
+    spec = SubModelSpec(keep_ratio=0.05, retrain_steps=40)
+    sub = generate(root, digits, spec, seed=0)
+    density = sub.card.layer_density
+    total = sum(dict(sub.module.named_parameters())[n].numel() for n in density)
+    nonzero = sum(int((dict(sub.module.named_parameters())[n] != 0).sum()) for n in density)
+    assert nonzero <= round(0.05 * total) + len(density)
+    assert sub.card.accuracy > sub.card.accuracy_before_retrain
+    assert sub.card.accuracy >= 0.9
+
+
+def test_pruning_rejects_keep_ratio_outside_unit_interval(root):
+    sub = device_model(root, 1)
+    for bad in (0, -0.1, 1.5):
+        with pytest.raises(ValueError, match=f"keep_ratio={bad}"):
+            magnitude_masks(sub, bad)
+    with pytest.raises(ValueError, match="scope='local'"):
+        magnitude_masks(sub, 0.5, "local")
+
+
+def test_nested_keep_sets_contain_each_other(root):
+    sub = device_model(root, 4)
+    levels = nested_masks(sub, (0.05, 0.2, 0.6))
+    for small, large in zip(levels, levels[1:]):
+        assert all(bool((small[n] & ~large[n]).sum() == 0) for n in small)
+    with pytest.raises(ValueError, match="strictly increasing"):
+        nested_masks(sub, (0.5, 0.2))
+
+
+def test_progressive_upgrade_rebuilds_the_larger_level_exactly(root):
+    sub = device_model(root, 2)
+    small, large = nested_masks(sub, (0.1, 0.3))
+    from core.compress.common import transmitted_state
+    from core.compress.prune import apply_masks
+    import copy
+
+    s_state = transmitted_state(apply_masks(copy.deepcopy(sub), small))
+    l_state = transmitted_state(apply_masks(copy.deepcopy(sub), large))
+    rebuilt = received_upgrade(s_state, l_state, small, large)
+    assert all(torch.equal(rebuilt[n], l_state[n]) for n in l_state)
+
+
+# ---------- bit level ----------
+
+@pytest.mark.parametrize("bits", [2, 3, 4, 8])
+def test_each_channel_has_at_most_2_to_the_b_codes(root, bits):
+    w = dict(root.named_parameters())["stages.1.0.conv1.weight"]
+    codes = codes_for(w, bits)
+    assert codes.min() >= -(2 ** (bits - 1)) and codes.max() < 2 ** (bits - 1)
+    assert max(len(np.unique(c)) for c in codes) <= 2 ** bits
+
+
+def test_quantisation_error_falls_with_more_bits(root):
+    w = dict(root.named_parameters())["stages.2.0.conv2.weight"].detach()
+    sqnr = []
+    for b in (2, 4, 6, 8, 16):
+        err = w - fake_quantise(w, b)
+        sqnr.append(float(10 * torch.log10(w.pow(2).sum() / err.pow(2).sum())))
+    assert sqnr == sorted(sqnr) and sqnr[3] > 40  # 8-bit: about 6 dB a bit
+
+
+def test_uniform_4_bit_model_keeps_its_accuracy_and_is_an_eighth_of_fp32(root, digits):
+    sub = generate(root, digits, SubModelSpec(bits=4))
+    assert sub.card.accuracy >= 0.97
+    assert 12.5 <= sub.card.size_pct_of_root <= 14.0  # codes + fp32 BN tensors + scales + topology
+
+
+def test_mixed_precision_fits_budget_and_beats_uniform_at_same_size(root, digits):
+    sub = device_model(root, 4)
+    sens = layer_sensitivity(sub, digits, bits=(2, 3, 4))
+    sizes = dict(zip(sens.layers, sens.sizes))
+    budget = 3 * sum(sens.sizes)
+    alloc = allocate_bits(sens, budget)
+    assert sum(sizes[n] * b for n, b in alloc.items()) <= budget
+    assert len(set(alloc.values())) > 1
+    mixed = generate(root, digits, SubModelSpec(bits_map=tuple(alloc.items())))
+    uniform = generate(root, digits, SubModelSpec(bits=3))
+    assert mixed.card.bits_by_part["values"] <= uniform.card.bits_by_part["values"]
+    assert mixed.card.accuracy >= uniform.card.accuracy
+    with pytest.raises(ValueError, match="budget_bits"):
+        allocate_bits(sens, sum(sens.sizes))
+
+
+@pytest.mark.parametrize("bad", [1, 9, 12, 33, 2.5])
+def test_bits_outside_allowed_set_are_rejected(bad):
+    with pytest.raises(ValueError, match=f"bits={bad}"):
+        SubModelSpec(bits=bad)
+
+
+# ---------- payload and combination ----------
+
+def test_sparse_encoding_is_smaller_than_dense_at_high_sparsity(root):
+    w = dict(root.named_parameters())["stages.3.1.conv2.weight"].detach()
+    mask = (w.abs() >= w.abs().flatten().quantile(0.9)).numpy()
+    dense = encode({"w": w}, {"w": TensorFormat(32)}).bits_by_part()["payload"]
+    sparse_payload = encode({"w": w * torch.from_numpy(mask)}, {"w": TensorFormat(32, mask=mask)})
+    assert sparse_payload.bits_by_part()["payload"] < 0.2 * dense
+    assert sparse_payload.records[0].encoding in ("bitmap", "relative")
+    assert torch.equal(decode(sparse_payload)["w"], w * torch.from_numpy(mask))
+
+
+def test_relative_indices_bridge_long_gaps_with_padding():
+    # a dense run of 2,000 weights then one weight far away: short indices plus padding entries win
+    w = torch.zeros(20000)
+    w[:2000] = torch.linspace(-1, 1, 2000) + 0.001
+    w[19999] = 4.0
+    mask = (w != 0).numpy()
+    p = encode({"w": w}, {"w": TensorFormat(8, scales=channel_scales(w.numpy(), 8), mask=mask)})
+    rec = p.records[0]
+    assert rec.encoding == "relative" and rec.index_bits < 8 and rec.entries > rec.nnz
+    assert p.bits_by_part()["payload"] == rec.entries * (8 + rec.index_bits) < 20000 + rec.nnz * 8
+    assert torch.allclose(decode(p)["w"], w, atol=4 / 127 / 2 + 1e-6)
+
+
+def test_generation_is_seeded_and_never_mutates_the_root(root, digits):
+    before = {k: v.clone() for k, v in root.state_dict().items()}
+    spec = SubModelSpec(depth=3, keep_ratio=0.3, bits=4, retrain_steps=10)
+    a, b = generate(root, digits, spec, seed=7), generate(root, digits, spec, seed=7)
+    assert all(np.array_equal(x.words, y.words) for x, y in zip(a.payload.segments, b.payload.segments))
+    assert a.card.accuracy == b.card.accuracy
+    assert all(torch.equal(before[k], v) for k, v in root.state_dict().items())
+
+
+def test_combined_card_counts_every_part(root, digits):
+    sub = generate(root, digits, SubModelSpec(depth=2, keep_ratio=0.5, bits=6, retrain_steps=5))
+    card = sub.card
+    parts = card.bits_by_part
+    assert card.technique == "combined" and card.depth == 2
+    assert parts["total"] == parts["values"] + parts["index"] + parts["scales"] + parts["ranges"] + parts["topology"]
+    assert card.total_bits < root_bits(root) / 10
+    assert card.effective_macs < card.device_macs and card.uplink_bits_per_sample == 128 * 4 * 4 * 8
+    assert set(card.layer_bits) == set(weight_names(sub.module)) and set(card.layer_bits.values()) == {6}
