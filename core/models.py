@@ -132,8 +132,8 @@ def device_model(root: BackboneNet, depth: int) -> DepthSubModel:
     check_depth(depth)
     import copy
 
-    return DepthSubModel(copy.deepcopy(root.stem), [copy.deepcopy(s) for s in root.stages[:depth]],
-                         copy.deepcopy(root.exits[depth - 1])).eval()
+    return _trainable(DepthSubModel(copy.deepcopy(root.stem), [copy.deepcopy(s) for s in root.stages[:depth]],
+                                    copy.deepcopy(root.exits[depth - 1])))
 
 
 def server_model(root: BackboneNet, depth: int) -> ServerModel:
@@ -141,7 +141,14 @@ def server_model(root: BackboneNet, depth: int) -> ServerModel:
     check_depth(depth)
     import copy
 
-    return ServerModel([copy.deepcopy(s) for s in root.stages[depth:]], copy.deepcopy(root.exits[-1])).eval()
+    return _trainable(ServerModel([copy.deepcopy(s) for s in root.stages[depth:]], copy.deepcopy(root.exits[-1])))
+
+
+def _trainable(module: nn.Module) -> nn.Module:
+    """A copy is the caller's own: gradients on, whatever the (possibly frozen, shared) root had."""
+    for p in module.parameters():
+        p.requires_grad_(True)
+    return module.eval()
 
 
 def build_model(arch: str, num_classes: int, in_channels: int) -> BackboneNet:

@@ -119,12 +119,17 @@ class SubModel:
 _ROOT_BITS: dict[int, int] = {}
 
 
+def architecture(root: BackboneNet, depth: int) -> dict:
+    """The architecture part of the topology record."""
+    return {"arch": "resnet18", "depth": depth, "classes": root.num_classes, "in_channels": root.in_channels}
+
+
 def root_bits(root: BackboneNet) -> int:
     """Bits of the dense fp32 root model download (full depth, no intermediate exits): the 100 % reference."""
     key = id(root)
     if key not in _ROOT_BITS:
         full = device_model(root, NUM_STAGES)
-        _ROOT_BITS[key] = encode(transmitted_state(full), {}, {"arch": "resnet18", "depth": NUM_STAGES}).total_bits
+        _ROOT_BITS[key] = encode(transmitted_state(full), {}, architecture(root, NUM_STAGES)).total_bits
     return _ROOT_BITS[key]
 
 
@@ -186,9 +191,7 @@ def generate(root: BackboneNet, data: DataSplits, spec: SubModelSpec, seed: int 
             acc_before_qat = accuracy(probe, data, "test")
         qat_finetune(module, data, bits_map, spec.qat_steps, seed, masks)
     formats = build_formats(module, bits_map, masks, spec.small_bits)
-    payload = encode(transmitted_state(module), formats,
-                     {"arch": "resnet18", "depth": spec.depth, "classes": root.num_classes,
-                      "in_channels": root.in_channels})
+    payload = encode(transmitted_state(module), formats, architecture(root, spec.depth))
     load_received(module, payload)
     params = dict(module.named_parameters())
     density = {n: float((params[n] != 0).float().mean()) for n in names}

@@ -1,0 +1,21 @@
+"""Entry point: page config, the shared sidebar, and navigation. Run: streamlit run app/main.py"""
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:  # `streamlit run app/main.py` puts app/ on the path, not the project root
+    sys.path.insert(0, str(ROOT))
+
+import streamlit as st  # noqa: E402
+
+from app.controls import sidebar  # noqa: E402
+
+st.set_page_config(page_title="In-situ model downloading", page_icon="📶", layout="wide")
+
+PAGES = [
+    st.Page("views/submodels.py", title="Sub-models", icon="🧩", default=True, url_path="submodels"),
+]
+
+nav = st.navigation(PAGES)
+sidebar()
+nav.run()
