@@ -247,7 +247,14 @@ def encode(state: dict[str, torch.Tensor], formats: dict[str, TensorFormat],
                 entries = len(owner)
                 segments.append(Segment(name, "values", fmt.bits, value_words))
                 segments.append(Segment(name, "index", index_bits, index_words))
-        kept = flat if positions is None else flat[positions]
+        # The range is of the values as sent (rounded to fp16 or to codes): a clean value never falls outside it.
+        if fmt.bits in INT_BITS:
+            scales = fmt.scales.astype(np.float32)
+            per = max(1, flat.size // len(scales))
+            sent = codes.astype(np.float32) * scales[np.minimum(np.arange(flat.size) // per, len(scales) - 1)]
+        else:
+            sent = words_to_float(float_words(flat, fmt.bits), fmt.bits)
+        kept = sent if positions is None else sent[positions]
         records.append(TensorRecord(name=name, shape=tuple(values.shape), bits=fmt.bits, encoding=encoding,
                                     index_bits=index_bits, entries=int(entries),
                                     nnz=int(flat.size if positions is None else len(positions)),
