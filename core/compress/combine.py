@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from core.compress.common import count_macs, transmitted_state, weight_names
+from core.compress.common import count_macs, fold_batchnorm, transmitted_state, weight_names
 from core.compress.prune import check_keep_ratio, magnitude_masks, retrain, SCOPES
 from core.compress.quantize import (allocate_bits, check_bits_map, layer_sensitivity, qat_finetune,
                                     quantise_state, scales_for, uniform_bits)
@@ -23,6 +23,7 @@ from core.payload import FLOAT_BITS, INT_BITS, Payload, TensorFormat, check_bits
 from core.validation import check_choice, check_int
 
 TECHNIQUES = ("root", "depth", "parameter", "bit", "combined")
+SMALL_BITS = (8, 16, 32)
 
 
 @dataclass(frozen=True)
@@ -38,7 +39,9 @@ class SubModelSpec:
     qat_steps: int = 0
     mixed_budget_bits: int | None = None
     bits_map: tuple[tuple[str, int], ...] | None = None
-    small_bits: int = 32      # BN parameters, running statistics and biases stay dense at this float width
+    small_bits: int | None = None   # biases and BN tensors: 8 (codes), 16 or 32; None: 8 for integer-coded
+                                    # sub-models (BN folded into the convolutions), else the weights' float width
+    fold_bn: bool | None = None     # None: fold BatchNorm into the convolutions for integer-coded sub-models
 
     def __post_init__(self):
         check_depth(self.depth)
@@ -49,8 +52,23 @@ class SubModelSpec:
         check_int("qat_steps", self.qat_steps, 0)
         if self.mixed_budget_bits is not None:
             check_int("mixed_budget_bits", self.mixed_budget_bits, 1)
-        if self.small_bits not in FLOAT_BITS:
-            raise ValueError(f"small_bits={self.small_bits!r} is not one of {FLOAT_BITS}")
+        if self.small_bits is not None and self.small_bits not in SMALL_BITS:
+            raise ValueError(f"small_bits={self.small_bits!r} is not one of {SMALL_BITS} or None")
+
+    @property
+    def integer_coded(self) -> bool:
+        return self.bits in INT_BITS or self.mixed_budget_bits is not None or (
+            self.bits_map is not None and any(b in INT_BITS for _, b in self.bits_map))
+
+    @property
+    def small_width(self) -> int:
+        if self.small_bits is not None:
+            return self.small_bits
+        return 8 if self.integer_coded else (16 if self.bits == 16 else 32)
+
+    @property
+    def folds_bn(self) -> bool:
+        return self.integer_coded if self.fold_bn is None else self.fold_bn
 
     @property
     def technique(self) -> str:
@@ -182,7 +200,7 @@ def generate(root: BackboneNet, data: DataSplits, spec: SubModelSpec, seed: int 
         bits_map = allocate_bits(sens, spec.mixed_budget_bits)
     else:
         bits_map = uniform_bits(module, spec.bits)
-    bits_map = {n: b for n, b in bits_map.items()}
+    bits_map = dict(bits_map)
     if spec.qat_steps and any(b in INT_BITS for b in bits_map.values()):
         if evaluate:
             import copy
@@ -190,7 +208,9 @@ def generate(root: BackboneNet, data: DataSplits, spec: SubModelSpec, seed: int 
             probe.load_state_dict(quantise_state(probe.state_dict(), bits_map))
             acc_before_qat = accuracy(probe, data, "test")
         qat_finetune(module, data, bits_map, spec.qat_steps, seed, masks)
-    formats = build_formats(module, bits_map, masks, spec.small_bits)
+    if spec.folds_bn:
+        fold_batchnorm(module)
+    formats = build_formats(module, bits_map, masks, spec.small_width)
     payload = encode(transmitted_state(module), formats, architecture(root, spec.depth))
     load_received(module, payload)
     params = dict(module.named_parameters())

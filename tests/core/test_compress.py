@@ -206,3 +206,16 @@ def test_combined_card_counts_every_part(root, digits):
     assert card.total_bits < root_bits(root) / 10
     assert card.effective_macs < card.device_macs and card.uplink_bits_per_sample == 128 * 4 * 4 * 8
     assert set(card.layer_bits) == set(weight_names(sub.module)) and set(card.layer_bits.values()) == {6}
+
+
+def test_integer_coded_submodels_fold_batchnorm_without_changing_predictions(root, digits):
+    from core.compress.common import fold_batchnorm
+    import copy
+
+    sub = device_model(root, 4)
+    folded = fold_batchnorm(copy.deepcopy(sub))
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in folded.modules())
+    x, _ = next(digits.batches("test", 64))
+    assert torch.allclose(folded(x), sub(x), atol=1e-4)
+    coded = generate(root, digits, SubModelSpec(bits=4))
+    assert all(r.bits in (4, 8) for r in coded.payload.records)  # no float word is left on the lossy link
