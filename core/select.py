@@ -1,0 +1,344 @@
+"""Sub-model selection for a device (paper Sec. 2-3): from its DSI, the most accurate feasible sub-model per technique.
+
+Every candidate is checked, in this order, against memory, precision, latency and accuracy at the DSI's BER; the
+first that fails is its ``binding`` constraint. No feasible sub-model is a normal answer, with the reasons.
+"""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from core.compress.combine import SubModelSpec, generate
+from core.dsi import DSI
+from core.library import MODES, Library, reliability_available, state_sha256
+from core.models import NUM_STAGES
+from core.payload import ALLOWED_BITS
+from core.tiers import TIER_PRESETS, Tier, download_time
+from core.validation import check_choice, check_int, check_range
+
+FAMILIES = ("depth", "parameter", "bit", "combined")
+CONSTRAINTS = ("memory", "precision", "latency", "accuracy")
+PROTECTIONS = ("none", "sanitise", "clamp", "uep")
+# Assumption (no preset in the paper): the edge server finishing split inference runs at 100 TMAC/s, an A100-class
+# GPU (312 dense fp16 TFLOPS = 156 TMAC/s) derated for batch-1 inference.
+SERVER_MACS_PER_S = 1e14
+ACCURACY_RULE = ("accuracy at the DSI's BER: the clean accuracy at BER 0; on the library's BER grid, linear in "
+                 "log10(BER) between the two nearest measured points; below the grid, the value at its lowest BER "
+                 "(accuracy falls with BER, so this is conservative); above the grid or without one: not measured, "
+                 "so the accuracy constraint fails")
+
+
+@dataclass(frozen=True)
+class Selection:
+    """The answer to one DSI: per technique the chosen candidate (a dict, or None) and why others were rejected.
+
+    ``candidates`` has one row per (sub-model, inference mode) with every constraint's value, limit and verdict,
+    and ``binding``: the first failing constraint, or "" when feasible.
+    """
+
+    dsi: DSI
+    protection: str
+    chosen: dict
+    reasons: dict
+    candidates: pd.DataFrame = field(repr=False)
+    generated: tuple = ()
+    accuracy_rule: str = ACCURACY_RULE
+    seconds: float = 0.0
+
+    def best(self) -> dict | None:
+        """The most accurate chosen candidate over all techniques (fewest bits on a tie), or None."""
+        picks = [c for c in self.chosen.values() if c is not None]
+        return max(picks, key=lambda c: (c["accuracy"], -c["total_bits"])) if picks else None
+
+    def summary(self) -> pd.DataFrame:
+        """One row per technique: the chosen sub-model and its figures, or the reason there is none."""
+        rows = []
+        for fam in FAMILIES:
+            c = self.chosen.get(fam)
+            base = {"technique": fam, "feasible": c is not None, "reason": self.reasons.get(fam, "")}
+            base.update({k: (None if c is None else c[k]) for k in (
+                "label", "mode", "tier", "total_bits", "latency_s", "accuracy", "accuracy_source",
+                "generated_on_the_fly")})
+            rows.append(base)
+        return pd.DataFrame(rows)
+
+
+def _family(technique: str) -> str:
+    # The uncompressed root is the depth level at k = 4 (the whole backbone on the device, nothing uplinked).
+    return "depth" if technique == "root" else technique
+
+
+def accuracy_at_ber(clean: float, grid: dict[float, float], ber: float) -> tuple[float, str]:
+    """(accuracy, how it was obtained) at ``ber`` from the clean accuracy and measured {BER: mean accuracy}."""
+    ber = check_range("ber", ber, 0.0, 0.5)
+    if ber == 0.0:
+        return float(clean), "clean (BER 0)"
+    if not grid:
+        return float("nan"), "not measured under BER (the library has no BER grid)"
+    points = sorted(grid.items())
+    bers = np.array([b for b, _ in points])
+    accs = np.array([a for _, a in points])
+    for b, a in points:
+        if math.isclose(b, ber, rel_tol=1e-9):
+            return float(a), f"measured at BER {b:g}"
+    if ber < bers[0]:
+        return float(accs[0]), f"at BER {bers[0]:g}, the grid's lowest (conservative)"
+    if ber > bers[-1]:
+        return float("nan"), f"not measured: BER {ber:g} is above the grid (max {bers[-1]:g})"
+    value = float(np.interp(math.log10(ber), np.log10(bers), accs))
+    i = int(np.searchsorted(bers, ber))
+    return value, f"interpolated in log-BER between {bers[i - 1]:g} and {bers[i]:g}"
+
+
+def _latency_parts(row, mode: str, dsi: DSI, tier: Tier, server_macs_per_s: float) -> dict:
+    """Seconds of each latency component for one candidate (n = the DSI's samples per task)."""
+    n = dsi.application.samples_per_task
+    hw, ch = dsi.hardware, dsi.channel
+    down = download_time(int(row["total_bits"]), tier, ch.downlink_bps)
+    # Dense MACs: a pruned model saves MACs only on sparse hardware. In split mode the device still runs its
+    # exit (the backbone's early-exit check), so its MACs are the card's.
+    compute = int(row["device_macs"]) * n / hw.compute_macs_per_s
+    uplink = server = 0.0
+    if mode == "split":
+        uplink = int(row["uplink_bits_per_sample"]) * n / ch.uplink_bps
+        server = int(row["server_macs"]) * n / server_macs_per_s
+    gen = float(row["generation_seconds"]) if row.get("generated_on_the_fly", False) else 0.0
+    return {"download_s": down, "compute_s": compute, "uplink_s": uplink, "server_s": server, "generation_s": gen,
+            "latency_s": down + compute + uplink + server + gen}
+
+
+def _candidate_rows(entries: pd.DataFrame, ber_table: pd.DataFrame, dsi: DSI, protection: str, tiers: dict,
+                    server_macs_per_s: float, measured_at_dsi: dict | None = None) -> list[dict]:
+    hw, app, ch = dsi.hardware, dsi.application, dsi.channel
+    rows = []
+    for _, e in entries.iterrows():
+        e = e.to_dict()
+        modes = MODES if int(e["depth"]) < NUM_STAGES else MODES[:1]
+        for mode in modes:
+            if e["tier"] not in tiers:
+                raise ValueError(f"tiers={list(tiers)} has no {e['tier']!r} tier for entry {e['key']!r}; "
+                                 f"allowed: a dict with keys edge, local, central")
+            clean = e["split_accuracy"] if mode == "split" else e["accuracy"]
+            if measured_at_dsi is not None and (e["key"], mode) in measured_at_dsi:
+                acc, source = measured_at_dsi[(e["key"], mode)]
+            else:
+                mine = ber_table[(ber_table.entry_id == e["id"]) & (ber_table["mode"] == mode) &
+                                 (ber_table.protection == protection)]
+                acc, source = accuracy_at_ber(clean, dict(zip(mine["ber"], mine["mean"])), ch.ber)
+            lat = _latency_parts(e, mode, dsi, tiers[e["tier"]], server_macs_per_s)
+            ok = {
+                "memory": int(e["device_memory_bytes"]) <= hw.model_memory_bytes,
+                # Narrower integer codes run on wider units (e.g. 4-bit codes on an 8-bit accelerator).
+                "precision": int(e["bits"]) <= hw.max_bits_per_param,
+                "latency": lat["latency_s"] <= app.latency_budget_s,
+                "accuracy": (not math.isnan(acc)) and acc >= app.min_accuracy,
+            }
+            binding = next((c for c in CONSTRAINTS if not ok[c]), "")
+            rows.append({
+                "id": e["id"], "key": e["key"], "technique": e["technique"], "family": _family(e["technique"]),
+                "label": e["label"] + (" + server" if mode == "split" else ""), "mode": mode,
+                "depth": int(e["depth"]), "keep_ratio": float(e["keep_ratio"]), "bits": int(e["bits"]),
+                "tier": e["tier"], "total_bits": int(e["total_bits"]), "size_pct_of_root": e["size_pct_of_root"],
+                "memory_bytes": int(e["device_memory_bytes"]), "memory_limit_bytes": hw.model_memory_bytes,
+                "max_precision_bits": hw.max_bits_per_param, **lat, "latency_budget_s": app.latency_budget_s,
+                "accuracy": acc, "accuracy_source": source, "min_accuracy": app.min_accuracy,
+                **{f"{c}_ok": ok[c] for c in CONSTRAINTS}, "binding": binding,
+                "generated_on_the_fly": bool(e.get("generated_on_the_fly", False)),
+            })
+    return rows
+
+
+def _choose(cands: pd.DataFrame) -> tuple[dict, dict]:
+    chosen, reasons = {}, {}
+    for fam in FAMILIES:
+        mine = cands[cands.family == fam] if len(cands) else cands
+        feasible = mine[mine.binding == ""] if len(mine) else mine
+        if len(feasible):
+            best = feasible.sort_values(["accuracy", "total_bits", "latency_s"],
+                                        ascending=[False, True, True]).iloc[0]
+            chosen[fam] = best.to_dict()
+            reasons[fam] = f"{len(feasible)} of {len(mine)} candidates feasible"
+        else:
+            chosen[fam] = None
+            if not len(mine):
+                reasons[fam] = f"no {fam} sub-model in the library"
+            else:
+                counts = mine.binding.value_counts()
+                reasons[fam] = f"no feasible {fam} sub-model: " + ", ".join(
+                    f"{c} binds for {int(counts[c])}" for c in CONSTRAINTS if c in counts)
+    return chosen, reasons
+
+
+def _widest_allowed(bits: int) -> int | None:
+    usable = [b for b in ALLOWED_BITS if b <= bits]
+    return max(usable) if usable else None
+
+
+def _generation_targets(entries: pd.DataFrame, cands: pd.DataFrame, dsi: DSI, tiers: dict) -> list[SubModelSpec]:
+    """Levels the DSI asks for that the library lacks: the device's own precision (bit level) and the largest keep
+    ratio that fits its memory and download budget (parameter level, estimated from the library's points)."""
+    specs = []
+    hw, app, ch = dsi.hardware, dsi.application, dsi.channel
+    want_bits = _widest_allowed(hw.max_bits_per_param)
+    full = entries[(entries.depth == NUM_STAGES) & (entries.keep_ratio >= 1.0)]
+    if want_bits is not None and want_bits not in set(full.bits.astype(int)):
+        specs.append(SubModelSpec(bits=want_bits, retrain_steps=0))
+    dense = entries[(entries.depth == NUM_STAGES) & (entries.bits == 32)].sort_values("keep_ratio")
+    if len(dense) >= 2:
+        ratios = dense.keep_ratio.to_numpy(float)
+        # Largest keep ratio whose interpolated memory and download time fit (sizes grow with the keep ratio).
+        grid = np.linspace(ratios[0], 1.0, 200) if ratios[-1] >= 1.0 else np.linspace(ratios[0], ratios[-1], 200)
+        memory = np.interp(grid, ratios, dense.device_memory_bytes.to_numpy(float))
+        bits = np.interp(grid, ratios, dense.total_bits.to_numpy(float))
+        compute = float(dense.device_macs.iloc[-1]) * app.samples_per_task / hw.compute_macs_per_s
+        fits = (memory <= hw.model_memory_bytes) & (
+            np.array([download_time(b, tiers["edge"], ch.downlink_bps) for b in bits]) + compute
+            <= app.latency_budget_s)
+        if fits.any() and not fits.all():
+            target = math.floor(grid[fits].max() * 100) / 100
+            have = set(np.round(entries.keep_ratio.to_numpy(float), 2))
+            fam = cands[(cands.family == "parameter") & (cands.binding == "")]
+            best_have = fam.keep_ratio.max() if len(fam) else 0.0
+            if 0 < target < 1 and round(target, 2) not in have and target > best_have:
+                specs.append(SubModelSpec(keep_ratio=target, retrain_steps=0))
+    return specs
+
+
+def _generate_on_the_fly(specs, root, data, library: Library, dsi: DSI, protection: str):
+    from core.library import SplitModule  # noqa: F401  (split mode never applies: generated levels are depth 4)
+
+    rows, measured = [], {}
+    can_ber, _ = reliability_available()
+    for spec in specs:
+        sub = generate(root, data, spec, library.seed)
+        c = sub.card
+        parts = c.bits_by_part
+        key = f"generated:d{spec.depth}-r{spec.keep_ratio:g}-b{spec.bits}-s0"
+        row = {"id": -1 - len(rows), "key": key, "technique": c.technique, "label": c.label + " (generated)",
+               "depth": c.depth, "keep_ratio": c.keep_ratio, "bits": c.bits, "tier": "edge",
+               "total_bits": c.total_bits, "size_pct_of_root": c.size_pct_of_root,
+               "device_memory_bytes": c.device_memory_bytes, "device_macs": c.device_macs,
+               "uplink_bits_per_sample": c.uplink_bits_per_sample, "server_macs": 0, "accuracy": c.accuracy,
+               "split_accuracy": float("nan"), "generation_seconds": c.generation_seconds,
+               "generated_on_the_fly": True, **{f"bits_{p}": v for p, v in parts.items() if p != "total"}}
+        if dsi.channel.ber > 0 and can_ber:
+            from core.reliability import accuracy_under_ber
+
+            trials = library.config.trials
+            res = accuracy_under_ber(sub, data, dsi.channel.ber, protection, trials=trials, seed=library.seed)
+            measured[(key, "exit")] = (float(res.mean), f"measured at the DSI's BER on the fly ({trials} trials)")
+        rows.append(row)
+    return pd.DataFrame(rows), measured
+
+
+def select(dsi: DSI, library: Library, tiers: dict[str, Tier] = TIER_PRESETS, allow_generate: bool = True,
+           root=None, data=None, *, protection: str = "none",
+           server_macs_per_s: float = SERVER_MACS_PER_S) -> Selection:
+    """For each technique, the most accurate sub-model that fits the DSI's memory, precision, latency budget and
+    minimum accuracy at its BER (receiver ``protection``); every candidate keeps its binding constraint.
+
+    Latency = download from the entry's tier + n x device MACs / compute rate, plus in split mode (depth < 4,
+    server-assisted) n x (uplink feature bits / uplink rate + server MACs / ``server_macs_per_s``), with n the
+    DSI's samples per task. With ``allow_generate`` and ``root``/``data`` given, a level the DSI asks for that the
+    library lacks is generated on the fly without re-training (``generated_on_the_fly``, its generation time
+    counted in its latency).
+    """
+    started = time.perf_counter()
+    if not isinstance(dsi, DSI):
+        raise ValueError(f"dsi={dsi!r} must be a DSI (see core.dsi.dsi_from_presets)")
+    if not isinstance(library, Library):
+        raise ValueError(f"library={library!r} must be a Library (see core.library.open_library)")
+    if not isinstance(tiers, dict) or not all(isinstance(t, Tier) for t in tiers.values()):
+        raise ValueError(f"tiers={tiers!r} must be a dict of name -> Tier, e.g. core.tiers.TIER_PRESETS")
+    for name in ("edge", "local", "central"):
+        if name not in tiers:
+            raise ValueError(f"tiers={list(tiers)} has no {name!r} tier; allowed: keys edge, local, central")
+    check_choice("protection", protection, PROTECTIONS)
+    check_range("server_macs_per_s", server_macs_per_s, 0.0, lo_open=True)
+    if not isinstance(allow_generate, bool):
+        raise ValueError(f"allow_generate={allow_generate!r} must be True or False")
+    entries = library.entries()
+    ber_table = library.ber_table()
+    cands = pd.DataFrame(_candidate_rows(entries, ber_table, dsi, protection, tiers, server_macs_per_s))
+    generated = ()
+    if allow_generate and root is not None and data is not None and len(entries):
+        targets = _generation_targets(entries, cands, dsi, tiers)
+        if targets:
+            if state_sha256(root) != library.root_sha256:
+                raise ValueError("root is not the library's root model (its sha256 differs); pass the model the "
+                                 "library was built from")
+            new, measured = _generate_on_the_fly(targets, root, data, library, dsi, protection)
+            extra = pd.DataFrame(_candidate_rows(new, ber_table.iloc[0:0], dsi, protection, tiers,
+                                                 server_macs_per_s, measured))
+            cands = pd.concat([cands, extra], ignore_index=True)
+            generated = tuple(new.key)
+    chosen, reasons = _choose(cands)
+    if allow_generate and (root is None or data is None):
+        for fam in ("parameter", "bit"):
+            if chosen[fam] is None:
+                reasons[fam] += " (on-the-fly generation needs root and data)"
+    return Selection(dsi, protection, chosen, reasons, cands, generated, ACCURACY_RULE,
+                     round(time.perf_counter() - started, 4))
+
+
+# ---------------------------------------------------------------- depth level: downlink-uplink trade-off
+
+def _split_frame(split_rows) -> pd.DataFrame:
+    if isinstance(split_rows, pd.DataFrame):
+        df = split_rows.copy()
+    else:
+        try:
+            df = pd.DataFrame([r.__dict__ if hasattr(r, "__dict__") else dict(r) for r in split_rows])
+        except TypeError:
+            raise ValueError(f"split_rows={split_rows!r} must be SplitPoint rows (core.compress.depth.split_table) "
+                             "or a DataFrame of them") from None
+    need = {"depth", "download_bits", "device_macs", "uplink_bits_per_sample", "server_macs", "exit_accuracy",
+            "server_accuracy"}
+    if df.empty or not need <= set(df.columns):
+        raise ValueError(f"split_rows has columns {sorted(df.columns)}; allowed: rows with {sorted(need)}")
+    return df.sort_values("depth").reset_index(drop=True)
+
+
+def depth_tradeoff(split_rows, dsi: DSI, samples: int, *, tier: Tier | None = None,
+                   server_macs_per_s: float = SERVER_MACS_PER_S) -> pd.DataFrame:
+    """Total latency of split inference on ``samples`` samples per split point, and the best (fastest) split.
+
+    total = download(k) + n x (device MACs / compute + uplink feature bits(k) / uplink rate + server MACs / server
+    rate); at k = 4 nothing goes up. Deeper splits download more and uplink less (paper Sec. 2.1).
+    """
+    if not isinstance(dsi, DSI):
+        raise ValueError(f"dsi={dsi!r} must be a DSI")
+    n = check_int("samples", samples, 1)
+    tier = TIER_PRESETS["edge"] if tier is None else tier
+    if not isinstance(tier, Tier):
+        raise ValueError(f"tier={tier!r} must be a Tier, e.g. TIER_PRESETS['edge']")
+    check_range("server_macs_per_s", server_macs_per_s, 0.0, lo_open=True)
+    df = _split_frame(split_rows)
+    hw, ch = dsi.hardware, dsi.channel
+    last = df.depth >= NUM_STAGES
+    out = pd.DataFrame({"depth": df.depth.astype(int), "samples": n, "download_bits": df.download_bits})
+    out["download_s"] = [download_time(int(b), tier, ch.downlink_bps) for b in df.download_bits]
+    out["compute_s"] = df.device_macs * n / hw.compute_macs_per_s
+    out["uplink_s"] = np.where(last, 0.0, df.uplink_bits_per_sample * n / ch.uplink_bps)
+    out["server_s"] = np.where(last, 0.0, df.server_macs * n / server_macs_per_s)
+    out["total_s"] = out.download_s + out.compute_s + out.uplink_s + out.server_s
+    out["accuracy"] = np.where(last, df.exit_accuracy, df.server_accuracy)
+    out["within_budget"] = out.total_s <= dsi.application.latency_budget_s
+    out["best"] = False
+    out.loc[out.total_s.idxmin(), "best"] = True
+    return out
+
+
+def best_split_by_samples(split_rows, dsi: DSI, samples, **kwargs) -> pd.DataFrame:
+    """The best split point for each number of samples (the trade-off's turning points)."""
+    rows = []
+    for n in samples:
+        t = depth_tradeoff(split_rows, dsi, n, **kwargs)
+        best = t[t.best].iloc[0]
+        rows.append({"samples": int(n), "best_depth": int(best.depth), "total_s": float(best.total_s),
+                     "within_budget": bool(best.within_budget)})
+    return pd.DataFrame(rows)

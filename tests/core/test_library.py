@@ -1,0 +1,179 @@
+"""AI library: build, reopen, incremental and interrupted builds, damaged or foreign files, tiers, config errors."""
+import shutil
+import sqlite3
+
+import pytest
+import torch
+
+from core.compress.combine import SubModelSpec, generate
+from core.library import (CATALOG, LibraryConfig, build_library, entry_key, open_library, reliability_available,
+                          tier_for_entry)
+
+# Tiny on purpose (depth 1 is cheap): 4 entries, two of them pruned and re-trained for 2 steps.
+TINY = LibraryConfig(depths=(1,), keep_ratios=(1.0, 0.5), bits=(32, 4), retrain_steps=2, ber_grid=(1e-3,),
+                     protections=("none",), trials=1)
+KEYS = [entry_key(s) for s in TINY.specs()]
+
+
+@pytest.fixture(scope="module")
+def built(root, digits, tmp_path_factory):
+    out = tmp_path_factory.mktemp("lib") / "digits"
+    report = build_library(root, digits, out, TINY, seed=0, progress=False)
+    return out, report
+
+
+@pytest.fixture
+def copy_of(built, tmp_path):
+    out = tmp_path / "copy"
+    shutil.copytree(built[0], out)
+    return out
+
+
+def test_build_writes_one_row_and_one_weight_file_per_entry(built):
+    out, report = built
+    assert list(report.generated) == KEYS and report.skipped == ()
+    lib = open_library(out, verify_files=True)
+    df = lib.entries()
+    assert list(df.key) == KEYS
+    assert all((out / f).is_file() for f in df.file)
+    assert set(df.tier) <= {"edge", "local", "central"}
+    assert (df.total_bits > 0).all() and (df.device_memory_bytes > 0).all()
+    assert df.loc[df.keep_ratio < 1, "retrain_steps"].eq(2).all()
+
+
+def test_reopened_module_is_the_received_model(built, digits):
+    from core.evaluate import accuracy
+
+    lib = open_library(built[0])
+    for _, row in lib.entries().iterrows():
+        module = lib.load_module(int(row.id))
+        assert accuracy(module, digits) == pytest.approx(row.accuracy)
+        assert lib.load_submodel(int(row.id)).payload.total_bits == row.total_bits
+
+
+def test_shared_retraining_gives_exactly_what_generate_gives(built, root, digits):
+    lib = open_library(built[0])
+    row = lib.entries().set_index("key").loc["d1-r0.5-b4-s2"]
+    direct = generate(root, digits, SubModelSpec(depth=1, keep_ratio=0.5, bits=4, retrain_steps=2), 0)
+    assert direct.payload.total_bits == row.total_bits
+    stored = lib.load_module(int(row.id)).state_dict()
+    for name, tensor in direct.module.state_dict().items():
+        if not name.endswith("num_batches_tracked"):
+            assert torch.equal(stored[name], tensor), name
+
+
+@pytest.mark.skipif(not reliability_available()[0], reason="core.reliability not importable")
+def test_ber_grid_is_measured_for_the_exit_and_the_split(built):
+    lib = open_library(built[0])
+    ber = lib.ber_table()
+    assert len(ber) == len(KEYS) * 2  # depth 1 < 4: exit and split modes, one BER, one protection
+    assert set(ber["mode"]) == {"exit", "split"} and ber["mean"].between(0, 1).all()
+
+
+def test_rebuild_generates_nothing_and_leaves_files_alone(copy_of, root, digits):
+    stamps = {p.name: p.stat().st_mtime_ns for p in copy_of.glob("*.safetensors")}
+    report = build_library(root, digits, copy_of, TINY, seed=0, progress=False)
+    assert report.generated == () and list(report.skipped) == KEYS and report.ber_cells == 0
+    assert {p.name: p.stat().st_mtime_ns for p in copy_of.glob("*.safetensors")} == stamps
+
+
+def test_interrupted_build_keeps_finished_entries_and_resumes(root, digits, tmp_path):
+    out = tmp_path / "lib"
+    config = LibraryConfig(depths=(1,), keep_ratios=(1.0,), bits=(32, 8, 4), ber_grid=())  # cheap: no BER
+    keys = [entry_key(s) for s in config.specs()]
+
+    def stop_after_two(key, done):
+        if done == 2:
+            raise KeyboardInterrupt("power cut")
+
+    with pytest.raises(KeyboardInterrupt):
+        build_library(root, digits, out, config, seed=0, progress=False, on_entry=stop_after_two)
+    first = open_library(out).entries()
+    assert list(first.key) == keys[:2]
+    stamps = {f: (out / f).stat().st_mtime_ns for f in first.file}
+    report = build_library(root, digits, out, config, seed=0, progress=False)
+    assert list(report.skipped) == keys[:2] and list(report.generated) == keys[2:]
+    after = open_library(out, verify_files=True).entries()
+    assert list(after.key) == keys
+    assert {f: (out / f).stat().st_mtime_ns for f in first.file} == stamps  # finished entries not rebuilt
+
+
+def test_a_stray_temporary_file_is_discarded(copy_of, root, digits):
+    (copy_of / "d1-r1-b32-s0.safetensors.tmp").write_bytes(b"half written")
+    build_library(root, digits, copy_of, TINY, seed=0, progress=False)
+    assert not list(copy_of.glob("*.tmp"))
+
+
+def test_truncated_catalog_is_rejected(copy_of):
+    path = copy_of / CATALOG
+    path.write_bytes(path.read_bytes()[:1000])
+    with pytest.raises(ValueError, match="damaged"):
+        open_library(copy_of)
+
+
+def test_corrupted_weight_file_is_rejected(copy_of):
+    lib = open_library(copy_of)
+    row = lib.entries().iloc[0]
+    data = bytearray((copy_of / row.file).read_bytes())
+    data[-10] ^= 0xFF
+    (copy_of / row.file).write_bytes(bytes(data))
+    with pytest.raises(ValueError, match="damaged"):
+        lib.load_module(int(row.id))
+    with pytest.raises(ValueError, match="damaged"):
+        open_library(copy_of, verify_files=True)
+
+
+def test_foreign_sqlite_file_is_rejected(tmp_path):
+    con = sqlite3.connect(tmp_path / CATALOG)
+    con.execute("CREATE TABLE songs (title TEXT)")
+    con.commit()
+    con.close()
+    with pytest.raises(ValueError, match="not an AI library"):
+        open_library(tmp_path)
+
+
+def test_missing_library_names_the_build_command(tmp_path):
+    with pytest.raises(ValueError, match="python -m core.library build"):
+        open_library(tmp_path / "nowhere")
+
+
+def test_library_of_another_root_is_rejected(built, root, digits, tmp_path):
+    other = type(root)(root.num_classes, root.in_channels)
+    with pytest.raises(ValueError, match="root model"):
+        open_library(built[0], root=other)
+    out = tmp_path / "copy"
+    shutil.copytree(built[0], out)
+    with pytest.raises(ValueError, match="another root model"):
+        build_library(other, digits, out, TINY, seed=0, progress=False)
+
+
+def test_rebuild_with_another_seed_is_refused(copy_of, root, digits):
+    with pytest.raises(ValueError, match="seed=1"):
+        build_library(root, digits, copy_of, TINY, seed=1, progress=False)
+
+
+def test_tier_rule_follows_the_paper():
+    assert tier_for_entry("root", 10) == "central"
+    assert tier_for_entry("bit", 10e6) == "edge"       # 10 ms at 1 Gb/s: real-time
+    assert tier_for_entry("parameter", 100e6) == "local"  # 100 ms: not real-time
+
+
+@pytest.mark.parametrize("kwargs, name", [
+    ({"depths": (0,)}, "depth"), ({"keep_ratios": (1.5,)}, "keep_ratios"), ({"bits": (12,)}, "bits"),
+    ({"ber_grid": (0.7,)}, "ber_grid"), ({"protections": ("magic",)}, "protections"), ({"trials": 0}, "trials"),
+    ({"retrain_steps": -1}, "retrain_steps"), ({"depths": ()}, "depths")])
+def test_bad_config_names_the_argument(kwargs, name):
+    with pytest.raises(ValueError, match=name):
+        LibraryConfig(**kwargs)
+
+
+def test_bad_build_arguments(root, digits, tmp_path):
+    with pytest.raises(ValueError, match="config"):
+        build_library(root, digits, tmp_path, config={"depths": (1,)}, progress=False)
+    with pytest.raises(ValueError, match="root_path_or_model"):
+        build_library(42, digits, tmp_path, TINY, progress=False)
+
+
+def test_unknown_entry_id_lists_the_allowed_ones(built):
+    with pytest.raises(ValueError, match="entry_id=999"):
+        open_library(built[0]).load_module(999)

@@ -1,0 +1,180 @@
+"""Selection from the AI library for a DSI: every hardware preset, each binding constraint, the latency sum,
+accuracy at the DSI's BER, generation on the fly, the depth-level downlink-uplink trade-off, bad input."""
+import dataclasses
+import math
+
+import pytest
+
+from core.dsi import DSI, HARDWARE_PRESETS, Application, Channel, Hardware, dsi_from_presets
+from core.library import LibraryConfig, build_library, open_library, reliability_available
+from core.select import (CONSTRAINTS, FAMILIES, SERVER_MACS_PER_S, accuracy_at_ber, best_split_by_samples,
+                         depth_tradeoff, select)
+from core.tiers import TIER_PRESETS, download_time
+
+# One entry per family: exit 2 (depth), the root, 4-bit (bit) and keep 50 % (parameter).
+SMALL = LibraryConfig(depths=(2, 4), keep_ratios=(1.0, 0.5), bits=(32, 4), combinations=False, retrain_steps=2,
+                      ber_grid=(1e-3,), protections=("none",), trials=1)
+needs_reliability = pytest.mark.skipif(not reliability_available()[0], reason="core.reliability not importable")
+
+
+@pytest.fixture(scope="module")
+def lib(root, digits, tmp_path_factory):
+    out = tmp_path_factory.mktemp("select") / "lib"
+    build_library(root, digits, out, SMALL, seed=0, progress=False)
+    return open_library(out)
+
+
+def dsi_with(hardware="smartphone", application="image recognition", **kw):
+    return dsi_from_presets(hardware, application, **kw)
+
+
+@pytest.mark.parametrize("preset", list(HARDWARE_PRESETS))
+def test_selection_on_every_hardware_preset(lib, preset):
+    sel = select(dsi_with(preset), lib, allow_generate=False)
+    cands = sel.candidates
+    assert set(cands.binding) <= set(CONSTRAINTS) | {""}
+    assert {f"{c}_ok" for c in CONSTRAINTS} <= set(cands.columns)
+    assert list(sel.summary().technique) == list(FAMILIES)
+    for fam, chosen in sel.chosen.items():
+        feasible = cands[(cands.family == fam) & (cands.binding == "")]
+        if chosen is None:
+            assert feasible.empty and sel.reasons[fam]
+        else:
+            assert chosen["binding"] == "" and chosen["accuracy"] == feasible.accuracy.max()
+    if preset == "passive RFID/NFC tag":
+        assert sel.best() is None and set(cands.binding) == {"memory"}
+        assert all("memory binds" in r for fam, r in sel.reasons.items() if fam != "combined")
+    if preset in ("smartphone", "tablet", "vehicle"):
+        assert sel.best() is not None
+
+
+def test_precision_binds_when_the_device_cannot_run_fp32(lib):
+    cands = select(dsi_with("wearable"), lib, allow_generate=False).candidates  # wearable: 16 and 8 bits
+    assert set(cands[cands.bits == 32].binding) == {"precision"}
+    assert set(cands[cands.bits == 4].binding) == {""}
+
+
+def test_latency_binds_for_a_tactile_budget(lib):
+    cands = select(dsi_with("smartphone", "tactile"), lib, allow_generate=False).candidates
+    root_row = cands[cands.technique == "root"].iloc[0]
+    assert root_row.binding == "latency" and root_row.latency_s > 1e-3
+
+
+def test_accuracy_binds_below_the_minimum(lib):
+    sel = select(dsi_with("smartphone", min_accuracy=0.9999), lib, allow_generate=False)
+    assert sel.best() is None and set(sel.candidates.binding) == {"accuracy"}
+
+
+@needs_reliability
+def test_accuracy_above_the_ber_grid_is_not_measured_and_binds(lib):
+    cands = select(dsi_with("smartphone", ber=0.05), lib, allow_generate=False).candidates
+    assert set(cands.binding) == {"accuracy"} and cands.accuracy.isna().all()
+    assert cands.accuracy_source.str.contains("above the grid").all()
+
+
+@needs_reliability
+def test_accuracy_at_a_grid_ber_is_the_measured_one(lib):
+    cands = select(dsi_with("smartphone", ber=1e-3), lib, allow_generate=False).candidates
+    ber = lib.ber_table()
+    for _, c in cands.iterrows():
+        measured = ber[(ber.entry_id == c.id) & (ber["mode"] == c["mode"])]["mean"].iloc[0]
+        assert c.accuracy == pytest.approx(measured)
+
+
+def test_split_latency_is_download_compute_uplink_and_server(lib):
+    dsi = dsi_with("IoT sensor", downlink_bps=1e8, uplink_bps=1e6, samples_per_task=10)
+    dsi = dataclasses.replace(dsi, hardware=dataclasses.replace(dsi.hardware, model_memory_bytes=1e9))
+    cands = select(dsi, lib, allow_generate=False).candidates
+    row = cands[(cands.depth == 2) & (cands["mode"] == "split")].iloc[0]
+    entry = lib.entries().set_index("id").loc[row.id]
+    expected = (download_time(int(entry.total_bits), TIER_PRESETS[entry.tier], 1e8)
+                + 10 * entry.device_macs / dsi.hardware.compute_macs_per_s
+                + 10 * entry.uplink_bits_per_sample / 1e6 + 10 * entry.server_macs / SERVER_MACS_PER_S)
+    assert row.latency_s == pytest.approx(expected)
+    exit_row = cands[(cands.depth == 2) & (cands["mode"] == "exit")].iloc[0]
+    assert exit_row.uplink_s == 0 and exit_row.accuracy == pytest.approx(entry.accuracy)
+
+
+def test_accuracy_at_ber_rule():
+    grid = {1e-4: 0.9, 1e-2: 0.5}
+    assert accuracy_at_ber(0.95, grid, 0.0) == (0.95, "clean (BER 0)")
+    assert accuracy_at_ber(0.95, grid, 1e-3)[0] == pytest.approx(0.7)  # halfway in log-BER
+    assert accuracy_at_ber(0.95, grid, 1e-6)[0] == 0.9                 # below the grid: its lowest point
+    assert math.isnan(accuracy_at_ber(0.95, grid, 0.1)[0])
+    assert math.isnan(accuracy_at_ber(0.95, {}, 1e-3)[0])
+
+
+def test_missing_precision_is_generated_on_the_fly(lib, root, digits):
+    # A 16-bit device (the library has 32 and 4 bits) with an offline budget: generation time counts as latency.
+    dsi = dataclasses.replace(dsi_with("wearable"), application=Application("offline", 600.0))
+    sel = select(dsi, lib, root=root, data=digits)
+    gen = sel.candidates[sel.candidates.generated_on_the_fly]
+    assert len(sel.generated) >= 1 and (gen.bits == 16).any()
+    row = gen[gen.bits == 16].iloc[0]
+    assert row.binding == "" and row.generation_s > 0 and "generated" in row.label
+    assert not select(dsi_with("wearable"), lib, allow_generate=False).candidates.generated_on_the_fly.any()
+
+
+def test_without_root_generation_is_explained(lib):
+    sel = select(dsi_with("IoT sensor"), lib)
+    assert "needs root and data" in sel.reasons["bit"]
+
+
+@pytest.fixture(scope="module")
+def splits(root, digits):
+    from core.compress.depth import split_table
+
+    return split_table(root, digits)
+
+
+def test_depth_tradeoff_moves_deeper_with_more_samples(splits):
+    dsi = dsi_with("smartphone", downlink_bps=1e9, uplink_bps=1e6)
+    few = depth_tradeoff(splits, dsi, 1)
+    many = depth_tradeoff(splits, dsi, 10_000)
+    assert few.best.sum() == 1 and int(few[few.best].depth.iloc[0]) < 4
+    assert int(many[many.best].depth.iloc[0]) == 4
+    parts = few.download_s + few.compute_s + few.uplink_s + few.server_s
+    assert (abs(parts - few.total_s) < 1e-12).all()
+    assert few.download_s.is_monotonic_increasing and (few.uplink_s.iloc[:3] > 0).all()
+    sweep = best_split_by_samples(splits, dsi, [1, 10_000])
+    assert list(sweep.best_depth) == [int(few[few.best].depth.iloc[0]), 4]
+
+
+def test_depth_tradeoff_bad_input(splits):
+    with pytest.raises(ValueError, match="samples"):
+        depth_tradeoff(splits, dsi_with(), 0)
+    with pytest.raises(ValueError, match="split_rows"):
+        depth_tradeoff([{"depth": 1}], dsi_with(), 1)
+
+
+def test_bad_select_input(lib):
+    with pytest.raises(ValueError, match="dsi"):
+        select("smartphone", lib)
+    with pytest.raises(ValueError, match="library"):
+        select(dsi_with(), "library/digits")
+    with pytest.raises(ValueError, match="protection"):
+        select(dsi_with(), lib, protection="magic")
+    with pytest.raises(ValueError, match="edge"):
+        select(dsi_with(), lib, tiers={"local": TIER_PRESETS["local"], "central": TIER_PRESETS["central"]})
+    with pytest.raises(ValueError, match="server_macs_per_s"):
+        select(dsi_with(), lib, server_macs_per_s=0)
+
+
+@pytest.mark.parametrize("make, name", [
+    (lambda: dsi_from_presets("toaster"), "hardware"),
+    (lambda: dsi_from_presets(downlink_bps=0), "downlink_bps"),
+    (lambda: Channel(1e9, -1.0), "uplink_bps"),
+    (lambda: Channel(1e9, 1e9, ber=0.7), "ber"),
+    (lambda: Application("x", 0.0), "latency_budget_s"),
+    (lambda: Hardware("x", -5, 1e9, (8,)), "model_memory_bytes"),
+])
+def test_bad_dsi_values_are_named(make, name):
+    with pytest.raises(ValueError, match=name):
+        make()
+
+
+def test_memory_smaller_than_any_model_is_an_answer_not_an_error(lib):
+    tiny = Hardware("tiny", 1.0, 1e9, (8,))
+    dsi = DSI(tiny, None, Application("x", 1.0), Channel(1e9, 1e9))
+    sel = select(dsi, lib, allow_generate=False)
+    assert sel.best() is None and set(sel.candidates.binding) == {"memory"}
