@@ -45,3 +45,93 @@ def split_rows(feature_bits: int = 8, model: str = "ResNet-18 on digits (default
 def settings() -> Settings:
     """The current sidebar settings (set by app/controls.py on every run)."""
     return st.session_state.get("settings", Settings())
+
+
+# ---------- Rate requirements, predictive downloads and guide (pages 3, 4 and 6) ----------
+# Keys are plain values (tuples, numbers, names) so that every session with the same choices shares one entry.
+
+@st.cache_data(show_spinner=False, max_entries=256)
+def fig4(models: tuple[str, ...], applications: tuple[str, ...], bits_per_param: int = 32, counts: str = "paper",
+         include_head: bool = True, points: int = 100):
+    """Paper Fig. 4's table (core.rates.fig4_table) on a grid of ``points`` sub-model sizes from 1 % to 100 %."""
+    import numpy as np
+
+    from core.rates import fig4_table
+
+    return fig4_table(models, applications, np.linspace(0.01, 1.0, points), bits_per_param, counts, include_head)
+
+
+@st.cache_data(show_spinner="Counting parameters of the torchvision architectures…")
+def parameter_counts():
+    """Each Fig. 4 root model's paper count beside its torchvision counts (core.rates.parameter_table)."""
+    from core.rates import parameter_table
+
+    return parameter_table()
+
+
+@st.cache_data(show_spinner=False, max_entries=256)
+def fit_table(models: tuple[str, ...], budgets: tuple[tuple[str, float], ...], rate_bps: float,
+              bits_per_param: int = 32, counts: str = "paper", include_head: bool = True):
+    """Largest share of each root model that ``rate_bps`` delivers within each (application, latency budget s)."""
+    import pandas as pd
+
+    from core.rates import max_fraction_that_fits, root_params
+
+    rows = []
+    for model in models:
+        bits = root_params(model, counts, include_head) * bits_per_param
+        for application, latency_s in budgets:
+            share = max_fraction_that_fits(model, latency_s, rate_bps, bits_per_param, counts, include_head)
+            rows.append({"model": model, "application": application, "latency_s": latency_s,
+                         "root_Mbit": bits / 1e6, "max_fraction": share, "max_Mbit": share * bits / 1e6,
+                         "whole_model_fits": share >= 1.0})
+    return pd.DataFrame(rows)
+
+
+@st.cache_resource(show_spinner="Simulating the users' day…", max_entries=16)
+def simulation(preset: str = "default", n_users: int = 200, duration_s: float = 3600.0, accelerators: int = 2,
+               seed: int = 0):
+    """One mobility run (core.mobility.simulate), shared read-only by every session with the same choices."""
+    from dataclasses import replace
+
+    from core.mobility.simulate import scenario, simulate
+
+    base = scenario(preset)
+    config = replace(base, n_users=n_users, duration_s=duration_s,
+                     device=replace(base.device, accelerators=accelerators))
+    return simulate(config, seed)
+
+
+@st.cache_data(show_spinner="Drawing the map…", max_entries=32)
+def mobility_map(preset: str, n_users: int, duration_s: float, accelerators: int, seed: int, policy: str,
+                 sample_users: int = 20, inline_assets: bool = False) -> str:
+    """The simulation's folium map as HTML; Leaflet from the app's own /app/static (or inlined for a download)."""
+    from app.maps import map_html
+
+    result = simulation(preset, n_users, duration_s, accelerators, seed)
+    return map_html(result, sample_users=sample_users, policy=policy, inline_assets=inline_assets)
+
+
+@st.cache_data(show_spinner="Flipping one bit of the root model and measuring…")
+def exponent_flip(bit: int = 30, model: str = "ResNet-18 on digits (default)") -> dict:
+    """Accuracy of the root model before and after flipping one bit of one fp32 weight (first conv, first value);
+    the flip is made on a private copy, never on the shared root model."""
+    import copy
+
+    import numpy as np
+    import torch
+
+    from core.evaluate import accuracy
+
+    root, _ = root_model(model)
+    data = dataset(model)
+    clean = accuracy(root, data)
+    broken = copy.deepcopy(root)
+    weight = broken.stem[0].weight
+    with torch.no_grad():
+        words = weight.detach().numpy().reshape(-1).view(np.uint32)
+        before = float(weight.reshape(-1)[0])
+        words[0] ^= np.uint32(1 << bit)
+        after = float(weight.reshape(-1)[0])
+    return {"bit": bit, "clean_accuracy": clean, "flipped_accuracy": accuracy(broken, data),
+            "weight_before": before, "weight_after": after}

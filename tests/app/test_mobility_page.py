@@ -1,0 +1,76 @@
+"""AppTest of the Predictive downloads page: the policy comparison from the simulator, the offline map and the
+controls that change the run."""
+import re
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+MAIN = str(Path(__file__).resolve().parents[2] / "app" / "main.py")
+
+
+def open_page() -> AppTest:
+    at = AppTest.from_file(MAIN, default_timeout=120)
+    at.switch_page("views/mobility.py").run()
+    assert not at.exception, at.exception
+    return at
+
+
+def policy_table(at):
+    return next(d.value for d in at.dataframe if "policy" in d.value.columns).set_index("policy")
+
+
+@pytest.fixture(scope="module")
+def page():
+    return open_page()
+
+
+def test_policy_table_orders_oracle_predictive_reactive(page):
+    table = policy_table(page)
+    assert list(table.index) == ["reactive", "predictive", "oracle"]
+    wait = table["interruption_s_per_user"]
+    assert wait["oracle"] <= wait["predictive"] <= wait["reactive"]
+    assert wait["predictive"] < wait["reactive"]  # prediction helps on the default scenario
+    assert table.loc["oracle", "on_time_share"] == 1.0
+    assert table.loc["predictive", "wasted_Mbit"] > 0 == table.loc["reactive", "wasted_Mbit"]
+
+
+def test_table_and_metrics_are_the_simulators_numbers(page):
+    from core.mobility.simulate import scenario, simulate
+
+    overall = simulate(scenario("default"), 0).overall
+    table = policy_table(page)
+    for policy in overall.index:
+        assert table.loc[policy, "interruption_s_per_user"] == pytest.approx(
+            overall.loc[policy, "interruption_s_per_user"])
+        assert table.loc[policy, "peak_bs_load_Mbps"] == pytest.approx(overall.loc[policy, "peak_bs_load_Mbps"])
+    metrics = {m.label: m.value for m in page.metric}
+    assert metrics["reactive: interruption per user"] == f"{overall.loc['reactive', 'interruption_s_per_user']:.2f} s"
+
+
+def test_map_is_embedded_and_references_only_local_assets(page):
+    frames = page.get("iframe")
+    assert len(frames) == 1
+    html = frames[0].proto.srcdoc
+    assert "L.map(" in html or "L.map (" in html or "leaflet" in html.lower()
+    assert not re.search(r"https?://", html)  # no CDN, no tiles, no fonts from outside
+    assert set(re.findall(r'(?:src|href)="([^"]+)"', html)) == {"/app/static/leaflet/leaflet.js",
+                                                                 "/app/static/leaflet/leaflet.css"}
+
+
+def test_load_chart_and_timeline_are_drawn(page):
+    ids = [e.proto.id for e in page.get("plotly_chart")]
+    assert any(i.endswith("load_chart") for i in ids) and any(i.endswith("timeline_chart") for i in ids)
+    assert page.selectbox(key="mob_user").value is not None
+
+
+def test_one_accelerator_interrupts_even_the_oracle():
+    at = open_page()
+    at.radio(key="mob_acc").set_value(1).run()
+    assert not at.exception
+    assert policy_table(at).loc["oracle", "interruption_s_per_user"] > 0
+    at.selectbox(key="mob_preset").select("default").run()  # the preset resets the controls
+    at.selectbox(key="mob_preset").select("single_accelerator").run()
+    assert at.radio(key="mob_acc").value == 1 and at.number_input(key="mob_users").value == 200
+    at.radio(key="mob_policy").set_value("reactive").run()
+    assert not at.exception and "late" in at.get("iframe")[0].proto.srcdoc
