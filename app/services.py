@@ -47,6 +47,34 @@ def settings() -> Settings:
     return st.session_state.get("settings", Settings())
 
 
+# ---------- Live accuracy ----------
+
+@st.cache_resource
+def ber_results() -> dict:
+    """Finished Monte Carlo results, keyed by (spec, BER, protection, trials, seed): shared across sessions."""
+    return {}
+
+
+BER_GRID = (1e-7, 1e-6, 1e-5, 1e-4, 1e-3, 3e-3, 1e-2, 3e-2)
+
+
+@st.cache_data(show_spinner="Sweeping the BER…", max_entries=64)
+def ber_curve(spec: SubModelSpec, protections: tuple[str, ...], trials: int, seed: int,
+              model: str = "ResNet-18 on digits (default)"):
+    import pandas as pd
+
+    from core.reliability import WorkingCopy, accuracy_under_ber
+
+    sub = submodel(spec, 0, model)
+    working = WorkingCopy(sub)  # private to this computation
+    rows = []
+    for protection in protections:
+        for ber in BER_GRID:
+            r = accuracy_under_ber(sub, dataset(model), ber, protection, trials, seed, working=working)
+            rows.append(r.row())
+    return pd.DataFrame(rows)
+
+
 # ---------- Rate requirements, predictive downloads and guide (pages 3, 4 and 6) ----------
 # Keys are plain values (tuples, numbers, names) so that every session with the same choices shares one entry.
 

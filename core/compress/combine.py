@@ -39,9 +39,10 @@ class SubModelSpec:
     qat_steps: int = 0
     mixed_budget_bits: int | None = None
     bits_map: tuple[tuple[str, int], ...] | None = None
-    small_bits: int | None = None   # biases and BN tensors: 8 (codes), 16 or 32; None: 8 for integer-coded
-                                    # sub-models (BN folded into the convolutions), else the weights' float width
-    fold_bn: bool | None = None     # None: fold BatchNorm into the convolutions for integer-coded sub-models
+    small_bits: int | None = None   # biases (and BN tensors if not folded): 8 (codes), 16 or 32; None: 8 for
+                                    # integer-coded sub-models, else the weights' float width
+    fold_bn: bool = True            # fold BatchNorm into the convolutions before sending (inference only needs
+                                    # the affine result; BN variances have no safe "zero" for a receiver)
 
     def __post_init__(self):
         check_depth(self.depth)
@@ -68,7 +69,7 @@ class SubModelSpec:
 
     @property
     def folds_bn(self) -> bool:
-        return self.integer_coded if self.fold_bn is None else self.fold_bn
+        return self.fold_bn
 
     @property
     def technique(self) -> str:
@@ -146,7 +147,7 @@ def root_bits(root: BackboneNet) -> int:
     """Bits of the dense fp32 root model download (full depth, no intermediate exits): the 100 % reference."""
     key = id(root)
     if key not in _ROOT_BITS:
-        full = device_model(root, NUM_STAGES)
+        full = fold_batchnorm(device_model(root, NUM_STAGES))
         _ROOT_BITS[key] = encode(transmitted_state(full), {}, architecture(root, NUM_STAGES)).total_bits
     return _ROOT_BITS[key]
 

@@ -1,12 +1,13 @@
 """Depth level: split points of the backbone network, the device/server trade-off and confidence early exit."""
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 
 import torch
 
 from core.compress.combine import architecture
-from core.compress.common import count_macs, transmitted_state
+from core.compress.common import count_macs, fold_batchnorm, transmitted_state
 from core.data import DataSplits
 from core.models import NUM_STAGES, BackboneNet, check_depth, device_model, server_model
 from core.payload import TensorFormat, encode
@@ -60,7 +61,7 @@ def split_table(root: BackboneNet, data: DataSplits, feature_bits: int = 8, spli
             exit_hits += int((device.head(feats).argmax(1) == yb).sum())
             server_hits += int((server(quantise_features(feats, feature_bits)).argmax(1) == yb).sum())
             total += len(yb)
-        payload = encode(transmitted_state(device), {}, architecture(root, k))
+        payload = encode(transmitted_state(fold_batchnorm(copy.deepcopy(device))), {}, architecture(root, k))
         rows.append(SplitPoint(depth=k, download_bits=payload.total_bits,
                                device_parameters=sum(p.numel() for p in device.parameters()),
                                device_macs=dev_macs, exit_accuracy=exit_hits / total, feature_shape=feature_shape,

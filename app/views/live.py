@@ -1,0 +1,95 @@
+"""Live accuracy page: a sub-model downloaded over the current link, trial by trial, with a growing estimate."""
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from app import services
+from app.live import LIVE_SPECS, ber_curve_figure, corrupted_predictions, working_copy
+from core.reliability import iter_trials, summarise
+
+s = services.settings()
+ber, protection = s.effective_ber, s.protection
+st.title("Live accuracy")
+st.caption("The parameter payload crosses a binary symmetric channel with the sidebar's BER; the topology "
+           "(shapes, bit widths, scales, value ranges) arrives intact. Each trial is one real download: bits "
+           "flipped at random, decoded, protected as chosen, and evaluated on the whole digits test split.")
+
+c1, c2, c3 = st.columns([3, 1, 1])
+choice = c1.selectbox("Sub-model", list(LIVE_SPECS), index=3, key="live_choice")
+trials = int(c2.number_input("Trials", min_value=1, max_value=200, value=10, step=1, key="live_trials"))
+seed = int(c3.number_input("Seed", min_value=0, max_value=10**6, value=0, step=1, key="live_seed"))
+spec = LIVE_SPECS[choice]
+sub = services.submodel(spec, 0, s.model)
+data = services.dataset(s.model)
+card = sub.card
+m = st.columns(4)
+m[0].metric("Clean accuracy (BER 0)", f"{card.accuracy:.1%}")
+m[1].metric("Payload bits on the lossy link", f"{sub.payload.payload_bits / 1e6:.2f} Mbit")
+m[2].metric("Expected flipped bits", f"{ber * sub.payload.payload_bits:,.0f}")
+m[3].metric("BER / protection", f"{ber:.1e}", protection, delta_color="off")
+
+key = (spec, ber, protection, trials, seed)
+cache = services.ber_results()
+result = cache.get(key)
+estimate = st.empty()
+if result is None:
+    working = working_copy(st.session_state, (spec, s.model), sub)
+    bar = st.progress(0.0, text="Downloading over the link…")
+    done = []
+    for trial in iter_trials(sub, data, ber, protection, trials, seed, working=working):
+        done.append(trial)
+        partial = summarise(done, ber, protection, seed)
+        bar.progress(len(done) / trials, text=f"Trial {len(done)} of {trials}: {trial.accuracy:.1%} "
+                                              f"({trial.flips:,} bits flipped)")
+        estimate.metric("Accuracy under this link", f"{partial.mean:.1%}",
+                        f"95 % CI {partial.ci95[0]:.1%} – {partial.ci95[1]:.1%} after {len(done)} trial(s)",
+                        delta_color="off")
+    result = summarise(done, ber, protection, seed)
+    cache[key] = result
+    bar.empty()
+estimate.metric("Accuracy under this link", f"{result.mean:.1%}",
+                f"95 % CI {result.ci95[0]:.1%} – {result.ci95[1]:.1%} over {len(result.trials)} trial(s)",
+                delta_color="off")
+if protection == "uep":
+    st.info(f"Unequal error protection moves {result.reliable_bits / 1e6:.2f} Mbit (the sign/exponent or most "
+            f"significant code bits) to the reliable channel.")
+trial_table = pd.DataFrame({"trial": range(len(result.trials)), "accuracy": result.trials})
+with st.expander("Per-trial accuracies"):
+    st.dataframe(trial_table, hide_index=True)
+    st.download_button("Trials (CSV)", trial_table.to_csv(index=False), "trials.csv", "text/csv")
+
+
+@st.fragment
+def ber_curve():
+    st.subheader("Accuracy against BER")
+    n = int(st.select_slider("Trials per point", [1, 2, 3, 5], value=2, key="curve_trials"))
+    protections = st.multiselect("Protections", ["none", "sanitise", "clamp", "uep"],
+                                 default=sorted({"none", protection}), key="curve_prot")
+    frame = services.ber_curve(spec, tuple(protections), n, seed, s.model)
+    fig = ber_curve_figure(frame, current=(ber, result.mean, protection))
+    st.plotly_chart(fig, width="stretch")
+    st.download_button("Chart (HTML)", fig.to_html(include_plotlyjs=True), "accuracy_vs_ber.html", "text/html")
+    st.download_button("Curve (CSV)", frame.to_csv(index=False), "accuracy_vs_ber.csv", "text/csv")
+
+
+@st.fragment
+def image_grid():
+    st.subheader("What the device sees: 16 test images, clean and corrupted predictions")
+    x, y = next(data.batches("test", 16))
+    raw = data.x_test[:16].numpy()
+    working = working_copy(st.session_state, (spec, s.model), sub)
+    clean, bad, flips = corrupted_predictions(working, x, ber, protection, seed)
+    st.caption(f"One download at BER {ber:.1e} with '{protection}': {flips:,} bits flipped. "
+               "Green: correct; red: wrong.")
+    cols = st.columns(8)
+    for i in range(16):
+        img = raw[i].transpose(1, 2, 0).squeeze(-1) if raw.shape[1] == 1 else raw[i].transpose(1, 2, 0)
+        img = (img / data.scale * 255).clip(0, 255).astype(np.uint8)
+        big = np.kron(img, np.ones((8, 8), dtype=np.uint8)) if img.ndim == 2 else img
+        ok = lambda p: "🟩" if p == int(y[i]) else "🟥"  # noqa: E731
+        cols[i % 8].image(big, caption=f"{ok(clean[i])} {data.classes[clean[i]]} → {ok(bad[i])} "
+                                       f"{data.classes[bad[i]]}", width="stretch")
+
+
+ber_curve()
+image_grid()

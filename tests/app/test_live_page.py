@@ -1,0 +1,41 @@
+"""AppTest of the Live accuracy page: trials run, the estimate shows, BER and protection change the picture."""
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+MAIN = str(Path(__file__).resolve().parents[2] / "app" / "main.py")
+
+
+def _metric(at, label):
+    return next(m for m in at.metric if m.label == label)
+
+
+@pytest.fixture(scope="module")
+def live():
+    at = AppTest.from_file(MAIN, default_timeout=600)
+    at.switch_page("views/live.py")
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def test_live_page_estimates_accuracy_of_4_bit_codes_at_default_ber(live):
+    estimate = _metric(live, "Accuracy under this link")
+    assert "over 10 trial(s)" in estimate.delta
+    assert float(estimate.value.rstrip("%")) > 90  # 4-bit codes survive BER 1e-4
+    assert _metric(live, "BER / protection").value == "1.0e-04"
+    assert len(live.get("imgs")) or any("bits flipped" in c.value for c in live.caption)
+
+
+def test_fp32_root_collapses_at_high_ber_and_sanitising_restores_it(live):
+    live.selectbox(key="live_choice").select("Root model, fp32")
+    live.number_input(key="live_trials").set_value(3)
+    live.select_slider(key="w_ber_exp").set_value(-3.0)
+    live.run()
+    assert not live.exception, live.exception
+    broken = float(_metric(live, "Accuracy under this link").value.rstrip("%"))
+    live.selectbox(key="w_protection").select("sanitise").run()
+    assert not live.exception, live.exception
+    sanitised = float(_metric(live, "Accuracy under this link").value.rstrip("%"))
+    assert broken < 30 and sanitised > 80
