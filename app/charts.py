@@ -171,3 +171,66 @@ def split_latency_figure(df: pd.DataFrame, samples: int) -> go.Figure:
     fig.update_layout(barmode="stack", title="Where the time goes at each split point", yaxis_title="seconds",
                       height=340, margin=dict(l=10, r=10, t=50, b=40), legend=dict(orientation="h", y=-0.2))
     return fig
+
+
+# ---------- Live accuracy ----------
+
+
+def ber_curve_figure(frame, current: tuple[float, float, str] | None = None):
+    """Accuracy (mean with 95 % interval) against BER on a log axis, one line per protection."""
+    fig = go.Figure()
+    for protection, part in frame.groupby("protection", sort=False):
+        fig.add_trace(go.Scatter(
+            x=part["ber"], y=part["mean"], mode="lines+markers", name=protection,
+            error_y=dict(type="data", symmetric=False, array=part["ci95_high"] - part["mean"],
+                         arrayminus=part["mean"] - part["ci95_low"])))
+    if current is not None and current[0] > 0:
+        fig.add_trace(go.Scatter(x=[current[0]], y=[current[1]], mode="markers", name=f"now ({current[2]})",
+                                 marker=dict(size=14, symbol="star", color="black")))
+    fig.update_layout(xaxis=dict(type="log", title="bit-error rate"), yaxis=dict(title="accuracy", range=[0, 1.02]),
+                      margin=dict(l=10, r=10, t=30, b=10), legend=dict(orientation="h"))
+    return fig
+
+
+# ---------- Sub-models ----------
+
+def pareto_figure(candidates: pd.DataFrame, chosen: dict) -> go.Figure:
+    """Size against accuracy at the device's BER for every library candidate; the chosen sub-models starred.
+
+    ``candidates`` needs label, family, mode, total_bits, accuracy and binding; ``chosen`` maps technique to a
+    candidate row (dict) or None.
+    """
+    _require(candidates, "candidates", ("label", "family", "total_bits", "accuracy", "binding"))
+    fig = go.Figure()
+    for family, part in candidates.groupby("family", sort=False):
+        fig.add_trace(go.Scatter(
+            x=part["total_bits"] / 1e6, y=part["accuracy"], mode="markers", name=family,
+            text=part["label"] + " (" + part["mode"] + ")",
+            customdata=part["binding"].replace("", "feasible"),
+            hovertemplate="%{text}<br>%{x:.2f} Mbit, accuracy %{y:.3f}<br>%{customdata}<extra></extra>",
+            marker=dict(size=9, opacity=0.8,
+                        symbol=["circle" if b == "" else "x" for b in part["binding"]])))
+    picks = [(t, c) for t, c in chosen.items() if c is not None]
+    if picks:
+        fig.add_trace(go.Scatter(
+            x=[c["total_bits"] / 1e6 for _, c in picks], y=[c["accuracy"] for _, c in picks],
+            mode="markers+text", name="chosen", text=[t for t, _ in picks], textposition="top center",
+            marker=dict(size=18, symbol="star", color="black", line=dict(width=1, color="white"))))
+    fig.update_layout(xaxis=dict(type="log", title="download size (Mbit, log)"),
+                      yaxis=dict(title="accuracy at the device's BER", range=[0, 1.02]),
+                      margin=dict(l=10, r=10, t=30, b=10), legend=dict(orientation="h"))
+    return fig
+
+
+def layer_profile_figure(layers: pd.DataFrame, title: str = "") -> go.Figure:
+    """Per-layer share of weights kept and bit width of a sub-model (columns layer, kept, bits)."""
+    _require(layers, "layers", ("layer", "kept", "bits"))
+    fig = go.Figure()
+    fig.add_trace(go.Bar(x=layers["layer"], y=layers["kept"], name="weights kept", yaxis="y"))
+    fig.add_trace(go.Scatter(x=layers["layer"], y=layers["bits"], name="bits", mode="lines+markers",
+                             yaxis="y2"))
+    fig.update_layout(title=title, height=260, margin=dict(l=10, r=10, t=30, b=10), showlegend=False,
+                      xaxis=dict(showticklabels=False, title="layers, input to output"),
+                      yaxis=dict(title="kept", range=[0, 1.05], tickformat=".0%"),
+                      yaxis2=dict(title="bits", overlaying="y", side="right", range=[0, 33]))
+    return fig

@@ -47,20 +47,3 @@ def corrupted_predictions(working: WorkingCopy, x: torch.Tensor, ber: float, pro
         working.restore()
     return clean, bad, hit.flips
 
-
-def ber_curve_figure(frame, current: tuple[float, float, str] | None = None):
-    """Accuracy (mean with 95 % interval) against BER on a log axis, one line per protection."""
-    import plotly.graph_objects as go
-
-    fig = go.Figure()
-    for protection, part in frame.groupby("protection", sort=False):
-        fig.add_trace(go.Scatter(
-            x=part["ber"], y=part["mean"], mode="lines+markers", name=protection,
-            error_y=dict(type="data", symmetric=False, array=part["ci95_high"] - part["mean"],
-                         arrayminus=part["mean"] - part["ci95_low"])))
-    if current is not None and current[0] > 0:
-        fig.add_trace(go.Scatter(x=[current[0]], y=[current[1]], mode="markers", name=f"now ({current[2]})",
-                                 marker=dict(size=14, symbol="star", color="black")))
-    fig.update_layout(xaxis=dict(type="log", title="bit-error rate"), yaxis=dict(title="accuracy", range=[0, 1.02]),
-                      margin=dict(l=10, r=10, t=30, b=10), legend=dict(orientation="h"))
-    return fig

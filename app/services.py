@@ -163,3 +163,61 @@ def exponent_flip(bit: int = 30, model: str = "ResNet-18 on digits (default)") -
         after = float(weight.reshape(-1)[0])
     return {"bit": bit, "clean_accuracy": clean, "flipped_accuracy": accuracy(broken, data),
             "weight_before": before, "weight_after": after}
+
+
+# ---------- AI library and selection ----------
+
+def library_path():
+    """Where the dashboard's AI library lives: $INSITU_LIBRARY, else library/digits in the project."""
+    import os
+    from pathlib import Path
+
+    return Path(os.environ.get("INSITU_LIBRARY", Path(__file__).resolve().parents[1] / "library" / "digits"))
+
+
+@st.cache_resource(show_spinner="Opening the AI library…")
+def library(path: str, stamp: float):
+    """The opened library (``stamp``: the catalog's modification time, so a rebuilt library is reopened)."""
+    from core.library import open_library
+
+    root, _ = root_model()
+    return open_library(path, root=root)
+
+
+def library_or_none():
+    """(library, problem): the library if it exists and opens, else None and why."""
+    path = library_path()
+    catalog = path / "catalog.sqlite"
+    if not catalog.is_file():
+        return None, f"No AI library at {path} yet."
+    try:
+        return library(str(path), catalog.stat().st_mtime), ""
+    except ValueError as err:
+        return None, str(err)
+
+
+@st.cache_data(show_spinner="Selecting sub-models…", max_entries=256)
+def selection(_lib, lib_key: str, settings_key: tuple, _settings: Settings, allow_generate: bool):
+    """select(dsi, library) for the sidebar's DSI; cached on the library and the settings (as plain values)."""
+    from core.select import select
+
+    root, _ = root_model(_settings.model)
+    return select(_settings.dsi(), _lib, allow_generate=allow_generate, root=root, data=dataset(_settings.model),
+                  protection=_settings.protection)
+
+
+@st.cache_data(show_spinner=False, max_entries=128)
+def layer_profile(_lib, lib_key: str, entry_id: int):
+    """Per-layer share of weights kept and bit width of a library entry, from its stored weights."""
+    import pandas as pd
+
+    from core.compress.common import weight_names
+
+    sub = _lib.load_submodel(int(entry_id))
+    params = dict(sub.module.named_parameters())
+    rows = []
+    for name in weight_names(sub.module):
+        record = sub.payload.record(name)
+        rows.append({"layer": name.removesuffix(".weight"), "kept": float((params[name] != 0).float().mean()),
+                     "bits": record.bits, "weights": params[name].numel()})
+    return pd.DataFrame(rows)

@@ -3,8 +3,8 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from app import services
-from app.live import LIVE_SPECS, ber_curve_figure, corrupted_predictions, working_copy
+from app import charts, services
+from app.live import LIVE_SPECS, corrupted_predictions, working_copy
 from core.reliability import iter_trials, summarise
 
 s = services.settings()
@@ -66,9 +66,9 @@ def ber_curve():
     protections = st.multiselect("Protections", ["none", "sanitise", "clamp", "uep"],
                                  default=sorted({"none", protection}), key="curve_prot")
     frame = services.ber_curve(spec, tuple(protections), n, seed, s.model)
-    fig = ber_curve_figure(frame, current=(ber, result.mean, protection))
+    fig = charts.ber_curve_figure(frame, current=(ber, result.mean, protection))
     st.plotly_chart(fig, width="stretch")
-    st.download_button("Chart (HTML)", fig.to_html(include_plotlyjs=True), "accuracy_vs_ber.html", "text/html")
+    st.download_button("Chart (HTML)", charts.figure_html(fig), "accuracy_vs_ber.html", "text/html")
     st.download_button("Curve (CSV)", frame.to_csv(index=False), "accuracy_vs_ber.csv", "text/csv")
 
 

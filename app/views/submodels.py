@@ -1,40 +1,85 @@
-"""Sub-models page: the root model card and the sub-models of the three techniques, measured live."""
-import pandas as pd
+"""Sub-models page: what each technique would download for the sidebar's device, link and application."""
 import streamlit as st
 
-from app import services
-from core.compress.combine import SubModelSpec
+from app import charts, services
+from app.library_build import build_button
+from core.select import ACCURACY_RULE, FAMILIES
 
 s = services.settings()
 root, card = services.root_model(s.model)
+dsi = s.dsi()
 
 st.title("Sub-models")
-st.caption("Every number on this page is measured on the shipped root model and the digits test split.")
+hw, app_, ch = dsi.hardware, dsi.application, dsi.channel
+st.caption(f"**{hw.name}** ({hw.model_memory_bytes / 1e6:g} MB for models, {hw.compute_macs_per_s / 1e9:g} GMAC/s, "
+           f"precisions {list(hw.precisions)}) · **{app_.name}**: {charts.format_seconds(app_.latency_budget_s)} "
+           f"budget, accuracy ≥ {app_.min_accuracy:.0%}, {app_.samples_per_task} sample(s) · downlink "
+           f"{charts.format_rate(ch.downlink_bps)}, uplink {charts.format_rate(ch.uplink_bps)}, BER {ch.ber:.1e} · "
+           f"receiver: {s.protection}")
 
 c1, c2, c3, c4 = st.columns(4)
-c1.metric("Root model", f"{card.arch}", help=card.command)
+c1.metric("Root model", card.arch, help=card.command)
 c2.metric("Parameters (root, no exits)", f"{card.root_parameters:,}")
 c3.metric("Test accuracy", f"{card.test_accuracy:.1%}")
 c4.metric("Test images", f"{card.extra.get('test_samples', '?')}")
 
-st.subheader("The three techniques")
-families = {
-    "Depth level (exit k)": [SubModelSpec(depth=k) for k in (1, 2, 3, 4)],
-    "Bit level (uniform bits)": [SubModelSpec(bits=b) for b in (2, 4, 8, 16)],
-    "Parameter level (keep ratio, re-trained)": [SubModelSpec(keep_ratio=r, retrain_steps=100) for r in (0.1, 0.3)],
-}
-rows = []
-for family, specs in families.items():
-    for spec in specs:
-        sub = services.submodel(spec, 0, s.model)
-        c = sub.card
-        rows.append({"technique": family, "sub-model": c.label, "size (Mbit)": c.total_bits / 1e6,
-                     "size (% of root)": c.size_pct_of_root, "parameters kept": c.nonzero_parameters,
-                     "device MMACs": c.effective_macs / 1e6, "accuracy": c.accuracy})
-table = pd.DataFrame(rows)
-st.dataframe(table, hide_index=True, width="stretch",
-             column_config={"size (Mbit)": st.column_config.NumberColumn(format="%.2f"),
-                            "size (% of root)": st.column_config.NumberColumn(format="%.2f"),
-                            "device MMACs": st.column_config.NumberColumn(format="%.2f"),
-                            "accuracy": st.column_config.NumberColumn(format="%.3f")})
-st.download_button("Download table (CSV)", table.to_csv(index=False), "submodels.csv", "text/csv")
+lib, problem = services.library_or_none()
+if lib is None:
+    st.warning(f"{problem} The selection needs the AI library: build it here (a few minutes on 2 cores) or with "
+               "`python -m core.library build --out library/digits`.")
+    build_button(services.library_path())
+    st.stop()
+
+allow_generate = st.toggle("Generate missing levels on the fly (no re-training)", value=False,
+                           help="A DSI whose precision has no library entry is served by generating it now")
+lib_key = f"{lib.folder}:{len(lib)}"
+settings_key = tuple(sorted(s.to_query().items()))
+sel = services.selection(lib, lib_key, settings_key, s, allow_generate)
+cands = sel.candidates
+
+st.subheader("What the network would download")
+cols = st.columns(len(FAMILIES))
+for col, family in zip(cols, FAMILIES):
+    chosen = sel.chosen.get(family)
+    with col.container(border=True):
+        st.markdown(f"**{family.capitalize()} level**" if family != "combined" else "**Combined (Fig. 1)**")
+        if chosen is None:
+            st.error(f"Nothing fits: {sel.reasons.get(family, '')}")
+            continue
+        st.markdown(f"`{chosen['label']}` · {chosen['mode']} · from the **{chosen['tier']}** cloud"
+                    + (" · generated now" if chosen.get("generated_on_the_fly") else ""))
+        st.metric("Expected accuracy", f"{chosen['accuracy']:.1%}", chosen["accuracy_source"], delta_color="off")
+        st.metric("Download", f"{chosen['total_bits'] / 1e6:.2f} Mbit",
+                  f"{chosen['size_pct_of_root']:.1f} % of the root", delta_color="off")
+        budget = chosen["latency_budget_s"]
+        st.progress(min(1.0, chosen["latency_s"] / budget),
+                    text=f"latency {charts.format_seconds(chosen['latency_s'])} of "
+                         f"{charts.format_seconds(budget)}")
+        st.progress(min(1.0, chosen["memory_bytes"] / chosen["memory_limit_bytes"]),
+                    text=f"memory {chosen['memory_bytes'] / 1e6:.2f} of {chosen['memory_limit_bytes'] / 1e6:g} MB")
+        st.caption(f"download {charts.format_seconds(chosen['download_s'])} · compute "
+                   f"{charts.format_seconds(chosen['compute_s'])} · uplink {charts.format_seconds(chosen['uplink_s'])}"
+                   f" · server {charts.format_seconds(chosen['server_s'])}")
+        checks = " ".join(("✅ " if chosen[f"{c}_ok"] else "❌ ") + c for c in ("memory", "precision", "latency",
+                                                                               "accuracy"))
+        st.caption(checks)
+        if "id" in chosen and not chosen.get("generated_on_the_fly"):
+            prof = services.layer_profile(lib, lib_key, int(chosen["id"]))
+            st.plotly_chart(charts.layer_profile_figure(prof, f"exit {chosen['depth']}: kept and bits per layer"),
+                            width="stretch", key=f"prof_{family}")
+
+st.subheader("The library's size–accuracy front")
+fig = charts.pareto_figure(cands, sel.chosen)
+st.plotly_chart(fig, width="stretch")
+st.download_button("Chart (HTML)", charts.figure_html(fig), "pareto.html", "text/html")
+st.caption(ACCURACY_RULE)
+
+st.subheader("Every candidate and its binding constraint")
+only = st.radio("Show", ["all", "feasible", "rejected"], horizontal=True, key="cand_filter")
+view = cands if only == "all" else cands[(cands["binding"] == "") == (only == "feasible")]
+shown = view[["label", "family", "mode", "tier", "total_bits", "memory_bytes", "latency_s", "accuracy",
+              "binding"]].rename(columns={"binding": "binding constraint"})
+st.dataframe(shown, hide_index=True, width="stretch")
+st.download_button("Candidates (CSV)", cands.to_csv(index=False), "candidates.csv", "text/csv")
+counts = cands["binding"].replace("", "feasible").value_counts()
+st.caption("Candidates by verdict: " + ", ".join(f"{k}: {v}" for k, v in counts.items()))

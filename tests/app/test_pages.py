@@ -1,25 +1,60 @@
-"""Streamlit AppTest: every page runs without exceptions and shows engine figures."""
+"""AppTest of the Sub-models page: with no library it offers to build one; with one it selects per technique."""
 from pathlib import Path
 
 import pytest
-
 from streamlit.testing.v1 import AppTest
 
 MAIN = str(Path(__file__).resolve().parents[2] / "app" / "main.py")
 
 
 @pytest.fixture(scope="module")
-def app():
+def tiny_library(tmp_path_factory, digits):
+    from core.library import LibraryConfig, build_library
+    from core.models import DEFAULT_CHECKPOINT
+
+    folder = tmp_path_factory.mktemp("library")
+    config = LibraryConfig(depths=(2, 4), keep_ratios=(1.0,), bits=(32, 8), retrain_steps=0, ber_grid=(1e-4, 1e-3),
+                           protections=("none", "sanitise"), trials=1)
+    build_library(DEFAULT_CHECKPOINT, digits, folder, config, progress=False)
+    return folder
+
+
+def _run(monkeypatch, library_dir):
+    monkeypatch.setenv("INSITU_LIBRARY", str(library_dir))
     at = AppTest.from_file(MAIN, default_timeout=600)
     at.run()
     assert not at.exception, at.exception
     return at
 
 
-def test_submodels_page_shows_the_root_card_and_families(app):
-    labels = {m.label: m.value for m in app.metric}
-    assert labels["Parameters (root, no exits)"] == "11,172,810"
-    table = app.dataframe[0].value
-    assert {"Depth level (exit k)", "Bit level (uniform bits)"} <= set(table["technique"])
-    depth = table[table["technique"] == "Depth level (exit k)"]
-    assert list(depth["size (Mbit)"]) == sorted(depth["size (Mbit)"])  # deeper exits download more
+def test_without_a_library_the_page_offers_to_build_one(monkeypatch, tmp_path):
+    at = _run(monkeypatch, tmp_path / "none")
+    assert any("No AI library" in w.value for w in at.warning)
+    assert any(b.label.startswith("Build the AI library") for b in at.button)
+    assert {m.label: m.value for m in at.metric}["Parameters (root, no exits)"] == "11,172,810"
+
+
+def test_smartphone_gets_a_sub_model_per_technique(monkeypatch, tiny_library):
+    at = _run(monkeypatch, tiny_library)
+    labels = [m.label for m in at.metric]
+    assert labels.count("Expected accuracy") >= 2  # depth and bit level at least
+    table = at.dataframe[0].value
+    assert set(table["family"]) >= {"depth", "bit"}
+    assert (table["binding constraint"] == "").any()
+
+
+def test_rfid_tag_gets_nothing_and_memory_is_the_reason(monkeypatch, tiny_library):
+    at = _run(monkeypatch, tiny_library)
+    at.selectbox(key="w_hardware").select("passive RFID/NFC tag").run()
+    assert not at.exception, at.exception
+    assert len(at.error) == 4 and sum("memory binds" in e.value for e in at.error) >= 2
+    assert set(at.dataframe[0].value["binding constraint"]) == {"memory"}
+
+
+def test_iot_scenario_preset_sets_every_control(monkeypatch, tiny_library):
+    at = _run(monkeypatch, tiny_library)
+    at.selectbox(key="w_scenario").select("IoT sensor").run()
+    assert not at.exception, at.exception
+    assert at.selectbox(key="w_hardware").value == "IoT sensor"
+    assert at.selectbox(key="w_protection").value == "sanitise"
+    assert at.query_params.get("scenario") in ("IoT sensor", ["IoT sensor"])
