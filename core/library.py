@@ -200,7 +200,7 @@ def _damaged(path, why) -> ValueError:
 def _check_catalog(path: Path) -> dict:
     """Open a catalog read-only, check integrity, tables, columns and schema version; return its meta."""
     if not path.is_file():
-        raise ValueError(f"library={str(path)!r} has no {CATALOG}; build it with "
+        raise ValueError(f"library={str(path.parent)!r} has no {CATALOG}; build it with "
                          "`python -m core.library build --out <folder>`")
     try:
         con = _connect(path, readonly=True)
