@@ -15,6 +15,7 @@ st.set_page_config(page_title="In-situ model downloading", page_icon="📶", lay
 PAGES = [
     st.Page("views/submodels.py", title="Sub-models", icon="🧩", default=True, url_path="submodels"),
     st.Page("views/live.py", title="Live accuracy", icon="📡", url_path="live"),
+    st.Page("views/library.py", title="AI library", icon="🗄️", url_path="library"),
     st.Page("views/rates.py", title="Rate requirements", icon="📈", url_path="rates"),
     st.Page("views/mobility.py", title="Predictive downloads", icon="🗺️", url_path="mobility"),
     st.Page("views/guide.py", title="Guide", icon="🎓", url_path="guide"),

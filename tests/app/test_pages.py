@@ -7,18 +7,6 @@ from streamlit.testing.v1 import AppTest
 MAIN = str(Path(__file__).resolve().parents[2] / "app" / "main.py")
 
 
-@pytest.fixture(scope="module")
-def tiny_library(tmp_path_factory, digits):
-    from core.library import LibraryConfig, build_library
-    from core.models import DEFAULT_CHECKPOINT
-
-    folder = tmp_path_factory.mktemp("library")
-    config = LibraryConfig(depths=(2, 4), keep_ratios=(1.0,), bits=(32, 8), retrain_steps=0, ber_grid=(1e-4, 1e-3),
-                           protections=("none", "sanitise"), trials=1)
-    build_library(DEFAULT_CHECKPOINT, digits, folder, config, progress=False)
-    return folder
-
-
 def _run(monkeypatch, library_dir):
     monkeypatch.setenv("INSITU_LIBRARY", str(library_dir))
     at = AppTest.from_file(MAIN, default_timeout=600)

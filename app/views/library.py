@@ -1,0 +1,63 @@
+"""AI library page: the three tiers (edge, local, central cloud) and the sub-models each holds, measured."""
+import pandas as pd
+import streamlit as st
+
+from app import services
+from app.library_build import build_button
+from core.tiers import HOLDS, TIER_PRESETS
+
+st.title("AI library")
+st.caption("Pre-generated sub-models of the root model with measured cards, stored as a SQLite catalog plus one "
+           "safetensors file per entry, and placed in three tiers (paper Section 3, Fig. 2).")
+
+tiers = pd.DataFrame([{"tier": t.name, "holds": t.holds, "access latency (ms)": t.access_latency_s * 1e3,
+                       "backhaul (Gb/s)": t.backhaul_bps / 1e9, "source": t.source} for t in TIER_PRESETS.values()])
+st.dataframe(tiers, hide_index=True, width="stretch")
+
+lib, problem = services.library_or_none()
+if lib is None:
+    st.warning(f"{problem} Build it here or with `python -m core.library build --out library/digits`.")
+    build_button(services.library_path())
+    st.stop()
+
+entries = lib.entries()
+st.caption(f"{len(entries)} entries at `{lib.folder}` · tier rule: {lib.meta.get('tier_rule', '')}")
+counts = entries.groupby("tier").size()
+cols = st.columns(3)
+for col, name in zip(cols, ("edge", "local", "central")):
+    part = entries[entries["tier"] == name]
+    col.metric(f"{name.capitalize()} cloud ({HOLDS[name]})", f"{len(part)} sub-models",
+               f"{part['total_bits'].sum() / 8e6:.1f} MB stored" if len(part) else "empty", delta_color="off")
+
+f1, f2, f3, f4 = st.columns(4)
+tier_pick = f1.multiselect("Tier", ["edge", "local", "central"], default=["edge", "local", "central"], key="lib_tier")
+tech_pick = f2.multiselect("Technique", sorted(entries["technique"].unique()),
+                           default=sorted(entries["technique"].unique()), key="lib_tech")
+bits_pick = f3.multiselect("Bits", sorted(entries["bits"].unique()), default=sorted(entries["bits"].unique()),
+                           key="lib_bits")
+depth_pick = f4.multiselect("Exit (depth)", sorted(entries["depth"].unique()),
+                            default=sorted(entries["depth"].unique()), key="lib_depth")
+view = entries[entries["tier"].isin(tier_pick) & entries["technique"].isin(tech_pick)
+               & entries["bits"].isin(bits_pick) & entries["depth"].isin(depth_pick)]
+shown = view[["id", "tier", "technique", "label", "total_bits", "size_pct_of_root", "nonzero_parameters",
+              "effective_macs", "device_memory_bytes", "accuracy", "split_accuracy", "generation_seconds"]]
+st.dataframe(shown, hide_index=True, width="stretch",
+             column_config={"total_bits": st.column_config.NumberColumn("bits", format="%d"),
+                            "size_pct_of_root": st.column_config.NumberColumn("% of root", format="%.2f"),
+                            "accuracy": st.column_config.NumberColumn(format="%.3f"),
+                            "split_accuracy": st.column_config.NumberColumn("with server", format="%.3f")})
+st.download_button("Entries (CSV)", view.drop(columns=["layer_bits", "layer_density"], errors="ignore")
+                   .to_csv(index=False), "ai_library.csv", "text/csv")
+
+st.subheader("Accuracy under bit errors (measured when the library was built)")
+ber = lib.ber_table()
+ber = ber[ber["entry_id"].isin(view["id"])].merge(entries[["id", "label"]], left_on="entry_id", right_on="id")
+if ber.empty:
+    st.info("No BER measurements for these entries.")
+else:
+    wide = ber.pivot_table(index=["label", "mode"], columns=["protection", "ber"], values="mean")
+    wide.columns = [f"{p} @ {b:g}" for p, b in wide.columns]
+    st.dataframe(wide.reset_index(), hide_index=True, width="stretch")
+    st.download_button("BER table (CSV)", ber.to_csv(index=False), "ai_library_ber.csv", "text/csv")
+with st.expander("Complete the library (only missing entries are generated)"):
+    build_button(services.library_path())
