@@ -10,15 +10,15 @@ import streamlit as st  # noqa: E402
 
 from app.controls import sidebar  # noqa: E402
 
-st.set_page_config(page_title="In-situ model downloading", page_icon="📶", layout="wide")
+st.set_page_config(page_title="In-situ model downloading", page_icon=":material/cell_tower:", layout="wide")
 
 PAGES = [
-    st.Page("views/submodels.py", title="Sub-models", icon="🧩", default=True, url_path="submodels"),
-    st.Page("views/live.py", title="Live accuracy", icon="📡", url_path="live"),
-    st.Page("views/library.py", title="AI library", icon="🗄️", url_path="library"),
-    st.Page("views/rates.py", title="Rate requirements", icon="📈", url_path="rates"),
-    st.Page("views/mobility.py", title="Predictive downloads", icon="🗺️", url_path="mobility"),
-    st.Page("views/guide.py", title="Guide", icon="🎓", url_path="guide"),
+    st.Page("views/submodels.py", title="Sub-models", icon=":material/extension:", default=True, url_path="submodels"),
+    st.Page("views/live.py", title="Live accuracy", icon=":material/network_check:", url_path="live"),
+    st.Page("views/library.py", title="AI library", icon=":material/inventory_2:", url_path="library"),
+    st.Page("views/rates.py", title="Rate requirements", icon=":material/speed:", url_path="rates"),
+    st.Page("views/mobility.py", title="Predictive downloads", icon=":material/map:", url_path="mobility"),
+    st.Page("views/guide.py", title="Guide", icon=":material/school:", url_path="guide"),
 ]
 
 nav = st.navigation(PAGES)

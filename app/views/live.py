@@ -80,13 +80,13 @@ def image_grid():
     working = working_copy(st.session_state, (spec, s.model), sub)
     clean, bad, flips = corrupted_predictions(working, x, ber, protection, seed)
     st.caption(f"One download at BER {ber:.1e} with '{protection}': {flips:,} bits flipped. "
-               "Green: correct; red: wrong.")
+               "✓ correct, ✗ wrong (clean → corrupted).")
     cols = st.columns(8)
     for i in range(16):
         img = raw[i].transpose(1, 2, 0).squeeze(-1) if raw.shape[1] == 1 else raw[i].transpose(1, 2, 0)
         img = (img / data.scale * 255).clip(0, 255).astype(np.uint8)
         big = np.kron(img, np.ones((8, 8), dtype=np.uint8)) if img.ndim == 2 else img
-        ok = lambda p: "🟩" if p == int(y[i]) else "🟥"  # noqa: E731
+        ok = lambda p: "✓" if p == int(y[i]) else "✗"  # noqa: E731
         cols[i % 8].image(big, caption=f"{ok(clean[i])} {data.classes[clean[i]]} → {ok(bad[i])} "
                                        f"{data.classes[bad[i]]}", width="stretch")
 

@@ -60,9 +60,8 @@ for col, family in zip(cols, FAMILIES):
         st.caption(f"download {charts.format_seconds(chosen['download_s'])} · compute "
                    f"{charts.format_seconds(chosen['compute_s'])} · uplink {charts.format_seconds(chosen['uplink_s'])}"
                    f" · server {charts.format_seconds(chosen['server_s'])}")
-        checks = " ".join(("✅ " if chosen[f"{c}_ok"] else "❌ ") + c for c in ("memory", "precision", "latency",
-                                                                               "accuracy"))
-        st.caption(checks)
+        st.markdown(" ".join((":green[:material/check_circle:] " if chosen[f"{c}_ok"] else
+                              ":red[:material/cancel:] ") + c for c in ("memory", "precision", "latency", "accuracy")))
         if "id" in chosen and not chosen.get("generated_on_the_fly"):
             prof = services.layer_profile(lib, lib_key, int(chosen["id"]))
             st.plotly_chart(charts.layer_profile_figure(prof, f"exit {chosen['depth']}: kept and bits per layer"),
