@@ -10,7 +10,7 @@ import streamlit as st  # noqa: E402
 
 from app.controls import sidebar  # noqa: E402
 
-st.set_page_config(page_title="In-situ model downloading", page_icon=":material/cell_tower:", layout="wide")
+st.set_page_config(page_title="In-situ model downloading", page_icon=str(ROOT / "app" / "static" / "icon.png"), layout="wide")
 
 PAGES = [
     st.Page("views/submodels.py", title="Sub-models", icon=":material/extension:", default=True, url_path="submodels"),

@@ -58,7 +58,7 @@ class LibraryConfig:
     keep_ratios: tuple[float, ...] = (1.0, 0.5, 0.25)
     bits: tuple[int, ...] = (32, 8, 4)
     combinations: bool = True
-    retrain_steps: int = 20
+    retrain_steps: int = 60
     ber_grid: tuple[float, ...] = (1e-4, 1e-3, 1e-2)
     protections: tuple[str, ...] = ("none", "sanitise")
     trials: int = 1

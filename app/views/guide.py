@@ -124,7 +124,7 @@ with right:
     st.markdown("**Measured here**, uniform 4-bit codes, no re-training:")
     b1, b2 = st.columns(2)
     b1.metric("4-bit sub-model size", f"{four.total_bits / 1e6:.2f} Mbit",
-              delta=f"{four.size_pct_of_root:.1f} % of the fp32 root", delta_color="off")
+              delta=f"{four.size_pct_of_root:.1f} % of the fp32 root", delta_color="off", delta_arrow="off")
     b2.metric("4-bit accuracy", f"{four.accuracy:.1%}",
               delta=f"{(four.accuracy - card.test_accuracy) * 100:+.1f} points vs. the root")
     verdict(card.test_accuracy - four.accuracy <= 0.02, "Holds: 4-bit codes lose at most 2 points here.",
@@ -175,7 +175,7 @@ with right:
                 "root model:")
     f1, f2 = st.columns(2)
     f1.metric("That weight", f"{flip['weight_after']:.3g}", delta=f"was {flip['weight_before']:.3g}",
-              delta_color="off")
+              delta_color="off", delta_arrow="off")
     f2.metric("Root accuracy after one flip", f"{flip['flipped_accuracy']:.1%}",
               delta=f"{(flip['flipped_accuracy'] - flip['clean_accuracy']) * 100:+.1f} points")
     ber = s.effective_ber

@@ -27,7 +27,7 @@ cols = st.columns(3)
 for col, name in zip(cols, ("edge", "local", "central")):
     part = entries[entries["tier"] == name]
     col.metric(f"{name.capitalize()} cloud ({HOLDS[name]})", f"{len(part)} sub-models",
-               f"{part['total_bits'].sum() / 8e6:.1f} MB stored" if len(part) else "empty", delta_color="off")
+               f"{part['total_bits'].sum() / 8e6:.1f} MB stored" if len(part) else "empty", delta_color="off", delta_arrow="off")
 
 f1, f2, f3, f4 = st.columns(4)
 tier_pick = f1.multiselect("Tier", ["edge", "local", "central"], default=["edge", "local", "central"], key="lib_tier")

@@ -26,7 +26,7 @@ m = st.columns(4)
 m[0].metric("Clean accuracy (BER 0)", f"{card.accuracy:.1%}")
 m[1].metric("Payload bits on the lossy link", f"{sub.payload.payload_bits / 1e6:.2f} Mbit")
 m[2].metric("Expected flipped bits", f"{ber * sub.payload.payload_bits:,.0f}")
-m[3].metric("BER / protection", f"{ber:.1e}", protection, delta_color="off")
+m[3].metric("BER / protection", f"{ber:.1e}", protection, delta_color="off", delta_arrow="off")
 
 key = (spec, ber, protection, trials, seed)
 cache = services.ber_results()
@@ -43,13 +43,13 @@ if result is None:
                                               f"({trial.flips:,} bits flipped)")
         estimate.metric("Accuracy under this link", f"{partial.mean:.1%}",
                         f"95 % CI {partial.ci95[0]:.1%} – {partial.ci95[1]:.1%} after {len(done)} trial(s)",
-                        delta_color="off")
+                        delta_color="off", delta_arrow="off")
     result = summarise(done, ber, protection, seed)
     cache[key] = result
     bar.empty()
 estimate.metric("Accuracy under this link", f"{result.mean:.1%}",
                 f"95 % CI {result.ci95[0]:.1%} – {result.ci95[1]:.1%} over {len(result.trials)} trial(s)",
-                delta_color="off")
+                delta_color="off", delta_arrow="off")
 if protection == "uep":
     st.info(f"Unequal error protection moves {result.reliable_bits / 1e6:.2f} Mbit (the sign/exponent or most "
             f"significant code bits) to the reliable channel.")

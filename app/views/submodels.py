@@ -48,9 +48,9 @@ for col, family in zip(cols, FAMILIES):
             continue
         st.markdown(f"`{chosen['label']}` · {chosen['mode']} · from the **{chosen['tier']}** cloud"
                     + (" · generated now" if chosen.get("generated_on_the_fly") else ""))
-        st.metric("Expected accuracy", f"{chosen['accuracy']:.1%}", chosen["accuracy_source"], delta_color="off")
+        st.metric("Expected accuracy", f"{chosen['accuracy']:.1%}", chosen["accuracy_source"], delta_color="off", delta_arrow="off")
         st.metric("Download", f"{chosen['total_bits'] / 1e6:.2f} Mbit",
-                  f"{chosen['size_pct_of_root']:.1f} % of the root", delta_color="off")
+                  f"{chosen['size_pct_of_root']:.1f} % of the root", delta_color="off", delta_arrow="off")
         budget = chosen["latency_budget_s"]
         st.progress(min(1.0, chosen["latency_s"] / budget),
                     text=f"latency {charts.format_seconds(chosen['latency_s'])} of "
