@@ -221,3 +221,22 @@ def layer_profile(_lib, lib_key: str, entry_id: int):
         rows.append({"layer": name.removesuffix(".weight"), "kept": float((params[name] != 0).float().mean()),
                      "bits": record.bits, "weights": params[name].numel()})
     return pd.DataFrame(rows)
+
+
+# ---------- Depth-level early exit and progressive downloading ----------
+
+@st.cache_data(show_spinner="Running early exit on the test split…", max_entries=256)
+def early_exit(depth: int, threshold: float, feature_bits: int = 8, model: str = "ResNet-18 on digits (default)"):
+    from core.compress.depth import early_exit as run
+
+    root, _ = root_model(model)
+    return run(root, dataset(model), depth, threshold, feature_bits).__dict__
+
+
+@st.cache_data(show_spinner="Training nested sub-models all-in-one (about a minute)…", max_entries=8)
+def progressive(keep_ratios: tuple[float, ...], steps: int, seed: int = 0,
+                model: str = "ResNet-18 on digits (default)"):
+    from core.compress.progressive import progressive_family
+
+    root, _ = root_model(model)
+    return progressive_family(root, dataset(model), keep_ratios, steps, seed).table()

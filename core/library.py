@@ -60,7 +60,7 @@ class LibraryConfig:
     combinations: bool = True
     retrain_steps: int = 60
     ber_grid: tuple[float, ...] = (1e-4, 1e-3, 1e-2)
-    protections: tuple[str, ...] = ("none", "sanitise")
+    protections: tuple[str, ...] = ("none", "sanitise", "clamp", "uep")
     trials: int = 1
 
     def __post_init__(self):

@@ -1,4 +1,5 @@
 """Sub-models page: what each technique would download for the sidebar's device, link and application."""
+import pandas as pd
 import streamlit as st
 
 from app import charts, services
@@ -82,3 +83,36 @@ st.dataframe(shown, hide_index=True, width="stretch")
 st.download_button("Candidates (CSV)", cands.to_csv(index=False), "candidates.csv", "text/csv")
 counts = cands["binding"].replace("", "feasible").value_counts()
 st.caption("Candidates by verdict: " + ", ".join(f"{k}: {v}" for k, v in counts.items()))
+
+with st.expander("Depth level: confidence-based early exit"):
+    st.caption("The device answers at its exit when the softmax confidence reaches the threshold; otherwise it "
+               "sends its features (8-bit codes) up and the server finishes with the rest of the network.")
+    e1, e2 = st.columns(2)
+    k = e1.select_slider("Split point (exit)", [1, 2, 3], value=1, key="ee_depth")
+    threshold = e2.slider("Confidence threshold", 0.0, 1.0, 0.9, 0.01, key="ee_threshold")
+    ee = services.early_exit(k, threshold, 8, s.model)
+    m1, m2, m3 = st.columns(3)
+    m1.metric("Accuracy", f"{ee['accuracy']:.1%}")
+    m2.metric("Finished on the device", f"{ee['device_share']:.0%}")
+    m3.metric("Mean uplink per sample", f"{ee['mean_uplink_bits'] / 1e3:.2f} kbit")
+
+with st.expander("Parameter level: progressive download path"):
+    st.caption("Nested sub-models share one set of weights (trained all-in-one), so a device upgrades from one "
+               "level to the next by downloading only the new weights plus re-estimated BatchNorm statistics.")
+    levels = st.multiselect("Keep ratios of the levels", [0.05, 0.1, 0.25, 0.5, 1.0], default=[0.1, 0.25, 0.5, 1.0],
+                            key="prog_levels")
+    steps = st.select_slider("Joint training steps", [20, 50, 100, 200], value=100, key="prog_steps")
+    if st.button("Train the nested levels and measure the path", key="prog_run") or \
+            st.session_state.get("prog_done") == (tuple(sorted(levels)), steps):
+        if len(levels) < 2:
+            st.warning("Pick at least two levels.")
+        else:
+            st.session_state["prog_done"] = (tuple(sorted(levels)), steps)
+            path = services.progressive(tuple(sorted(levels)), steps, 0, s.model)
+            shown = pd.DataFrame({"level": path["keep_ratio"].map(lambda r: f"keep {r:.0%}"),
+                                  "accuracy": path["accuracy"], "direct (Mbit)": path["direct_bits"] / 1e6,
+                                  "upgrade (Mbit)": path["delta_bits"] / 1e6,
+                                  "path so far (Mbit)": path["cumulative_bits"] / 1e6,
+                                  "extra vs direct (Mbit)": path["overhead_bits"] / 1e6})
+            st.dataframe(shown, hide_index=True, width="stretch")
+            st.download_button("Progressive path (CSV)", path.to_csv(index=False), "progressive.csv", "text/csv")

@@ -46,3 +46,24 @@ def test_iot_scenario_preset_sets_every_control(monkeypatch, tiny_library):
     assert at.selectbox(key="w_hardware").value == "IoT sensor"
     assert at.selectbox(key="w_protection").value == "sanitise"
     assert at.query_params.get("scenario") in ("IoT sensor", ["IoT sensor"])
+
+
+def test_early_exit_threshold_moves_work_between_device_and_server(monkeypatch, tiny_library):
+    at = _run(monkeypatch, tiny_library)
+    share = lambda: next(m.value for m in at.metric if m.label == "Finished on the device")  # noqa: E731
+    at.slider(key="ee_threshold").set_value(0.0).run()
+    assert share() == "100%"
+    at.slider(key="ee_threshold").set_value(0.999).run()
+    assert not at.exception, at.exception
+    assert int(share().rstrip("%")) < 100
+
+
+def test_progressive_path_costs_at_least_the_direct_download(monkeypatch, tiny_library):
+    at = _run(monkeypatch, tiny_library)
+    at.multiselect(key="prog_levels").set_value([0.25, 1.0])
+    at.select_slider(key="prog_steps").set_value(20)
+    at.button(key="prog_run").click().run()
+    assert not at.exception, at.exception
+    path = at.dataframe[-1].value
+    assert list(path["level"]) == ["keep 25%", "keep 100%"]
+    assert (path["path so far (Mbit)"] >= path["direct (Mbit)"] - 1e-9).all()
