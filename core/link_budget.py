@@ -8,13 +8,13 @@ import math
 
 import numpy as np
 
+from scipy.special import erfc as _erfc  # vectorised and exact to double precision (a scikit-learn dependency)
+
 from core.validation import check_choice, check_range
 
 # Bits per symbol of each supported modulation (Gray-coded).
 MODULATIONS: dict[str, int] = {"BPSK": 1, "QPSK": 2, "16-QAM": 4, "64-QAM": 6, "256-QAM": 8}
 
-# numpy has no erfc; math.erfc is exact and fast enough for the array sizes a dashboard sweeps.
-_erfc = np.vectorize(math.erfc, otypes=[float])
 
 
 def check_range_array(name: str, values, lo: float | None = None, hi: float | None = None, *,

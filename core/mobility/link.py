@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from core.link_budget import ber_from_snr
 from core.validation import check_choice, check_range
 
 THERMAL_NOISE_DBM_HZ = -174.0  # kT at 290 K
@@ -112,36 +113,11 @@ def shannon_rate_bps(snr, cfg: LinkConfig) -> np.ndarray:
     return p.bandwidth_hz * np.minimum(np.log2(1.0 + lin), cfg.max_spectral_efficiency)
 
 
-def erfc(x) -> np.ndarray:
-    """Complementary error function, vectorised (Numerical Recipes ``erfcc``, fractional error below 1.2e-7)."""
-    x = np.asarray(x, dtype=float)
-    z = np.abs(x)
-    t = 1.0 / (1.0 + 0.5 * z)
-    poly = -z * z - 1.26551223 + t * (1.00002368 + t * (0.37409196 + t * (0.09678418 + t * (
-        -0.18628806 + t * (0.27886807 + t * (-1.13520398 + t * (1.48851587 + t * (
-            -0.82215223 + t * 0.17087277))))))))
-    ans = t * np.exp(poly)
-    return np.where(x >= 0, ans, 2.0 - ans)
-
-
-def q_function(x) -> np.ndarray:
-    """Gaussian tail Q(x) = erfc(x / sqrt 2) / 2."""
-    return 0.5 * erfc(np.asarray(x, dtype=float) / np.sqrt(2.0))
-
-
 def ber(snr_db_value, modulation: str) -> np.ndarray:
-    """Bit-error rate over AWGN with Gray coding, taking Eb/N0 = SNR / bits per symbol (symbol rate = bandwidth).
-
-    BPSK and QPSK: Q(sqrt(2 Eb/N0)) (exact). M-QAM: (4/k)(1 - 1/sqrt M) Q(sqrt(3k Eb/N0 / (M-1))), the usual
-    nearest-neighbour approximation (A. Goldsmith, Wireless Communications, 2005, eq. 6.23; J. Proakis,
-    Digital Communications)."""
+    """Bit-error rate over AWGN with Gray coding (Eb/N0 = SNR / bits per symbol): ``core.link_budget``'s
+    formulas (Q(sqrt(2 Eb/N0)) for BPSK/QPSK, the nearest-neighbour M-QAM approximation), as an array."""
     check_choice("modulation", modulation, MODULATIONS)
-    m, k = MODULATIONS[modulation]
-    ebn0 = np.power(10.0, np.asarray(snr_db_value, dtype=float) / 10.0) / k
-    if m <= 4:
-        return q_function(np.sqrt(2.0 * ebn0))
-    value = 4.0 / k * (1.0 - 1.0 / np.sqrt(m)) * q_function(np.sqrt(3.0 * k * ebn0 / (m - 1)))
-    return np.minimum(value, 0.5)
+    return np.asarray(ber_from_snr(np.asarray(snr_db_value, dtype=float), modulation), dtype=float)
 
 
 def link_ber(snr_db_value, cfg: LinkConfig) -> tuple[np.ndarray, np.ndarray]:
