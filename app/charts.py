@@ -96,7 +96,11 @@ def fit_heatmap(table: pd.DataFrame, title: str = "Largest share of the root mod
 
 
 def format_seconds(s: float) -> str:
-    return f"{s * 1000:g} ms" if s < 1 else f"{s:g} s"
+    """Seconds in the most readable unit, three significant figures (1e-6 s -> '1 µs')."""
+    for unit, scale in (("s", 1.0), ("ms", 1e-3), ("µs", 1e-6)):
+        if s >= scale:
+            return f"{s / scale:.3g} {unit}"
+    return "0 s" if s == 0 else f"{s / 1e-9:.3g} ns"
 
 
 def format_rate(bps: float) -> str:
@@ -226,11 +230,12 @@ def layer_profile_figure(layers: pd.DataFrame, title: str = "") -> go.Figure:
     """Per-layer share of weights kept and bit width of a sub-model (columns layer, kept, bits)."""
     _require(layers, "layers", ("layer", "kept", "bits"))
     fig = go.Figure()
-    fig.add_trace(go.Bar(x=layers["layer"], y=layers["kept"], name="weights kept", yaxis="y"))
+    fig.add_trace(go.Bar(x=layers["layer"], y=layers["kept"], name="non-zero weights", yaxis="y",
+                         marker_color="#9ecae1"))
     fig.add_trace(go.Scatter(x=layers["layer"], y=layers["bits"], name="bits", mode="lines+markers",
-                             yaxis="y2"))
+                             yaxis="y2", line=dict(color="#d62728")))
     fig.update_layout(title=title, height=260, margin=dict(l=10, r=10, t=30, b=10), showlegend=False,
                       xaxis=dict(showticklabels=False, title="layers, input to output"),
-                      yaxis=dict(title="kept", range=[0, 1.05], tickformat=".0%"),
+                      yaxis=dict(title="non-zero", range=[0, 1.05], tickformat=".0%"),
                       yaxis2=dict(title="bits", overlaying="y", side="right", range=[0, 33]))
     return fig

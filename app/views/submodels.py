@@ -65,7 +65,7 @@ for col, family in zip(cols, FAMILIES):
                               ":red[:material/cancel:] ") + c for c in ("memory", "precision", "latency", "accuracy")))
         if "id" in chosen and not chosen.get("generated_on_the_fly"):
             prof = services.layer_profile(lib, lib_key, int(chosen["id"]))
-            st.plotly_chart(charts.layer_profile_figure(prof, f"exit {chosen['depth']}: kept and bits per layer"),
+            st.plotly_chart(charts.layer_profile_figure(prof, "per layer: non-zero share, bits"),
                             width="stretch", key=f"prof_{family}")
 
 st.subheader("The library's size–accuracy front")
