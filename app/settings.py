@@ -4,8 +4,7 @@ Pure Python (no streamlit): the sidebar fills a ``Settings``; pages turn it into
 """
 from __future__ import annotations
 
-import math
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import dataclass, fields, replace
 
 from core.dsi import DSI, HARDWARE_PRESETS, Application, Channel, Hardware, Location
 from core.link_budget import MODULATIONS, ber_from_snr
@@ -143,11 +142,3 @@ SCENARIOS: dict[str, Scenario] = {s.name: s for s in [
 def apply_scenario(name: str) -> Settings:
     check_choice("scenario", name, tuple(SCENARIOS))
     return Settings(scenario=name, **SCENARIOS[name].settings)
-
-
-def as_dict(settings: Settings) -> dict:
-    return asdict(settings)
-
-
-def log10_ber(ber: float) -> float:
-    return math.log10(ber) if ber > 0 else -math.inf

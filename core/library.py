@@ -23,14 +23,14 @@ import numpy as np
 import pandas as pd
 import torch
 
-from core.compress.combine import SubModel, SubModelCard, SubModelSpec, build_formats, generate
+from core.compress.combine import SubModel, SubModelCard, SubModelSpec, generate
 from core.compress.common import count_macs, transmitted_state
 from core.compress.depth import quantise_features
 from core.data import DataSplits
-from core.models import (NUM_STAGES, BackboneNet, DepthSubModel, ModelCard, build_model, check_depth,
+from core.models import (NUM_STAGES, BackboneNet, DepthSubModel, build_model, check_depth,
                          device_model, load_checkpoint, server_model)
-from core.payload import ALLOWED_BITS, FLOAT_BITS, INT_BITS, TensorFormat, check_bits, encode
-from core.tiers import HOLDS, REAL_TIME_MAX_S, TIER_PRESETS, download_time
+from core.payload import INT_BITS, TensorFormat, check_bits, encode
+from core.tiers import REAL_TIME_MAX_S, TIER_PRESETS, download_time
 from core.validation import check_choice, check_int, check_range
 
 SCHEMA_VERSION = 1

@@ -13,8 +13,6 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from core.validation import check_choice, check_int
-
 FLOAT_BITS = (16, 32)
 INT_BITS = tuple(range(2, 9))
 ALLOWED_BITS = INT_BITS + FLOAT_BITS
@@ -310,12 +308,3 @@ def decode(payload: Payload, segments: dict[tuple[str, str], np.ndarray] | None 
                                                 else None)
         out[record.name] = torch.from_numpy(decode_tensor(record, get("values"), get("index")))
     return out
-
-
-def payload_from_parts(payload: Payload, records=None) -> Payload:
-    return Payload(tuple(records or payload.records), payload.segments, payload.architecture)
-
-
-__all__ = ["ALLOWED_BITS", "INT_BITS", "FLOAT_BITS", "TensorFormat", "TensorRecord", "Segment", "Payload",
-           "encode", "decode", "decode_tensor", "check_bits", "channel_scales", "quantise_codes",
-           "best_sparse_layout", "check_choice", "check_int"]

@@ -209,8 +209,6 @@ def _generation_targets(entries: pd.DataFrame, cands: pd.DataFrame, dsi: DSI, ti
 
 
 def _generate_on_the_fly(specs, root, data, library: Library, dsi: DSI, protection: str):
-    from core.library import SplitModule  # noqa: F401  (split mode never applies: generated levels are depth 4)
-
     rows, measured = [], {}
     can_ber, _ = reliability_available()
     for spec in specs:

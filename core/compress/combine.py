@@ -9,7 +9,6 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
-import numpy as np
 import torch
 
 from core.compress.common import count_macs, fold_batchnorm, transmitted_state, weight_names
@@ -18,8 +17,8 @@ from core.compress.quantize import (allocate_bits, check_bits_map, layer_sensiti
                                     quantise_state, scales_for, uniform_bits)
 from core.data import DataSplits
 from core.evaluate import accuracy
-from core.models import NUM_STAGES, BackboneNet, DepthSubModel, check_depth, device_model, root_parameter_count
-from core.payload import FLOAT_BITS, INT_BITS, Payload, TensorFormat, check_bits, decode, encode
+from core.models import NUM_STAGES, BackboneNet, DepthSubModel, check_depth, device_model
+from core.payload import INT_BITS, Payload, TensorFormat, check_bits, decode, encode
 from core.validation import check_choice, check_int
 
 TECHNIQUES = ("root", "depth", "parameter", "bit", "combined")
@@ -235,7 +234,7 @@ def generate(root: BackboneNet, data: DataSplits, spec: SubModelSpec, seed: int 
     return SubModel(spec, module, payload, masks, bits_map, card)
 
 
-def cards_table(submodels) -> "pandas.DataFrame":  # noqa: F821
+def cards_table(submodels):
     import pandas as pd
 
     return pd.DataFrame([s.card.row() for s in submodels])

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import torch
 
-from core.compress.common import transmitted_state, weight_names
+from core.compress.common import transmitted_state
 from core.compress.prune import apply_masks, nested_masks, recalibrate_bn, train_nested
 from core.data import DataSplits
 from core.evaluate import accuracy
@@ -82,7 +82,6 @@ def progressive_family(root: BackboneNet, data: DataSplits, keep_ratios=(0.1, 0.
     shared = device_model(root, depth)
     levels = nested_masks(shared, tuple(keep_ratios))
     train_nested(shared, levels, data, steps, seed)
-    names = set(weight_names(shared))
     modules, result = [], []
     previous_state, previous_masks, cumulative = None, None, 0
     for i, (ratio, masks) in enumerate(zip(keep_ratios, levels)):

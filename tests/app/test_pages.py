@@ -1,7 +1,6 @@
 """AppTest of the Sub-models page: with no library it offers to build one; with one it selects per technique."""
 from pathlib import Path
 
-import pytest
 from streamlit.testing.v1 import AppTest
 
 MAIN = str(Path(__file__).resolve().parents[2] / "app" / "main.py")

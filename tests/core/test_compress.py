@@ -7,7 +7,7 @@ from core.compress.combine import SubModelSpec, generate, root_bits
 from core.compress.common import weight_names
 from core.compress.depth import early_exit, split_table
 from core.compress.progressive import nested_masks, received_upgrade
-from core.compress.prune import magnitude_masks, retrain, sparsity
+from core.compress.prune import magnitude_masks
 from core.compress.quantize import allocate_bits, codes_for, fake_quantise, layer_sensitivity
 from core.models import device_model
 from core.payload import TensorFormat, channel_scales, decode, encode
