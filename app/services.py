@@ -59,13 +59,13 @@ BER_GRID = (1e-7, 1e-6, 1e-5, 1e-4, 1e-3, 3e-3, 1e-2, 3e-2)
 
 
 @st.cache_data(show_spinner="Sweeping the BER…", max_entries=64)
-def ber_curve(spec: SubModelSpec, protections: tuple[str, ...], trials: int, seed: int,
+def ber_curve(ident: tuple, protections: tuple[str, ...], trials: int, seed: int,
               model: str = "ResNet-18 on digits (default)"):
     import pandas as pd
 
     from core.reliability import WorkingCopy, accuracy_under_ber
 
-    sub = submodel(spec, 0, model)
+    sub = live_submodel(ident, model)
     working = WorkingCopy(sub)  # private to this computation
     rows = []
     for protection in protections:
@@ -240,3 +240,21 @@ def progressive(keep_ratios: tuple[float, ...], steps: int, seed: int = 0,
 
     root, _ = root_model(model)
     return progressive_family(root, dataset(model), keep_ratios, steps, seed).table()
+
+
+# ---------- Sub-models for the Live accuracy page ----------
+
+@st.cache_resource(show_spinner="Loading the library entry…", max_entries=16)
+def library_submodel(_lib, lib_key: str, entry_id: int):
+    """A library entry as a SubModel (weights checked against their sha256), shared read-only."""
+    return _lib.load_submodel(int(entry_id))
+
+
+def live_submodel(ident: tuple, model: str = "ResNet-18 on digits (default)"):
+    """("spec", SubModelSpec) -> a generated sub-model; ("library", lib_key, entry_id) -> a library entry."""
+    if ident[0] == "spec":
+        return submodel(ident[1], 0, model)
+    lib, problem = library_or_none()
+    if lib is None:
+        raise ValueError(f"library entry {ident[2]} asked for, but {problem}")
+    return library_submodel(lib, ident[1], ident[2])

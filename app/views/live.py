@@ -14,12 +14,21 @@ st.caption("The parameter payload crosses a binary symmetric channel with the si
            "(shapes, bit widths, scales, value ranges) arrives intact. Each trial is one real download: bits "
            "flipped at random, decoded, protected as chosen, and evaluated on the whole digits test split.")
 
+options = {label: ("spec", spec) for label, spec in LIVE_SPECS.items()}
+lib, _ = services.library_or_none()
+if lib is not None:  # the sub-models the selection picks for the sidebar's device come first
+    lib_key = f"{lib.folder}:{len(lib)}"
+    sel = services.selection(lib, lib_key, tuple(sorted(s.to_query().items())), s, False)
+    chosen = {f"Chosen for this device, {fam}: {c['label']} (device exit)": ("library", lib_key, int(c["id"]))
+              for fam, c in sel.chosen.items() if c is not None and not c.get("generated_on_the_fly")}
+    options = {**chosen, **options}
 c1, c2, c3 = st.columns([3, 1, 1])
-choice = c1.selectbox("Sub-model", list(LIVE_SPECS), index=3, key="live_choice")
+labels = list(options)
+choice = c1.selectbox("Sub-model", labels, index=labels.index("Bit level: 4-bit codes"), key="live_choice")
 trials = int(c2.number_input("Trials", min_value=1, max_value=200, value=10, step=1, key="live_trials"))
 seed = int(c3.number_input("Seed", min_value=0, max_value=10**6, value=0, step=1, key="live_seed"))
-spec = LIVE_SPECS[choice]
-sub = services.submodel(spec, 0, s.model)
+ident = options[choice]
+sub = services.live_submodel(ident, s.model)
 data = services.dataset(s.model)
 card = sub.card
 m = st.columns(4)
@@ -28,12 +37,12 @@ m[1].metric("Payload bits on the lossy link", f"{sub.payload.payload_bits / 1e6:
 m[2].metric("Expected flipped bits", f"{ber * sub.payload.payload_bits:,.0f}")
 m[3].metric("BER / protection", f"{ber:.1e}", protection, delta_color="off", delta_arrow="off")
 
-key = (spec, ber, protection, trials, seed)
+key = (ident, ber, protection, trials, seed)
 cache = services.ber_results()
 result = cache.get(key)
 estimate = st.empty()
 if result is None:
-    working = working_copy(st.session_state, (spec, s.model), sub)
+    working = working_copy(st.session_state, (ident, s.model), sub)
     bar = st.progress(0.0, text="Downloading over the link…")
     done = []
     for trial in iter_trials(sub, data, ber, protection, trials, seed, working=working):
@@ -65,7 +74,7 @@ def ber_curve():
     n = int(st.select_slider("Trials per point", [1, 2, 3, 5], value=2, key="curve_trials"))
     protections = st.multiselect("Protections", ["none", "sanitise", "clamp", "uep"],
                                  default=sorted({"none", protection}), key="curve_prot")
-    frame = services.ber_curve(spec, tuple(protections), n, seed, s.model)
+    frame = services.ber_curve(ident, tuple(protections), n, seed, s.model)
     fig = charts.ber_curve_figure(frame, current=(ber, result.mean, protection))
     st.plotly_chart(fig, width="stretch")
     st.download_button("Chart (HTML)", charts.figure_html(fig), "accuracy_vs_ber.html", "text/html")
@@ -77,7 +86,7 @@ def image_grid():
     st.subheader("What the device sees: 16 test images, clean and corrupted predictions")
     x, y = next(data.batches("test", 16))
     raw = data.x_test[:16].numpy()
-    working = working_copy(st.session_state, (spec, s.model), sub)
+    working = working_copy(st.session_state, (ident, s.model), sub)
     clean, bad, flips = corrupted_predictions(working, x, ber, protection, seed)
     st.caption(f"One download at BER {ber:.1e} with '{protection}': {flips:,} bits flipped. "
                "✓ correct, ✗ wrong (clean → corrupted).")

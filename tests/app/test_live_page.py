@@ -39,3 +39,15 @@ def test_fp32_root_collapses_at_high_ber_and_sanitising_restores_it(live):
     assert not live.exception, live.exception
     sanitised = float(_metric(live, "Accuracy under this link").value.rstrip("%"))
     assert broken < 30 and sanitised > 80
+
+
+def test_sub_models_chosen_for_the_device_can_be_sent_over_the_link(monkeypatch, tiny_library):
+    monkeypatch.setenv("INSITU_LIBRARY", str(tiny_library))
+    at = AppTest.from_file(MAIN, default_timeout=600)
+    at.switch_page("views/live.py").run()
+    chosen = [o for o in at.selectbox(key="live_choice").options if o.startswith("Chosen for this device")]
+    assert chosen
+    at.selectbox(key="live_choice").select(chosen[0])
+    at.number_input(key="live_trials").set_value(2).run()
+    assert not at.exception, at.exception
+    assert "over 2 trial(s)" in _metric(at, "Accuracy under this link").delta
