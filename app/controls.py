@@ -6,7 +6,7 @@ from dataclasses import fields
 
 import streamlit as st
 
-from app.settings import CHANNEL_MODES, MODELS, PROTECTIONS, SCENARIOS, Settings, apply_scenario
+from app.settings import CHANNEL_MODES, PROTECTIONS, SCENARIOS, Settings, apply_scenario, model_choices
 from core.dsi import HARDWARE_PRESETS
 from core.link_budget import MODULATIONS
 from core.rates import APPLICATIONS
@@ -77,7 +77,8 @@ def sidebar() -> Settings:
             st.slider("SNR (dB)", -20.0, 60.0, key="w_snr_db", step=0.5)
             st.selectbox("Modulation", list(MODULATIONS), key="w_modulation")
         st.selectbox("Receiver protection", PROTECTIONS, key="w_protection")
-    sb.selectbox("Root model", MODELS, key="w_model")
+    sb.selectbox("Root model", list(model_choices()), key="w_model",
+                 help="The shipped default, or any checkpoint trained with `python -m core.train --out runs/NAME`")
     values = {f.name: st.session_state.get(f"w_{f.name}", getattr(Settings(), f.name)) for f in fields(Settings)}
     values["ber"] = 0.0 if st.session_state["w_ber_zero"] else 10 ** st.session_state["w_ber_exp"]
     values["samples"] = int(values["samples"])

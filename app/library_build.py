@@ -4,11 +4,10 @@ from __future__ import annotations
 import streamlit as st
 
 from core.library import LibraryConfig, build_library
-from core.models import DEFAULT_CHECKPOINT
 
 
-def build_button(path) -> None:
-    """A button that builds (or completes) the default library at ``path``, showing progress per entry."""
+def build_button(path, model: str) -> None:
+    """A button that builds (or completes) the library of root model ``model`` at ``path``, with progress."""
     config = LibraryConfig()
     total = len(config.specs())
     if not st.button(f"Build the AI library ({total} sub-models)", type="primary"):
@@ -22,6 +21,9 @@ def build_button(path) -> None:
         done[0] += 1
         bar.progress(min(1.0, done[0] / total), text=f"{done[0]} of {total}: {key}")
 
-    build_library(DEFAULT_CHECKPOINT, services.dataset(), path, config, progress=False, on_entry=on_entry)
+    from app.settings import model_choices
+
+    build_library(model_choices()[model], services.dataset(model), path, config, progress=False,
+                  on_entry=on_entry)
     bar.empty()
     st.rerun()

@@ -10,32 +10,37 @@ import streamlit as st
 from app.settings import Settings
 from core.compress.combine import SubModel, SubModelSpec, generate
 from core.compress.depth import split_table
-from core.data import DataSplits, load_digits
-from core.models import BackboneNet, ModelCard, load_default
+from core.data import DataSplits, load_for_card
+from core.models import DEFAULT_MODEL_NAME, BackboneNet, ModelCard, load_checkpoint
 
 
 @st.cache_resource(show_spinner="Loading the root model…")
-def root_model(model: str = "ResNet-18 on digits (default)") -> tuple[BackboneNet, ModelCard]:
-    root, card = load_default()
+def root_model(model: str = DEFAULT_MODEL_NAME) -> tuple[BackboneNet, ModelCard]:
+    from app.settings import model_choices
+
+    choices = model_choices()
+    if model not in choices:
+        raise ValueError(f"model={model!r} is not one of {list(choices)}")
+    root, card = load_checkpoint(choices[model])
     for p in root.parameters():
         p.requires_grad_(False)  # shared and read-only
     return root, card
 
 
 @st.cache_resource(show_spinner="Loading the data set…")
-def dataset(model: str = "ResNet-18 on digits (default)") -> DataSplits:
+def dataset(model: str = DEFAULT_MODEL_NAME) -> DataSplits:
     _, card = root_model(model)
-    return load_digits(card.split_seed)
+    return load_for_card(card)
 
 
 @st.cache_resource(show_spinner="Generating the sub-model…", max_entries=64)
-def submodel(spec: SubModelSpec, seed: int = 0, model: str = "ResNet-18 on digits (default)") -> SubModel:
+def submodel(spec: SubModelSpec, seed: int = 0, model: str = DEFAULT_MODEL_NAME) -> SubModel:
     root, _ = root_model(model)
     return generate(root, dataset(model), spec, seed)
 
 
 @st.cache_data(show_spinner="Measuring split points…")
-def split_rows(feature_bits: int = 8, model: str = "ResNet-18 on digits (default)"):
+def split_rows(feature_bits: int = 8, model: str = DEFAULT_MODEL_NAME):
     import pandas as pd
 
     root, _ = root_model(model)
@@ -60,7 +65,7 @@ BER_GRID = (1e-7, 1e-6, 1e-5, 1e-4, 1e-3, 3e-3, 1e-2, 3e-2)
 
 @st.cache_data(show_spinner="Sweeping the BER…", max_entries=64)
 def ber_curve(ident: tuple, protections: tuple[str, ...], trials: int, seed: int,
-              model: str = "ResNet-18 on digits (default)"):
+              model: str = DEFAULT_MODEL_NAME):
     import pandas as pd
 
     from core.reliability import WorkingCopy, accuracy_under_ber
@@ -141,7 +146,7 @@ def mobility_map(preset: str, n_users: int, duration_s: float, accelerators: int
 
 
 @st.cache_data(show_spinner="Flipping one bit of the root model and measuring…")
-def exponent_flip(bit: int = 30, model: str = "ResNet-18 on digits (default)") -> dict:
+def exponent_flip(bit: int = 30, model: str = DEFAULT_MODEL_NAME) -> dict:
     """Accuracy of the root model before and after flipping one bit of one fp32 weight (first conv, first value);
     the flip is made on a private copy, never on the shared root model."""
     import copy
@@ -167,31 +172,43 @@ def exponent_flip(bit: int = 30, model: str = "ResNet-18 on digits (default)") -
 
 # ---------- AI library and selection ----------
 
-def library_path():
-    """Where the dashboard's AI library lives: $INSITU_LIBRARY, else library/digits in the project."""
+def library_path(model: str = DEFAULT_MODEL_NAME):
+    """Where a root model's AI library lives: for the default $INSITU_LIBRARY or library/digits, for another
+    root model library/<checkpoint name>."""
     import os
     from pathlib import Path
 
-    return Path(os.environ.get("INSITU_LIBRARY", Path(__file__).resolve().parents[1] / "library" / "digits"))
+    from app.settings import model_choices
+
+    project = Path(__file__).resolve().parents[1]
+    if model == DEFAULT_MODEL_NAME:
+        return Path(os.environ.get("INSITU_LIBRARY", project / "library" / "digits"))
+    return project / "library" / model_choices()[model].stem
 
 
 @st.cache_resource(show_spinner="Opening the AI library…")
-def library(path: str, stamp: float):
+def library(path: str, stamp: float, model: str = DEFAULT_MODEL_NAME):
     """The opened library (``stamp``: the catalog's modification time, so a rebuilt library is reopened)."""
     from core.library import open_library
 
-    root, _ = root_model()
+    root, _ = root_model(model)
     return open_library(path, root=root)
 
 
-def library_or_none():
-    """(library, problem): the library if it exists and opens, else None and why."""
-    path = library_path()
+def checkpoint_path(model: str = DEFAULT_MODEL_NAME):
+    from app.settings import model_choices
+
+    return model_choices()[model]
+
+
+def library_or_none(model: str = DEFAULT_MODEL_NAME):
+    """(library, problem): the root model's library if it exists and opens, else None and why."""
+    path = library_path(model)
     catalog = path / "catalog.sqlite"
     if not catalog.is_file():
         return None, f"No AI library at {path} yet."
     try:
-        return library(str(path), catalog.stat().st_mtime), ""
+        return library(str(path), catalog.stat().st_mtime, model), ""
     except ValueError as err:
         return None, str(err)
 
@@ -226,7 +243,7 @@ def layer_profile(_lib, lib_key: str, entry_id: int):
 # ---------- Depth-level early exit and progressive downloading ----------
 
 @st.cache_data(show_spinner="Running early exit on the test split…", max_entries=256)
-def early_exit(depth: int, threshold: float, feature_bits: int = 8, model: str = "ResNet-18 on digits (default)"):
+def early_exit(depth: int, threshold: float, feature_bits: int = 8, model: str = DEFAULT_MODEL_NAME):
     from core.compress.depth import early_exit as run
 
     root, _ = root_model(model)
@@ -235,7 +252,7 @@ def early_exit(depth: int, threshold: float, feature_bits: int = 8, model: str =
 
 @st.cache_data(show_spinner="Training nested sub-models all-in-one (about a minute)…", max_entries=8)
 def progressive(keep_ratios: tuple[float, ...], steps: int, seed: int = 0,
-                model: str = "ResNet-18 on digits (default)"):
+                model: str = DEFAULT_MODEL_NAME):
     from core.compress.progressive import progressive_family
 
     root, _ = root_model(model)
@@ -250,11 +267,11 @@ def library_submodel(_lib, lib_key: str, entry_id: int):
     return _lib.load_submodel(int(entry_id))
 
 
-def live_submodel(ident: tuple, model: str = "ResNet-18 on digits (default)"):
+def live_submodel(ident: tuple, model: str = DEFAULT_MODEL_NAME):
     """("spec", SubModelSpec) -> a generated sub-model; ("library", lib_key, entry_id) -> a library entry."""
     if ident[0] == "spec":
         return submodel(ident[1], 0, model)
-    lib, problem = library_or_none()
+    lib, problem = library_or_none(model)
     if lib is None:
         raise ValueError(f"library entry {ident[2]} asked for, but {problem}")
     return library_submodel(lib, ident[1], ident[2])

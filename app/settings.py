@@ -13,7 +13,13 @@ from core.validation import check_choice, check_int, check_range
 
 PROTECTIONS = ("none", "sanitise", "clamp", "uep")
 CHANNEL_MODES = ("BER", "SNR")
-MODELS = ("ResNet-18 on digits (default)",)
+
+
+def model_choices() -> dict:
+    """Root models on offer (display name -> checkpoint path): the default and any trained into runs/."""
+    from core.models import find_checkpoints
+
+    return find_checkpoints()
 
 
 @dataclass(frozen=True)
@@ -37,7 +43,7 @@ class Settings:
     snr_db: float = 10.0
     modulation: str = "QPSK"
     protection: str = "none"
-    model: str = MODELS[0]
+    model: str = "ResNet-18 on digits (default)"
 
     def __post_init__(self):
         check_choice("scenario", self.scenario, ("custom",) + tuple(SCENARIOS))
@@ -56,7 +62,7 @@ class Settings:
         check_range("snr_db", self.snr_db, -20.0, 60.0)
         check_choice("modulation", self.modulation, MODULATIONS)
         check_choice("protection", self.protection, PROTECTIONS)
-        check_choice("model", self.model, MODELS)
+        check_choice("model", self.model, tuple(model_choices()))
 
     # ----- derived values -----
     @property

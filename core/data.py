@@ -200,3 +200,11 @@ def load_dataset(name: str = "digits", data_dir: str | os.PathLike | None = None
     if (root / "train").is_dir() and (root / "test").is_dir():
         return load_image_folder(root, split_seed, name=name)
     return load_cifar(name, root, split_seed, download=download)
+
+
+def load_for_card(card) -> DataSplits:
+    """The data a root model was trained on, split as in its card (digits need nothing; others their data_dir)."""
+    data_dir = (card.extra or {}).get("data_dir")
+    if card.dataset != "digits" and not data_dir:
+        raise ValueError(f"model card of dataset {card.dataset!r} names no data_dir: retrain with --data-dir")
+    return load_dataset(card.dataset, data_dir, card.split_seed)

@@ -744,7 +744,8 @@ def main(argv=None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     b = sub.add_parser("build", help="build or complete a library (only missing entries are generated)")
     b.add_argument("--out", default="library/digits", help="library folder (default: library/digits)")
-    b.add_argument("--checkpoint", default=None, help="root checkpoint (default: the shipped digits model)")
+    b.add_argument("--checkpoint", default=None, help="root checkpoint (default: the shipped digits model); "
+                   "its card names the data set and data_dir")
     b.add_argument("--quick", action="store_true", help="a small library for a smoke test (about a minute)")
     b.add_argument("--seed", type=int, default=0)
     b.add_argument("--retrain-steps", type=int, default=None)
@@ -759,7 +760,7 @@ def main(argv=None) -> int:
                     "accuracy", "split_accuracy"]
             print(lib.entries()[cols].to_string(index=False))
             return 0
-        from core.data import load_digits
+        from core.data import load_for_card
         from core.models import DEFAULT_CHECKPOINT
 
         config = QUICK_CONFIG if args.quick else LibraryConfig()
@@ -769,10 +770,7 @@ def main(argv=None) -> int:
             config = LibraryConfig(**{**asdict(config), **overrides})
         checkpoint = Path(args.checkpoint) if args.checkpoint else DEFAULT_CHECKPOINT
         card = load_checkpoint(checkpoint)[1]
-        if card.dataset != "digits":
-            raise ValueError(f"checkpoint={str(checkpoint)!r} is trained on {card.dataset!r}; the command builds "
-                             "libraries of digits models (call build_library() for others)")
-        data = load_digits(card.split_seed)
+        data = load_for_card(card)  # the root model's own data and split (its card names the data_dir)
         report = build_library(checkpoint, data, args.out, config, args.seed, progress=True)
     except ValueError as err:
         print(f"error: {err}", file=sys.stderr)

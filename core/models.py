@@ -261,7 +261,31 @@ def load_checkpoint(path: str | Path) -> tuple[BackboneNet, ModelCard]:
     return model.eval(), card
 
 
-DEFAULT_CHECKPOINT = Path(__file__).resolve().parent.parent / "assets" / "resnet18_digits.safetensors"
+PROJECT = Path(__file__).resolve().parent.parent
+DEFAULT_CHECKPOINT = PROJECT / "assets" / "resnet18_digits.safetensors"
+DEFAULT_MODEL_NAME = "ResNet-18 on digits (default)"
+
+
+def find_checkpoints(folders=None) -> dict[str, Path]:
+    """Root models a user can pick: the shipped default, then every checkpoint (safetensors + JSON card) in
+    ``folders`` (default: assets/ and runs/ of the project, plus $INSITU_MODELS if set), by display name."""
+    import os
+
+    if folders is None:
+        folders = [PROJECT / "assets", PROJECT / "runs"] + (
+            [Path(os.environ["INSITU_MODELS"])] if os.environ.get("INSITU_MODELS") else [])
+    found = {DEFAULT_MODEL_NAME: DEFAULT_CHECKPOINT}
+    for folder in folders:
+        for path in sorted(Path(folder).glob("*.safetensors")) if Path(folder).is_dir() else []:
+            if path.resolve() == DEFAULT_CHECKPOINT.resolve() or not path.with_suffix(".json").is_file():
+                continue
+            try:
+                card = json.loads(path.with_suffix(".json").read_text())
+                name = f"{path.stem}: {card.get('arch', '?')} on {card.get('dataset', '?')}"
+            except (json.JSONDecodeError, OSError, AttributeError):
+                continue  # not a model card: not offered
+            found[name] = path
+    return found
 
 
 def load_default() -> tuple[BackboneNet, ModelCard]:

@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from pathlib import Path
 
 import torch
 from torch import nn
@@ -123,7 +124,8 @@ def train_root(dataset: str = "digits", *, data_dir=None, epochs: int = 30, seed
                      dtype=dtype, command=command, epochs=epochs, train_seconds=round(seconds, 1),
                      device=str(device), created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
                      extra={"test_samples": len(data.y_test), "train_samples": len(data.y_train),
-                            "val_samples": len(data.y_val), "data_source": data.source})
+                            "val_samples": len(data.y_val), "data_source": data.source,
+                            "data_dir": None if data_dir is None else str(Path(data_dir).resolve())})
     save_checkpoint(model, card, out)
     return model, card
 

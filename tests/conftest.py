@@ -31,3 +31,20 @@ def cifar_tarball():
     if not path.is_file():
         pytest.skip("../shared/data/cifar10-jpg.tar.gz is absent")
     return path
+
+
+@pytest.fixture(scope="session")
+def tiny_image_folder(tmp_path_factory):
+    """A two-class image folder (train/<class>, test/<class>) of 12x12 noisy dark and light pictures."""
+    import numpy as np
+    from PIL import Image
+
+    root = tmp_path_factory.mktemp("images")
+    rng = np.random.default_rng(1)
+    for split, per in (("train", 12), ("test", 4)):
+        for c, shade in (("dark", 40), ("light", 210)):
+            (root / split / c).mkdir(parents=True)
+            for i in range(per):
+                pixels = np.clip(rng.normal(shade, 30, (12, 12, 3)), 0, 255).astype(np.uint8)
+                Image.fromarray(pixels).save(root / split / c / f"{i}.png")
+    return root

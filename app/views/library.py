@@ -6,6 +6,7 @@ from app import services
 from app.library_build import build_button
 from core.tiers import HOLDS, TIER_PRESETS
 
+s = services.settings()
 st.title("AI library")
 st.caption("Pre-generated sub-models of the root model with measured cards, stored as a SQLite catalog plus one "
            "safetensors file per entry, and placed in three tiers (paper Section 3, Fig. 2).")
@@ -14,10 +15,12 @@ tiers = pd.DataFrame([{"tier": t.name, "holds": t.holds, "access latency (ms)": 
                        "backhaul (Gb/s)": t.backhaul_bps / 1e9, "source": t.source} for t in TIER_PRESETS.values()])
 st.dataframe(tiers, hide_index=True, width="stretch")
 
-lib, problem = services.library_or_none()
+lib, problem = services.library_or_none(s.model)
 if lib is None:
-    st.warning(f"{problem} Build it here or with `python -m core.library build --out library/digits`.")
-    build_button(services.library_path())
+    command = (f"python -m core.library build --out {services.library_path(s.model)} "
+               f"--checkpoint {services.checkpoint_path(s.model)}")
+    st.warning(f"{problem} Build it here or with `{command}`.")
+    build_button(services.library_path(s.model), s.model)
     st.stop()
 
 entries = lib.entries()
@@ -60,4 +63,4 @@ else:
     st.dataframe(wide.reset_index(), hide_index=True, width="stretch")
     st.download_button("BER table (CSV)", ber.to_csv(index=False), "ai_library_ber.csv", "text/csv")
 with st.expander("Complete the library (only missing entries are generated)"):
-    build_button(services.library_path())
+    build_button(services.library_path(s.model), s.model)

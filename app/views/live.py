@@ -12,10 +12,10 @@ ber, protection = s.effective_ber, s.protection
 st.title("Live accuracy")
 st.caption("The parameter payload crosses a binary symmetric channel with the sidebar's BER; the topology "
            "(shapes, bit widths, scales, value ranges) arrives intact. Each trial is one real download: bits "
-           "flipped at random, decoded, protected as chosen, and evaluated on the whole digits test split.")
+           "flipped at random, decoded, protected as chosen, and evaluated on the root model's whole test split.")
 
 options = {label: ("spec", spec) for label, spec in LIVE_SPECS.items()}
-lib, _ = services.library_or_none()
+lib, _ = services.library_or_none(s.model)
 if lib is not None:  # the sub-models the selection picks for the sidebar's device come first
     lib_key = f"{lib.folder}:{len(lib)}"
     sel = services.selection(lib, lib_key, tuple(sorted(s.to_query().items())), s, False)
@@ -83,18 +83,21 @@ def ber_curve():
 
 @st.fragment
 def image_grid():
-    st.subheader("What the device sees: 16 test images, clean and corrupted predictions")
-    x, y = next(data.batches("test", 16))
-    raw = data.x_test[:16].numpy()
+    n = min(16, len(data.y_test))
+    st.subheader(f"What the device sees: {n} test images, clean and corrupted predictions")
+    x, y = next(data.batches("test", n))
+    raw = data.x_test[:n].numpy()
     working = working_copy(st.session_state, (ident, s.model), sub)
     clean, bad, flips = corrupted_predictions(working, x, ber, protection, seed)
     st.caption(f"One download at BER {ber:.1e} with '{protection}': {flips:,} bits flipped. "
                "✓ correct, ✗ wrong (clean → corrupted).")
     cols = st.columns(8)
-    for i in range(16):
+    for i in range(n):
         img = raw[i].transpose(1, 2, 0).squeeze(-1) if raw.shape[1] == 1 else raw[i].transpose(1, 2, 0)
         img = (img / data.scale * 255).clip(0, 255).astype(np.uint8)
-        big = np.kron(img, np.ones((8, 8), dtype=np.uint8)) if img.ndim == 2 else img
+        # small images are enlarged by whole pixels so that they stay sharp
+        factor = max(1, 64 // img.shape[0])
+        big = np.kron(img, np.ones((factor, factor) + (() if img.ndim == 2 else (1,)), dtype=np.uint8))
         ok = lambda p: "✓" if p == int(y[i]) else "✗"  # noqa: E731
         cols[i % 8].image(big, caption=f"{ok(clean[i])} {data.classes[clean[i]]} → {ok(bad[i])} "
                                        f"{data.classes[bad[i]]}", width="stretch")

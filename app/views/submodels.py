@@ -24,11 +24,13 @@ c2.metric("Parameters (root, no exits)", f"{card.root_parameters:,}")
 c3.metric("Test accuracy", f"{card.test_accuracy:.1%}")
 c4.metric("Test images", f"{card.extra.get('test_samples', '?')}")
 
-lib, problem = services.library_or_none()
+lib, problem = services.library_or_none(s.model)
 if lib is None:
+    command = (f"python -m core.library build --out {services.library_path(s.model)} "
+               f"--checkpoint {services.checkpoint_path(s.model)}")
     st.warning(f"{problem} The selection needs the AI library: build it here (a few minutes on 2 cores) or with "
-               "`python -m core.library build --out library/digits`.")
-    build_button(services.library_path())
+               f"`{command}`.")
+    build_button(services.library_path(s.model), s.model)
     st.stop()
 
 allow_generate = st.toggle("Generate missing levels on the fly (no re-training)", value=False,

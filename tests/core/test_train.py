@@ -1,5 +1,4 @@
 """The training command end to end on a tiny image folder: checkpoint, card, seeded repeatability."""
-import numpy as np
 import pytest
 import torch
 
@@ -7,24 +6,9 @@ from core.models import load_checkpoint
 from core.train import TrainConfig, main
 
 
-@pytest.fixture(scope="module")
-def folder(tmp_path_factory):
-    from PIL import Image
-
-    root = tmp_path_factory.mktemp("images")
-    rng = np.random.default_rng(1)
-    for split, per in (("train", 12), ("test", 4)):
-        for c, shade in (("dark", 40), ("light", 210)):
-            (root / split / c).mkdir(parents=True)
-            for i in range(per):
-                pixels = np.clip(rng.normal(shade, 30, (12, 12, 3)), 0, 255).astype(np.uint8)
-                Image.fromarray(pixels).save(root / split / c / f"{i}.png")
-    return root
-
-
-def test_training_command_writes_a_loadable_checkpoint_and_card(folder, tmp_path):
+def test_training_command_writes_a_loadable_checkpoint_and_card(tiny_image_folder, tmp_path):
     out = tmp_path / "m"
-    assert main(["--dataset", "folder", "--data-dir", str(folder), "--epochs", "2", "--batch-size", "8",
+    assert main(["--dataset", "folder", "--data-dir", str(tiny_image_folder), "--epochs", "2", "--batch-size", "8",
                  "--out", str(out)]) == 0
     model, card = load_checkpoint(out)
     assert card.dataset == "folder" and card.classes == ("dark", "light") and card.input_shape == (3, 12, 12)
@@ -33,9 +17,9 @@ def test_training_command_writes_a_loadable_checkpoint_and_card(folder, tmp_path
     assert model(torch.zeros(1, 3, 12, 12)).shape == (1, 2)
 
 
-def test_same_seed_gives_the_same_weights(folder, tmp_path):
+def test_same_seed_gives_the_same_weights(tiny_image_folder, tmp_path):
     for name in ("a", "b"):
-        main(["--dataset", "folder", "--data-dir", str(folder), "--epochs", "1", "--batch-size", "8", "--seed", "3",
+        main(["--dataset", "folder", "--data-dir", str(tiny_image_folder), "--epochs", "1", "--batch-size", "8", "--seed", "3",
               "--dtype", "float32", "--out", str(tmp_path / name)])
     a, _ = load_checkpoint(tmp_path / "a")
     b, _ = load_checkpoint(tmp_path / "b")
