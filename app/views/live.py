@@ -105,3 +105,50 @@ def image_grid():
 
 ber_curve()
 image_grid()
+
+
+@st.fragment
+def packet_view():
+    from core.channel import PacketConfig, packet_report
+    from core.compress.combine import SubModelSpec
+    from core.payload import decode
+    from core.reliability import accuracy_under_ber
+
+    with st.expander("Packet view: retransmit lost packets, or run without them"):
+        st.caption("The payload travels in packets; a packet with any bit error is detected. It is either sent "
+                   "again (no errors, extra latency) or left missing: its values become zeros, or are taken from "
+                   "a smaller model already on the device (graceful degradation, paper Section 5).")
+        p1, p2, p3 = st.columns(3)
+        size = p1.selectbox("Packet size", [256, 1500, 9000], index=1, key="pk_size",
+                            format_func=lambda b: f"{b} bytes")
+        mode = p2.selectbox("Lost packets", ["retransmit", "zero", "fallback"], key="pk_mode",
+                            format_func={"retransmit": "retransmit", "zero": "leave missing (zeros)",
+                                         "fallback": "take from a 4-bit local copy"}.get)
+        n = int(p3.number_input("Trials", 1, 20, 3, key="pk_trials"))
+        config = PacketConfig(size * 8, mode)
+        report = packet_report(sub.payload.payload_bits, ber, config, s.downlink_mbps * 1e6)
+        q = st.columns(3)
+        q[0].metric("Packets", f"{report.packets:,}")
+        q[1].metric("Packet error rate", f"{report.packet_error_rate:.2%}")
+        if mode == "retransmit":
+            extra = report.expected_extra_seconds
+            q[2].metric("Expected extra download time",
+                        "never completes" if extra is None or extra == float("inf") else charts.format_seconds(extra))
+            return
+        q[2].metric("Expected lost packets", f"{report.expected_lost_packets:,.0f}")
+        fallback = None
+        if mode == "fallback":
+            local = services.live_submodel(("spec", SubModelSpec(depth=sub.spec.depth, bits=4)), s.model)
+            fallback = {n_: t.numpy() for n_, t in decode(local.payload).items()}
+            if set(fallback) != {r.name for r in sub.payload.records}:
+                st.warning("The 4-bit local copy has other tensors than this sub-model; pick a dense sub-model.")
+                return
+        working = working_copy(st.session_state, (ident, s.model), sub)
+        result = accuracy_under_ber(sub, data, ber, "none", n, seed, packets=config, fallback=fallback,
+                                    working=working)
+        st.metric("Accuracy with the lost packets' values replaced", f"{result.mean:.1%}",
+                  f"95 % CI {result.ci95[0]:.1%} – {result.ci95[1]:.1%} over {n} trial(s)", delta_color="off",
+                  delta_arrow="off")
+
+
+packet_view()

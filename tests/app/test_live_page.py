@@ -51,3 +51,18 @@ def test_sub_models_chosen_for_the_device_can_be_sent_over_the_link(monkeypatch,
     at.number_input(key="live_trials").set_value(2).run()
     assert not at.exception, at.exception
     assert "over 2 trial(s)" in _metric(at, "Accuracy under this link").delta
+
+
+def test_lost_packets_from_a_local_4_bit_copy_degrade_gracefully(monkeypatch, tmp_path):
+    monkeypatch.setenv("INSITU_LIBRARY", str(tmp_path / "none"))
+    at = AppTest.from_file(MAIN, default_timeout=600)
+    at.switch_page("views/live.py").run()
+    at.selectbox(key="live_choice").select("Root model, fp32")
+    at.number_input(key="live_trials").set_value(1)
+    at.select_slider(key="w_ber_exp").set_value(-5.0)
+    at.selectbox(key="pk_mode").select("zero").run()
+    zeros = float(_metric(at, "Accuracy with the lost packets' values replaced").value.rstrip("%"))
+    at.selectbox(key="pk_mode").select("fallback").run()
+    assert not at.exception, at.exception
+    fallback = float(_metric(at, "Accuracy with the lost packets' values replaced").value.rstrip("%"))
+    assert fallback > 95 and fallback > zeros
