@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
@@ -238,4 +239,35 @@ def layer_profile_figure(layers: pd.DataFrame, title: str = "") -> go.Figure:
                       xaxis=dict(showticklabels=False, title="layers, input to output"),
                       yaxis=dict(title="non-zero", range=[0, 1.05], tickformat=".0%"),
                       yaxis2=dict(title="bits", overlaying="y", side="right", range=[0, 33]))
+    return fig
+
+
+# ---------- Location picker ----------
+
+def area_figure(area, selected: str | None = None) -> go.Figure:
+    """The city area drawn from its own data (no tiles, works offline): streets, base stations and places;
+    places carry their name as customdata so that a click can select one."""
+    lat, lon = area.node_latlon[:, 0], area.node_latlon[:, 1]
+    xs, ys = [], []
+    for a, b, _ in area.edges:
+        xs += [lon[a], lon[b], None]
+        ys += [lat[a], lat[b], None]
+    fig = go.Figure(go.Scatter(x=xs, y=ys, mode="lines", line=dict(color="#bbbbbb", width=2), hoverinfo="skip",
+                               name="streets"))
+    fig.add_trace(go.Scatter(x=[b.lon for b in area.base_stations], y=[b.lat for b in area.base_stations],
+                             mode="markers", marker=dict(symbol="triangle-up", size=12, color="#555555"),
+                             name="base stations", text=[b.name for b in area.base_stations],
+                             hovertemplate="%{text}<extra>base station</extra>"))
+    for context in sorted({p.context for p in area.places}):
+        places = [p for p in area.places if p.context == context]
+        fig.add_trace(go.Scatter(
+            x=[p.lon for p in places], y=[p.lat for p in places], mode="markers", name=context,
+            customdata=[p.name for p in places], text=[p.name for p in places],
+            marker=dict(size=[18 if p.name == selected else 11 for p in places],
+                        line=dict(width=[3 if p.name == selected else 0 for p in places], color="black")),
+            hovertemplate="%{text}<extra>" + context + "</extra>"))
+    mid = float(np.mean(lat))
+    fig.update_layout(height=330, margin=dict(l=0, r=0, t=10, b=0), legend=dict(orientation="h"),
+                      xaxis=dict(visible=False), clickmode="event+select", dragmode=False,
+                      yaxis=dict(visible=False, scaleanchor="x", scaleratio=1 / np.cos(np.radians(mid))))
     return fig

@@ -84,6 +84,17 @@ class Settings:
             changes["accelerators"] = self.accelerators
         return replace(base, **changes) if changes else base
 
+    def location(self) -> Location | None:
+        """The reported location: the chosen place of the area data, or None."""
+        if not self.place:
+            return None
+        from core.mobility.area import load_area
+
+        place = next((p for p in load_area().places if p.name == self.place), None)
+        if place is None:
+            raise ValueError(f"place={self.place!r} is not a place of the area data")
+        return Location(place.lat, place.lon, place.name)
+
     def dsi(self, location: Location | None = None) -> DSI:
         if self.channel_mode == "SNR":
             channel = Channel.from_snr(self.snr_db, self.modulation, self.downlink_mbps * 1e6,
@@ -91,7 +102,7 @@ class Settings:
         else:
             channel = Channel(self.downlink_mbps * 1e6, self.uplink_mbps * 1e6, self.ber)
         app = Application(self.application, self.latency_s, self.min_accuracy, self.samples)
-        return DSI(self.hardware_record(), location, app, channel)
+        return DSI(self.hardware_record(), location or self.location(), app, channel)
 
     # ----- URL form -----
     def to_query(self) -> dict[str, str]:

@@ -4,6 +4,7 @@ import streamlit as st
 
 from app import charts, services
 from app.library_build import build_button
+from app.location import location_picker
 from core.select import ACCURACY_RULE, FAMILIES
 
 s = services.settings()
@@ -17,6 +18,8 @@ st.caption(f"**{hw.name}** ({hw.model_memory_bytes / 1e6:g} MB for models, {hw.c
            f"budget, accuracy ≥ {app_.min_accuracy:.0%}, {app_.samples_per_task} sample(s) · downlink "
            f"{charts.format_rate(ch.downlink_bps)}, uplink {charts.format_rate(ch.uplink_bps)}, BER {ch.ber:.1e} · "
            f"receiver: {s.protection}")
+
+location_picker(s.place)
 
 c1, c2, c3, c4 = st.columns(4)
 c1.metric("Root model", card.arch, help=card.command)

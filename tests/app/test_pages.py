@@ -66,3 +66,15 @@ def test_progressive_path_costs_at_least_the_direct_download(monkeypatch, tiny_l
     path = at.dataframe[-1].value
     assert list(path["level"]) == ["keep 25%", "keep 100%"]
     assert (path["path so far (Mbit)"] >= path["direct (Mbit)"] - 1e-9).all()
+
+
+def test_location_sets_the_link_from_the_serving_base_station(monkeypatch, tiny_library):
+    at = _run(monkeypatch, tiny_library)
+    at.selectbox(key="w_place").select("Hong Kong City Hall (Concert Hall)").run()
+    info = next(m.value for m in at.markdown if "Served by" in m.value)
+    assert "AR scene understanding" in info
+    at.button(key="loc_use_link").click().run()
+    assert not at.exception, at.exception
+    rate = at.number_input(key="w_downlink_mbps").value
+    assert f"{rate:.3g}" in info.replace(" Mb/s", "").replace(",", "") or 1 < rate < 10_000
+    assert at.session_state["settings"].dsi().location.place == "Hong Kong City Hall (Concert Hall)"

@@ -186,3 +186,44 @@ def test_ten_sessions_at_once_all_load(browser, app_url):
     finally:
         for c in contexts:
             c.close()
+
+
+def test_clicking_a_place_on_the_map_sets_the_device_location(browser, app_url):
+    """The location picker draws the area offline; a click on a place marker becomes the sidebar's location."""
+    context = browser.new_context(viewport=VIEWPORT)
+    page = context.new_page()
+    try:
+        page.goto(app_url)
+        page.locator('[data-testid="stSidebarNav"]').wait_for(timeout=COLD_S * 1000)
+        wait_idle(page, COLD_S)
+        page.locator("summary", has_text="Device location").first.click()
+        expander = page.locator('[data-testid="stExpander"]').filter(has_text="Device location").first
+        places = expander.locator(".js-plotly-plot .scatterlayer .trace .points path.point")
+        places.nth(0).wait_for(timeout=WARM_S * 1000)
+        # traces: streets (no markers), base stations (6 markers), then the places
+        count = places.count()
+        assert count > 7, count
+        hover = expander.locator(".hoverlayer .hovertext").first
+        deadline = time.monotonic() + WARM_S
+        while True:  # the expander may still be opening: re-measure until plotly shows the point's hover label
+            target = places.nth(count - 1)
+            target.scroll_into_view_if_needed()
+            box = target.bounding_box()
+            x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+            page.mouse.move(x - 5, y - 5)
+            page.mouse.move(x, y)  # plotly picks the clicked point from its hover state
+            try:
+                hover.wait_for(timeout=2000)
+                break
+            except pytest.importorskip("playwright.sync_api").TimeoutError:
+                assert time.monotonic() < deadline, "plotly never showed a hover label over the place marker"
+        page.mouse.click(x, y)
+        page.locator("summary", has_text="click a place").filter(has_not_text="not reported").first.wait_for(
+            timeout=WARM_S * 1000)
+        wait_idle(page, WARM_S)
+        assert not exception_texts(page), exception_texts(page)[0][:500]
+        label = page.locator("summary", has_text="Device location").first.inner_text()
+        screenshot(page, "location-picked")
+        assert "not reported" not in label, label
+    finally:
+        context.close()
