@@ -59,7 +59,7 @@ class LibraryConfig:
     bits: tuple[int, ...] = (32, 8, 4)
     combinations: bool = True
     retrain_steps: int = 60
-    ber_grid: tuple[float, ...] = (1e-4, 1e-3, 1e-2)
+    ber_grid: tuple[float, ...] = (1e-6, 1e-5, 1e-4, 1e-3, 1e-2)
     protections: tuple[str, ...] = ("none", "sanitise", "clamp", "uep")
     trials: int = 1
 
