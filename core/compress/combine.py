@@ -6,13 +6,15 @@ device model from that payload so that what is evaluated is exactly what a devic
 """
 from __future__ import annotations
 
+import copy
 import time
+import weakref
 from dataclasses import dataclass, field
 
 import torch
 
 from core.compress.common import count_macs, fold_batchnorm, transmitted_state, weight_names
-from core.compress.prune import check_keep_ratio, magnitude_masks, retrain, SCOPES
+from core.compress.prune import SCOPES, apply_masks, check_keep_ratio, magnitude_masks, retrain
 from core.compress.quantize import (allocate_bits, check_bits_map, layer_sensitivity, qat_finetune,
                                     quantise_state, scales_for, uniform_bits)
 from core.data import DataSplits
@@ -134,7 +136,8 @@ class SubModel:
     card: SubModelCard | None = None
 
 
-_ROOT_BITS: dict[int, int] = {}
+# Keyed by the model object itself (weakly): an id() could be reused by another model once this one is freed.
+_ROOT_BITS: "weakref.WeakKeyDictionary[BackboneNet, int]" = weakref.WeakKeyDictionary()
 
 
 def architecture(root: BackboneNet, depth: int) -> dict:
@@ -144,11 +147,10 @@ def architecture(root: BackboneNet, depth: int) -> dict:
 
 def root_bits(root: BackboneNet) -> int:
     """Bits of the dense fp32 root model download (full depth, no intermediate exits): the 100 % reference."""
-    key = id(root)
-    if key not in _ROOT_BITS:
+    if root not in _ROOT_BITS:
         full = fold_batchnorm(device_model(root, NUM_STAGES))
-        _ROOT_BITS[key] = encode(transmitted_state(full), {}, architecture(root, NUM_STAGES)).total_bits
-    return _ROOT_BITS[key]
+        _ROOT_BITS[root] = encode(transmitted_state(full), {}, architecture(root, NUM_STAGES)).total_bits
+    return _ROOT_BITS[root]
 
 
 def build_formats(module: DepthSubModel, bits_map: dict[str, int], masks: dict[str, torch.Tensor],
@@ -186,12 +188,9 @@ def generate(root: BackboneNet, data: DataSplits, spec: SubModelSpec, seed: int 
         masks = magnitude_masks(module, spec.keep_ratio, spec.prune_scope)
         if spec.retrain_steps:
             if evaluate:
-                from core.compress.prune import apply_masks
-                import copy
                 acc_before_retrain = accuracy(apply_masks(copy.deepcopy(module), masks), data, "test")
             retrain(module, masks, data, spec.retrain_steps, seed)
         else:
-            from core.compress.prune import apply_masks
             apply_masks(module, masks)
     if spec.bits_map is not None:
         bits_map = check_bits_map(module, dict(spec.bits_map))
@@ -203,7 +202,6 @@ def generate(root: BackboneNet, data: DataSplits, spec: SubModelSpec, seed: int 
     bits_map = dict(bits_map)
     if spec.qat_steps and any(b in INT_BITS for b in bits_map.values()):
         if evaluate:
-            import copy
             probe = copy.deepcopy(module)
             probe.load_state_dict(quantise_state(probe.state_dict(), bits_map))
             acc_before_qat = accuracy(probe, data, "test")

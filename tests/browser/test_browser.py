@@ -37,6 +37,13 @@ class Tour:
     urls: list[str] = field(default_factory=list)
 
 
+def _open_app(page, app_url) -> None:
+    """Load the app's default page and wait until its first run is over (a cold server generates sub-models)."""
+    page.goto(app_url)
+    page.locator('[data-testid="stSidebarNav"]').wait_for(timeout=COLD_S * 1000)
+    wait_idle(page, COLD_S)
+
+
 @pytest.fixture(scope="module")
 def tour(browser, app_url) -> Tour:
     """One session opens the app, visits every page of the navigation and moves the BER slider once,
@@ -47,9 +54,7 @@ def tour(browser, app_url) -> Tour:
     page = context.new_page()
     page.on("websocket", lambda ws: seen.urls.append(ws.url))
     try:
-        page.goto(app_url)
-        page.locator('[data-testid="stSidebarNav"]').wait_for(timeout=COLD_S * 1000)
-        wait_idle(page, COLD_S)  # the default page: the first run on a cold server generates sub-models
+        _open_app(page, app_url)
         for label, href in nav_links(page):
             seen.labels.append(label)
             try:
@@ -110,9 +115,7 @@ def test_ber_and_scenario_change_the_numbers(browser, app_url):
     context = browser.new_context(viewport=VIEWPORT)
     page = context.new_page()
     try:
-        page.goto(app_url)
-        page.locator('[data-testid="stSidebarNav"]').wait_for(timeout=COLD_S * 1000)
-        wait_idle(page, COLD_S)
+        _open_app(page, app_url)
         links = dict(nav_links(page))
         if LIVE in links:
             _check_live_page(page, links[LIVE])
@@ -193,9 +196,7 @@ def test_clicking_a_place_on_the_map_sets_the_device_location(browser, app_url):
     context = browser.new_context(viewport=VIEWPORT)
     page = context.new_page()
     try:
-        page.goto(app_url)
-        page.locator('[data-testid="stSidebarNav"]').wait_for(timeout=COLD_S * 1000)
-        wait_idle(page, COLD_S)
+        _open_app(page, app_url)
         page.locator("summary", has_text="Device location").first.click()
         expander = page.locator('[data-testid="stExpander"]').filter(has_text="Device location").first
         places = expander.locator(".js-plotly-plot .scatterlayer .trace .points path.point")
