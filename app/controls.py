@@ -7,9 +7,9 @@ from dataclasses import fields
 import streamlit as st
 
 from app.settings import CHANNEL_MODES, PROTECTIONS, SCENARIOS, Settings, apply_scenario, model_choices
-from core.dsi import HARDWARE_PRESETS
-from core.link_budget import MODULATIONS
-from core.rates import APPLICATIONS
+from core.network.dsi import HARDWARE_PRESETS
+from core.link.link_budget import MODULATIONS
+from core.network.rates import APPLICATIONS
 
 BER_EXPONENTS = [-9.0, -8.0, -7.0, -6.0, -5.0, -4.5, -4.0, -3.5, -3.0, -2.5, -2.0, -1.5, -1.0]
 
@@ -78,7 +78,7 @@ def sidebar() -> Settings:
             st.selectbox("Modulation", list(MODULATIONS), key="w_modulation")
         st.selectbox("Receiver protection", PROTECTIONS, key="w_protection")
     sb.selectbox("Root model", list(model_choices()), key="w_model",
-                 help="The shipped default, or any checkpoint trained with `python -m core.train --out runs/NAME`")
+                 help="The shipped default, or any checkpoint trained with `python -m core.model.train --out runs/NAME`")
     values = {f.name: st.session_state.get(f"w_{f.name}", getattr(Settings(), f.name)) for f in fields(Settings)}
     values["ber"] = 0.0 if st.session_state["w_ber_zero"] else 10 ** st.session_state["w_ber_exp"]
     values["samples"] = int(values["samples"])

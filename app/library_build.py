@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from core.library import LibraryConfig, build_library
+from core.network.library import LibraryConfig, build_library
 
 
 def build_button(path, model: str) -> None:

@@ -7,9 +7,9 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from core.channel import corrupt, receive
+from core.link.channel import corrupt, receive
 from core.compress.combine import SubModelSpec
-from core.reliability import WorkingCopy
+from core.link.reliability import WorkingCopy
 
 LIVE_SPECS: dict[str, SubModelSpec] = {
     "Root model, fp32": SubModelSpec(),

@@ -10,8 +10,8 @@ import streamlit as st
 from app.settings import Settings
 from core.compress.combine import SubModel, SubModelSpec, generate
 from core.compress.depth import split_table
-from core.data import DataSplits, load_for_card
-from core.models import DEFAULT_MODEL_NAME, BackboneNet, ModelCard, load_checkpoint
+from core.model.data import DataSplits, load_for_card
+from core.model.models import DEFAULT_MODEL_NAME, BackboneNet, ModelCard, load_checkpoint
 
 
 @st.cache_resource(show_spinner="Loading the root model…")
@@ -68,7 +68,7 @@ def ber_curve(ident: tuple, protections: tuple[str, ...], trials: int, seed: int
               model: str = DEFAULT_MODEL_NAME):
     import pandas as pd
 
-    from core.reliability import WorkingCopy, accuracy_under_ber
+    from core.link.reliability import WorkingCopy, accuracy_under_ber
 
     sub = live_submodel(ident, model)
     working = WorkingCopy(sub)  # private to this computation
@@ -86,18 +86,18 @@ def ber_curve(ident: tuple, protections: tuple[str, ...], trials: int, seed: int
 @st.cache_data(show_spinner=False, max_entries=256)
 def fig4(models: tuple[str, ...], applications: tuple[str, ...], bits_per_param: int = 32, counts: str = "paper",
          include_head: bool = True, points: int = 100):
-    """Paper Fig. 4's table (core.rates.fig4_table) on a grid of ``points`` sub-model sizes from 1 % to 100 %."""
+    """Paper Fig. 4's table (core.network.rates.fig4_table) on a grid of ``points`` sub-model sizes from 1 % to 100 %."""
     import numpy as np
 
-    from core.rates import fig4_table
+    from core.network.rates import fig4_table
 
     return fig4_table(models, applications, np.linspace(0.01, 1.0, points), bits_per_param, counts, include_head)
 
 
 @st.cache_data(show_spinner="Counting parameters of the torchvision architectures…")
 def parameter_counts():
-    """Each Fig. 4 root model's paper count beside its torchvision counts (core.rates.parameter_table)."""
-    from core.rates import parameter_table
+    """Each Fig. 4 root model's paper count beside its torchvision counts (core.network.rates.parameter_table)."""
+    from core.network.rates import parameter_table
 
     return parameter_table()
 
@@ -108,7 +108,7 @@ def fit_table(models: tuple[str, ...], budgets: tuple[tuple[str, float], ...], r
     """Largest share of each root model that ``rate_bps`` delivers within each (application, latency budget s)."""
     import pandas as pd
 
-    from core.rates import max_fraction_that_fits, root_params
+    from core.network.rates import max_fraction_that_fits, root_params
 
     rows = []
     for model in models:
@@ -154,7 +154,7 @@ def exponent_flip(bit: int = 30, model: str = DEFAULT_MODEL_NAME) -> dict:
     import numpy as np
     import torch
 
-    from core.evaluate import accuracy
+    from core.model.evaluate import accuracy
 
     root, _ = root_model(model)
     data = dataset(model)
@@ -189,7 +189,7 @@ def library_path(model: str = DEFAULT_MODEL_NAME):
 @st.cache_resource(show_spinner="Opening the AI library…")
 def library(path: str, stamp: float, model: str = DEFAULT_MODEL_NAME):
     """The opened library (``stamp``: the catalog's modification time, so a rebuilt library is reopened)."""
-    from core.library import open_library
+    from core.network.library import open_library
 
     root, _ = root_model(model)
     return open_library(path, root=root)
@@ -216,7 +216,7 @@ def library_or_none(model: str = DEFAULT_MODEL_NAME):
 @st.cache_data(show_spinner="Selecting sub-models…", max_entries=256)
 def selection(_lib, lib_key: str, settings_key: tuple, _settings: Settings, allow_generate: bool):
     """select(dsi, library) for the sidebar's DSI; cached on the library and the settings (as plain values)."""
-    from core.select import select
+    from core.network.select import select
 
     root, _ = root_model(_settings.model)
     return select(_settings.dsi(), _lib, allow_generate=allow_generate, root=root, data=dataset(_settings.model),

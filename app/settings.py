@@ -6,9 +6,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, fields, replace
 
-from core.dsi import DSI, HARDWARE_PRESETS, Application, Channel, Hardware, Location
-from core.link_budget import MODULATIONS, ber_from_snr
-from core.rates import APPLICATIONS
+from core.network.dsi import DSI, HARDWARE_PRESETS, Application, Channel, Hardware, Location
+from core.link.link_budget import MODULATIONS, ber_from_snr
+from core.network.rates import APPLICATIONS
 from core.validation import check_choice, check_int, check_range
 
 PROTECTIONS = ("none", "sanitise", "clamp", "uep")
@@ -17,7 +17,7 @@ CHANNEL_MODES = ("BER", "SNR")
 
 def model_choices() -> dict:
     """Root models on offer (display name -> checkpoint path): the default and any trained into runs/."""
-    from core.models import find_checkpoints
+    from core.model.models import find_checkpoints
 
     return find_checkpoints()
 

@@ -18,10 +18,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import torch  # noqa: E402
 
 from core.compress.combine import SubModelSpec, generate  # noqa: E402
-from core.data import load_digits  # noqa: E402
-from core.evaluate import accuracy  # noqa: E402
-from core.models import load_default  # noqa: E402
-from core.reliability import WorkingCopy, iter_trials  # noqa: E402
+from core.model.data import load_digits  # noqa: E402
+from core.model.evaluate import accuracy  # noqa: E402
+from core.model.models import load_default  # noqa: E402
+from core.link.reliability import WorkingCopy, iter_trials  # noqa: E402
 
 
 def bench(sub, data, ber: float, protection: str, trials: int, seed: int) -> dict:

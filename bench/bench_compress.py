@@ -13,9 +13,9 @@ import torch  # noqa: E402
 from core.compress.combine import SubModelSpec, generate  # noqa: E402
 from core.compress.depth import split_table  # noqa: E402
 from core.compress.progressive import progressive_family  # noqa: E402
-from core.data import load_digits  # noqa: E402
-from core.evaluate import accuracy  # noqa: E402
-from core.models import load_default  # noqa: E402
+from core.model.data import load_digits  # noqa: E402
+from core.model.evaluate import accuracy  # noqa: E402
+from core.model.models import load_default  # noqa: E402
 
 
 def timed(fn, repeat=3):

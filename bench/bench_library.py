@@ -16,11 +16,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from core.data import load_digits  # noqa: E402
-from core.dsi import HARDWARE_PRESETS, dsi_from_presets  # noqa: E402
-from core.library import QUICK_CONFIG, LibraryConfig, build_library, open_library  # noqa: E402
-from core.models import DEFAULT_CHECKPOINT, load_checkpoint  # noqa: E402
-from core.select import select  # noqa: E402
+from core.model.data import load_digits  # noqa: E402
+from core.network.dsi import HARDWARE_PRESETS, dsi_from_presets  # noqa: E402
+from core.network.library import QUICK_CONFIG, LibraryConfig, build_library, open_library  # noqa: E402
+from core.model.models import DEFAULT_CHECKPOINT, load_checkpoint  # noqa: E402
+from core.network.select import select  # noqa: E402
 
 
 def main() -> int:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from core.channel import PROTECTIONS, check_ber, check_protection
+from core.link.channel import PROTECTIONS, check_ber, check_protection
 from core.validation import check_int
 
 FAMILIES = ("depth", "parameter", "bit")
@@ -78,7 +78,7 @@ def fig3_table(root, data, config: Fig3Config = Fig3Config(), progress=None):
     import pandas as pd
 
     from core.compress.combine import generate
-    from core.reliability import WorkingCopy, accuracy_under_ber
+    from core.link.reliability import WorkingCopy, accuracy_under_ber
 
     made: dict = {}
     measured: dict = {}   # spec -> its rows, so that the root is measured once for two families
@@ -157,8 +157,8 @@ def fig3_figure(df):
 
 
 def _fig3_command(args) -> int:
-    from core.data import load_dataset
-    from core.models import load_checkpoint, load_default
+    from core.model.data import load_dataset
+    from core.model.models import load_checkpoint, load_default
 
     if args.checkpoint:
         root, card = load_checkpoint(args.checkpoint)

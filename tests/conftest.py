@@ -8,7 +8,7 @@ SHARED = Path(__file__).resolve().parents[2] / "shared"
 
 @pytest.fixture(scope="session")
 def root_and_card():
-    from core.models import load_default
+    from core.model.models import load_default
 
     return load_default()
 
@@ -20,7 +20,7 @@ def root(root_and_card):
 
 @pytest.fixture(scope="session")
 def digits():
-    from core.data import load_digits
+    from core.model.data import load_digits
 
     return load_digits()
 

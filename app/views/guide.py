@@ -6,9 +6,9 @@ from streamlit.errors import StreamlitAPIException
 
 from app import charts, services
 from core.compress.combine import SubModelSpec
-from core.models import NUM_STAGES
-from core.rates import APPLICATIONS, PAPER, REFERENCE_RATES, max_fraction_that_fits
-from core.tiers import TIER_PRESETS, download_time, tier_for_latency
+from core.model.models import NUM_STAGES
+from core.network.rates import APPLICATIONS, PAPER, REFERENCE_RATES, max_fraction_that_fits
+from core.network.tiers import TIER_PRESETS, download_time, tier_for_latency
 
 s = services.settings()
 SEED = 0
@@ -153,7 +153,7 @@ with right:
         rows.append(row)
     st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch", key="guide_tiers",
                  column_config={"download time (ms)": st.column_config.NumberColumn(format="%.3g")})
-    st.caption("Tier for each application's budget (core.tiers): " + ", ".join(
+    st.caption("Tier for each application's budget (core.network.tiers): " + ", ".join(
         f"{a}: {tier_for_latency(APPLICATIONS[a].latency_s).name}" for a in ("tactile", "video call",
                                                                              "image recognition")) + ".")
 with st.expander("Sources of the tier presets"):

@@ -4,7 +4,7 @@ import streamlit as st
 
 from app import services
 from app.library_build import build_button
-from core.tiers import HOLDS, TIER_PRESETS
+from core.network.tiers import HOLDS, TIER_PRESETS
 
 s = services.settings()
 st.title("AI library")
@@ -17,7 +17,7 @@ st.dataframe(tiers, hide_index=True, width="stretch")
 
 lib, problem = services.library_or_none(s.model)
 if lib is None:
-    command = (f"python -m core.library build --out {services.library_path(s.model)} "
+    command = (f"python -m core.network.library build --out {services.library_path(s.model)} "
                f"--checkpoint {services.checkpoint_path(s.model)}")
     st.warning(f"{problem} Build it here or with `{command}`.")
     build_button(services.library_path(s.model), s.model)

@@ -5,7 +5,7 @@ import streamlit as st
 
 from app import charts, services
 from app.live import LIVE_SPECS, corrupted_predictions, working_copy
-from core.reliability import iter_trials, summarise
+from core.link.reliability import iter_trials, summarise
 
 s = services.settings()
 ber, protection = s.effective_ber, s.protection
@@ -109,10 +109,10 @@ image_grid()
 
 @st.fragment
 def packet_view():
-    from core.channel import PacketConfig, packet_report
+    from core.link.channel import PacketConfig, packet_report
     from core.compress.combine import SubModelSpec
-    from core.payload import decode
-    from core.reliability import accuracy_under_ber
+    from core.compress.payload import decode
+    from core.link.reliability import accuracy_under_ber
 
     with st.expander("Packet view: retransmit lost packets, or run without them"):
         st.caption("The payload travels in packets; a packet with any bit error is detected. It is either sent "

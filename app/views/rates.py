@@ -5,7 +5,7 @@ import pandas as pd
 import streamlit as st
 
 from app import charts, services
-from core.rates import APPLICATIONS, PAPER, PAPER_APPLICATIONS, PAPER_MODELS, REFERENCE_RATES, ROOT_MODELS
+from core.network.rates import APPLICATIONS, PAPER, PAPER_APPLICATIONS, PAPER_MODELS, REFERENCE_RATES, ROOT_MODELS
 
 s = services.settings()
 COUNT_LABELS = {"paper": "the paper's rounded counts", "counted": "counted from torchvision"}

@@ -5,7 +5,7 @@ import streamlit as st
 from app import charts, services
 from app.library_build import build_button
 from app.location import location_picker
-from core.select import ACCURACY_RULE, FAMILIES
+from core.network.select import ACCURACY_RULE, FAMILIES
 
 s = services.settings()
 root, card = services.root_model(s.model)
@@ -29,7 +29,7 @@ c4.metric("Test images", f"{card.extra.get('test_samples', '?')}")
 
 lib, problem = services.library_or_none(s.model)
 if lib is None:
-    command = (f"python -m core.library build --out {services.library_path(s.model)} "
+    command = (f"python -m core.network.library build --out {services.library_path(s.model)} "
                f"--checkpoint {services.checkpoint_path(s.model)}")
     st.warning(f"{problem} The selection needs the AI library: build it here (a few minutes on 2 cores) or with "
                f"`{command}`.")

@@ -17,10 +17,10 @@ from core.compress.common import count_macs, fold_batchnorm, transmitted_state, 
 from core.compress.prune import SCOPES, apply_masks, check_keep_ratio, magnitude_masks, retrain
 from core.compress.quantize import (allocate_bits, check_bits_map, layer_sensitivity, qat_finetune,
                                     quantise_state, scales_for, uniform_bits)
-from core.data import DataSplits
-from core.evaluate import accuracy
-from core.models import NUM_STAGES, BackboneNet, DepthSubModel, check_depth, device_model
-from core.payload import INT_BITS, Payload, TensorFormat, check_bits, decode, encode
+from core.model.data import DataSplits
+from core.model.evaluate import accuracy
+from core.model.models import NUM_STAGES, BackboneNet, DepthSubModel, check_depth, device_model
+from core.compress.payload import INT_BITS, Payload, TensorFormat, check_bits, decode, encode
 from core.validation import check_choice, check_int
 
 TECHNIQUES = ("root", "depth", "parameter", "bit", "combined")

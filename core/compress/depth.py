@@ -8,9 +8,9 @@ import torch
 
 from core.compress.combine import architecture
 from core.compress.common import count_macs, fold_batchnorm, transmitted_state
-from core.data import DataSplits
-from core.models import NUM_STAGES, BackboneNet, check_depth, device_model, server_model
-from core.payload import encode
+from core.model.data import DataSplits
+from core.model.models import NUM_STAGES, BackboneNet, check_depth, device_model, server_model
+from core.compress.payload import encode
 from core.validation import check_int, check_range
 
 FEATURE_BITS = (8, 16, 32)

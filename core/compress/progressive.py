@@ -10,10 +10,10 @@ import torch
 
 from core.compress.common import transmitted_state
 from core.compress.prune import apply_masks, nested_masks, recalibrate_bn, train_nested
-from core.data import DataSplits
-from core.evaluate import accuracy
-from core.models import NUM_STAGES, BackboneNet, device_model
-from core.payload import TensorFormat, decode, encode
+from core.model.data import DataSplits
+from core.model.evaluate import accuracy
+from core.model.models import NUM_STAGES, BackboneNet, device_model
+from core.compress.payload import TensorFormat, decode, encode
 from core.validation import check_int
 
 

@@ -6,8 +6,8 @@ import torch
 from torch import nn
 
 from core.compress.common import weight_names
-from core.data import DataSplits
-from core.train import TrainConfig, fit
+from core.model.data import DataSplits
+from core.model.train import TrainConfig, fit
 from core.validation import check_choice, check_int, check_range
 
 SCOPES = ("global", "layer")

@@ -9,8 +9,8 @@ import torch
 from torch import nn
 
 from core.compress.common import weight_names
-from core.data import DataSplits
-from core.payload import FLOAT_BITS, INT_BITS, channel_scales, check_bits, quantise_codes
+from core.model.data import DataSplits
+from core.compress.payload import FLOAT_BITS, INT_BITS, channel_scales, check_bits, quantise_codes
 from core.validation import check_int
 
 
@@ -138,7 +138,7 @@ def qat_finetune(module: nn.Module, data: DataSplits, bits_map: dict[str, int], 
     """Quantisation-aware fine-tuning in place: quantised forward with straight-through gradients."""
     from torch.func import functional_call
 
-    from core.train import TrainConfig, fit
+    from core.model.train import TrainConfig, fit
 
     check_int("steps", steps, 0)
     masks = masks or {}

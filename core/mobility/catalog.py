@@ -1,18 +1,18 @@
-"""Preset model sizes and AI-library tier latencies per context, used until the AI library (``core/library.py``)
+"""Preset model sizes and AI-library tier latencies per context, used until the AI library (``core/network/library.py``)
 is plugged in through ``ScenarioConfig.models``."""
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 # Access latency of each AI-library tier (paper Sec. 3, Fig. 2: edge cloud next to the base station, local
-# cloud over the mid-haul, central cloud over the core). The project's tier presets (core/tiers.py) win so that
+# cloud over the mid-haul, central cloud over the core). The project's tier presets (core/network/tiers.py) win so that
 # every page uses the same numbers; without them, these illustrative presets (not measurements) apply:
 # edge ~5 ms, local ~20 ms, central ~100 ms.
 FALLBACK_TIER_LATENCY_S = {"edge": 0.005, "local": 0.020, "central": 0.100}
 try:
-    from core.tiers import TIER_PRESETS as _TIERS
+    from core.network.tiers import TIER_PRESETS as _TIERS
     TIER_LATENCY_S = {name: float(_TIERS[name].access_latency_s) for name in FALLBACK_TIER_LATENCY_S}
-    TIER_SOURCE = "core.tiers.TIER_PRESETS"
+    TIER_SOURCE = "core.network.tiers.TIER_PRESETS"
 except (ImportError, KeyError, AttributeError):
     TIER_LATENCY_S = dict(FALLBACK_TIER_LATENCY_S)
     TIER_SOURCE = "core.mobility.catalog.FALLBACK_TIER_LATENCY_S"

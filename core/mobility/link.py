@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from core.link_budget import ber_from_snr
+from core.link.link_budget import ber_from_snr
 from core.validation import check_choice, check_range
 
 THERMAL_NOISE_DBM_HZ = -174.0  # kT at 290 K
@@ -114,7 +114,7 @@ def shannon_rate_bps(snr, cfg: LinkConfig) -> np.ndarray:
 
 
 def ber(snr_db_value, modulation: str) -> np.ndarray:
-    """Bit-error rate over AWGN with Gray coding (Eb/N0 = SNR / bits per symbol): ``core.link_budget``'s
+    """Bit-error rate over AWGN with Gray coding (Eb/N0 = SNR / bits per symbol): ``core.link.link_budget``'s
     formulas (Q(sqrt(2 Eb/N0)) for BPSK/QPSK, the nearest-neighbour M-QAM approximation), as an array."""
     check_choice("modulation", modulation, MODULATIONS)
     return np.asarray(ber_from_snr(np.asarray(snr_db_value, dtype=float), modulation), dtype=float)

@@ -4,8 +4,8 @@ import pytest
 
 @pytest.fixture(scope="session")
 def tiny_library(tmp_path_factory, digits):
-    from core.library import LibraryConfig, build_library
-    from core.models import DEFAULT_CHECKPOINT
+    from core.network.library import LibraryConfig, build_library
+    from core.model.models import DEFAULT_CHECKPOINT
 
     folder = tmp_path_factory.mktemp("library")
     config = LibraryConfig(depths=(2, 4), keep_ratios=(1.0,), bits=(32, 8), retrain_steps=0, ber_grid=(1e-4, 1e-3),

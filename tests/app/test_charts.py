@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 from app import charts
-from core.rates import REFERENCE_RATES, fig4_table
+from core.network.rates import REFERENCE_RATES, fig4_table
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,7 @@ MAIN = str(Path(__file__).resolve().parents[2] / "app" / "main.py")
 
 
 def test_library_page_lists_entries_by_tier_and_filters(monkeypatch, tiny_library):
-    from core.library import open_library
+    from core.network.library import open_library
 
     monkeypatch.setenv("INSITU_LIBRARY", str(tiny_library))
     at = AppTest.from_file(MAIN, default_timeout=600)

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from core.rates import APPLICATIONS, PAPER, max_fraction_that_fits
+from core.network.rates import APPLICATIONS, PAPER, max_fraction_that_fits
 
 MAIN = str(Path(__file__).resolve().parents[2] / "app" / "main.py")
 

@@ -1,10 +1,10 @@
-"""A root model trained by the user (python -m core.train --out runs/NAME) can be picked in the sidebar."""
+"""A root model trained by the user (python -m core.model.train --out runs/NAME) can be picked in the sidebar."""
 from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from core.train import main as train
+from core.model.train import main as train
 
 MAIN = str(Path(__file__).resolve().parents[2] / "app" / "main.py")
 
@@ -18,7 +18,7 @@ def runs(tmp_path_factory, tiny_image_folder):
 
 
 def test_sidebar_offers_trained_checkpoints_and_pages_use_them(monkeypatch, runs, tmp_path):
-    from core.models import load_checkpoint
+    from core.model.models import load_checkpoint
 
     monkeypatch.setenv("INSITU_MODELS", str(runs))
     monkeypatch.setenv("INSITU_LIBRARY", str(tmp_path / "no-library"))

@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 import torch
 
-from core.channel import (PROTECTIONS, PacketConfig, check_payload, corrupt, flip_bits, lose_packets,
+from core.link.channel import (PROTECTIONS, PacketConfig, check_payload, corrupt, flip_bits, lose_packets,
                           packet_error_rate, packet_report, receive, small_tensor_names, uep_cost_bits)
-from core.payload import Payload, Segment, TensorFormat, channel_scales, decode, encode
+from core.compress.payload import Payload, Segment, TensorFormat, channel_scales, decode, encode
 
 
 def _popcount(x: np.ndarray) -> int:

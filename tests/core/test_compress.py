@@ -9,8 +9,8 @@ from core.compress.depth import early_exit, split_table
 from core.compress.progressive import nested_masks, received_upgrade
 from core.compress.prune import magnitude_masks
 from core.compress.quantize import allocate_bits, codes_for, fake_quantise, layer_sensitivity
-from core.models import device_model
-from core.payload import TensorFormat, channel_scales, decode, encode
+from core.model.models import device_model
+from core.compress.payload import TensorFormat, channel_scales, decode, encode
 
 
 # ---------- depth level ----------

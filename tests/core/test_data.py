@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from core.data import load_dataset, load_digits, load_image_folder
+from core.model.data import load_dataset, load_digits, load_image_folder
 
 
 def test_digits_split_is_seeded_stratified_and_disjoint():

@@ -6,8 +6,8 @@ import re
 import numpy as np
 import pytest
 
-from core.dsi import (DSI, HARDWARE_PRESETS, Application, Channel, Hardware, Location, dsi_from_presets)
-from core.link_budget import MODULATIONS, ber_from_snr, ebn0_db_from_snr, shannon_capacity, snr_for_ber
+from core.network.dsi import (DSI, HARDWARE_PRESETS, Application, Channel, Hardware, Location, dsi_from_presets)
+from core.link.link_budget import MODULATIONS, ber_from_snr, ebn0_db_from_snr, shannon_capacity, snr_for_ber
 
 PRESET_NAMES = ["passive RFID/NFC tag", "IoT sensor", "wearable", "smartphone", "tablet", "AR/VR headset", "vehicle"]
 

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from core.compress.combine import SubModelSpec, generate
-from core.library import (CATALOG, LibraryConfig, build_library, entry_key, open_library, reliability_available,
+from core.network.library import (CATALOG, LibraryConfig, build_library, entry_key, open_library, reliability_available,
                           tier_for_entry)
 
 # Tiny on purpose (depth 1 is cheap): 4 entries, two of them pruned and re-trained for 2 steps.
@@ -42,7 +42,7 @@ def test_build_writes_one_row_and_one_weight_file_per_entry(built):
 
 
 def test_reopened_module_is_the_received_model(built, digits):
-    from core.evaluate import accuracy
+    from core.model.evaluate import accuracy
 
     lib = open_library(built[0])
     for _, row in lib.entries().iterrows():
@@ -62,7 +62,7 @@ def test_shared_retraining_gives_exactly_what_generate_gives(built, root, digits
             assert torch.equal(stored[name], tensor), name
 
 
-@pytest.mark.skipif(not reliability_available()[0], reason="core.reliability not importable")
+@pytest.mark.skipif(not reliability_available()[0], reason="core.link.reliability not importable")
 def test_ber_grid_is_measured_for_the_exit_and_the_split(built):
     lib = open_library(built[0])
     ber = lib.ber_table()
@@ -133,7 +133,7 @@ def test_foreign_sqlite_file_is_rejected(tmp_path):
 
 
 def test_missing_library_names_the_build_command(tmp_path):
-    with pytest.raises(ValueError, match="python -m core.library build"):
+    with pytest.raises(ValueError, match="python -m core.network.library build"):
         open_library(tmp_path / "nowhere")
 
 

@@ -3,8 +3,8 @@ import json
 import pytest
 import torch
 
-from core.evaluate import accuracy, exit_accuracies
-from core.models import (build_model, count_parameters, device_model, load_checkpoint, root_parameter_count,
+from core.model.evaluate import accuracy, exit_accuracies
+from core.model.models import (build_model, count_parameters, device_model, load_checkpoint, root_parameter_count,
                          save_checkpoint, server_model)
 
 
@@ -28,7 +28,7 @@ def test_shipped_model_reaches_its_card_accuracy(root_and_card, digits):
     assert card.test_accuracy >= 0.97
     assert accuracy(root, digits, "test") == pytest.approx(card.test_accuracy, abs=1e-6)
     assert exit_accuracies(root, digits) == pytest.approx(list(card.exit_test_accuracy), abs=1e-6)
-    assert "python -m core.train" in card.command
+    assert "python -m core.model.train" in card.command
 
 
 def test_split_models_compose_to_the_root(root, digits):

@@ -4,7 +4,7 @@ import re
 import numpy as np
 import pytest
 
-from core.rates import (APPLICATIONS, PAPER_APPLICATIONS, PAPER_MODELS, REFERENCE_RATES, ROOT_MODELS,
+from core.network.rates import (APPLICATIONS, PAPER_APPLICATIONS, PAPER_MODELS, REFERENCE_RATES, ROOT_MODELS,
                         count_parameters, fig4_table, max_fraction_that_fits, parameter_table, required_rate,
                         root_params)
 

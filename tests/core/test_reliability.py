@@ -7,12 +7,12 @@ import numpy as np
 import pytest
 import torch
 
-import core.reliability as reliability
+import core.link.reliability as reliability
 from core.compress.combine import SubModelSpec, generate
-from core.data import load_digits
-from core.evaluate import accuracy
-from core.models import load_default
-from core.reliability import WorkingCopy, accuracy_under_ber, iter_trials
+from core.model.data import load_digits
+from core.model.evaluate import accuracy
+from core.model.models import load_default
+from core.link.reliability import WorkingCopy, accuracy_under_ber, iter_trials
 
 LIMIT = 120  # test images per evaluation: keeps the suite fast on 2 cores
 

@@ -5,16 +5,16 @@ import math
 
 import pytest
 
-from core.dsi import DSI, HARDWARE_PRESETS, Application, Channel, Hardware, dsi_from_presets
-from core.library import LibraryConfig, build_library, open_library, reliability_available
-from core.select import (CONSTRAINTS, FAMILIES, SERVER_MACS_PER_S, accuracy_at_ber, best_split_by_samples,
+from core.network.dsi import DSI, HARDWARE_PRESETS, Application, Channel, Hardware, dsi_from_presets
+from core.network.library import LibraryConfig, build_library, open_library, reliability_available
+from core.network.select import (CONSTRAINTS, FAMILIES, SERVER_MACS_PER_S, accuracy_at_ber, best_split_by_samples,
                          depth_tradeoff, select)
-from core.tiers import TIER_PRESETS, download_time
+from core.network.tiers import TIER_PRESETS, download_time
 
 # One entry per family: exit 2 (depth), the root, 4-bit (bit) and keep 50 % (parameter).
 SMALL = LibraryConfig(depths=(2, 4), keep_ratios=(1.0, 0.5), bits=(32, 4), combinations=False, retrain_steps=2,
                       ber_grid=(1e-3,), protections=("none",), trials=1)
-needs_reliability = pytest.mark.skipif(not reliability_available()[0], reason="core.reliability not importable")
+needs_reliability = pytest.mark.skipif(not reliability_available()[0], reason="core.link.reliability not importable")
 
 
 @pytest.fixture(scope="module")

@@ -6,8 +6,8 @@ import re
 import numpy as np
 import pytest
 
-from core.rates import APPLICATIONS
-from core.tiers import TIER_PRESETS, Tier, download_time, tier_for_latency
+from core.network.rates import APPLICATIONS
+from core.network.tiers import TIER_PRESETS, Tier, download_time, tier_for_latency
 
 EDGE = Tier("edge", "real-time", 1e-3, 10e9)
 

@@ -2,8 +2,8 @@
 import pytest
 import torch
 
-from core.models import load_checkpoint
-from core.train import TrainConfig, main
+from core.model.models import load_checkpoint
+from core.model.train import TrainConfig, main
 
 
 def test_training_command_writes_a_loadable_checkpoint_and_card(tiny_image_folder, tmp_path):
@@ -12,7 +12,7 @@ def test_training_command_writes_a_loadable_checkpoint_and_card(tiny_image_folde
                  "--out", str(out)]) == 0
     model, card = load_checkpoint(out)
     assert card.dataset == "folder" and card.classes == ("dark", "light") and card.input_shape == (3, 12, 12)
-    assert card.command.startswith("python -m core.train --dataset folder")
+    assert card.command.startswith("python -m core.model.train --dataset folder")
     assert 0.0 <= card.test_accuracy <= 1.0 and len(card.exit_test_accuracy) == 4
     assert model(torch.zeros(1, 3, 12, 12)).shape == (1, 2)
 

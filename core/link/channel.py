@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from core.payload import FLOAT_BITS, INT_BITS, Payload, TensorRecord, decode_tensor, segment_map, words_to_values
+from core.compress.payload import FLOAT_BITS, INT_BITS, Payload, TensorRecord, decode_tensor, segment_map, words_to_values
 from core.validation import check_choice, check_int, check_range
 
 PROTECTIONS = ("none", "sanitise", "clamp", "uep")
@@ -100,7 +100,7 @@ def flip_bits(words: np.ndarray, width: int, ber: float, rng: np.random.Generato
 def check_payload(payload: Payload) -> None:
     """Raise ValueError if the lossy segments do not match the topology records (widths, sizes, word values)."""
     if not isinstance(payload, Payload):
-        raise ValueError(f"payload={type(payload).__name__} is not a core.payload.Payload")
+        raise ValueError(f"payload={type(payload).__name__} is not a core.compress.payload.Payload")
     records = {r.name: r for r in payload.records}
     segments = segment_map(payload)
     if len(segments) != len(payload.segments):
@@ -180,7 +180,7 @@ class Corruption:
         return self.flips / self.lossy_bits if self.lossy_bits else 0.0
 
     def segments(self, payload: Payload) -> dict[tuple[str, str], np.ndarray]:
-        """Whole corrupted words of the hit segments, for ``core.payload.decode(payload, segments=...)``."""
+        """Whole corrupted words of the hit segments, for ``core.compress.payload.decode(payload, segments=...)``."""
         clean = segment_map(payload)
         return {(h.tensor, h.kind): h.full(clean[(h.tensor, h.kind)].words) for h in self.hits}
 

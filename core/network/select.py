@@ -13,11 +13,11 @@ import numpy as np
 import pandas as pd
 
 from core.compress.combine import SubModelSpec, generate
-from core.dsi import DSI
-from core.library import MODES, Library, reliability_available, state_sha256
-from core.models import NUM_STAGES
-from core.payload import ALLOWED_BITS
-from core.tiers import TIER_PRESETS, Tier, download_time
+from core.network.dsi import DSI
+from core.network.library import MODES, Library, reliability_available, state_sha256
+from core.model.models import NUM_STAGES
+from core.compress.payload import ALLOWED_BITS
+from core.network.tiers import TIER_PRESETS, Tier, download_time
 from core.validation import check_choice, check_int, check_range
 
 FAMILIES = ("depth", "parameter", "bit", "combined")
@@ -224,7 +224,7 @@ def _generate_on_the_fly(specs, root, data, library: Library, dsi: DSI, protecti
                "split_accuracy": float("nan"), "generation_seconds": c.generation_seconds,
                "generated_on_the_fly": True, **{f"bits_{p}": v for p, v in parts.items() if p != "total"}}
         if dsi.channel.ber > 0 and can_ber:
-            from core.reliability import accuracy_under_ber
+            from core.link.reliability import accuracy_under_ber
 
             trials = library.config.trials
             res = accuracy_under_ber(sub, data, dsi.channel.ber, protection, trials=trials, seed=library.seed)
@@ -247,11 +247,11 @@ def select(dsi: DSI, library: Library, tiers: dict[str, Tier] = TIER_PRESETS, al
     """
     started = time.perf_counter()
     if not isinstance(dsi, DSI):
-        raise ValueError(f"dsi={dsi!r} must be a DSI (see core.dsi.dsi_from_presets)")
+        raise ValueError(f"dsi={dsi!r} must be a DSI (see core.network.dsi.dsi_from_presets)")
     if not isinstance(library, Library):
-        raise ValueError(f"library={library!r} must be a Library (see core.library.open_library)")
+        raise ValueError(f"library={library!r} must be a Library (see core.network.library.open_library)")
     if not isinstance(tiers, dict) or not all(isinstance(t, Tier) for t in tiers.values()):
-        raise ValueError(f"tiers={tiers!r} must be a dict of name -> Tier, e.g. core.tiers.TIER_PRESETS")
+        raise ValueError(f"tiers={tiers!r} must be a dict of name -> Tier, e.g. core.network.tiers.TIER_PRESETS")
     for name in ("edge", "local", "central"):
         if name not in tiers:
             raise ValueError(f"tiers={list(tiers)} has no {name!r} tier; allowed: keys edge, local, central")

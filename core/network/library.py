@@ -3,7 +3,7 @@
 A library is a folder: ``catalog.sqlite`` (schema version, root identity, one row per sub-model with its card,
 tier and weight file hash, accuracy on a BER grid per protection) and one safetensors file per sub-model holding
 the received weights. Entries are written atomically one by one, so a build that stops midway resumes where it
-stopped. Build the default one with ``python -m core.library build --out library/digits``.
+stopped. Build the default one with ``python -m core.network.library build --out library/digits``.
 """
 from __future__ import annotations
 
@@ -26,11 +26,11 @@ import torch
 from core.compress.combine import SubModel, SubModelCard, SubModelSpec, generate
 from core.compress.common import count_macs, transmitted_state
 from core.compress.depth import quantise_features
-from core.data import DataSplits
-from core.models import (NUM_STAGES, BackboneNet, DepthSubModel, build_model, check_depth,
+from core.model.data import DataSplits
+from core.model.models import (NUM_STAGES, BackboneNet, DepthSubModel, build_model, check_depth,
                          device_model, load_checkpoint, server_model)
-from core.payload import INT_BITS, TensorFormat, check_bits, encode
-from core.tiers import REAL_TIME_MAX_S, TIER_PRESETS, download_time
+from core.compress.payload import INT_BITS, TensorFormat, check_bits, encode
+from core.network.tiers import REAL_TIME_MAX_S, TIER_PRESETS, download_time
 from core.validation import check_choice, check_int, check_range
 
 SCHEMA_VERSION = 1
@@ -51,7 +51,7 @@ class LibraryConfig:
     Entries are depths x keep ratios x bit widths (``combinations=True``) or only those that change one of the
     three from the root (``False``). Pruned entries are re-trained ``retrain_steps`` SGD steps once per
     (depth, keep ratio), then quantised to each width. Accuracy under bit errors is measured at each BER of
-    ``ber_grid`` for each protection with ``trials`` Monte Carlo trials (if core.reliability is available).
+    ``ber_grid`` for each protection with ``trials`` Monte Carlo trials (if core.link.reliability is available).
     """
 
     depths: tuple[int, ...] = (1, 2, 3, 4)
@@ -119,7 +119,7 @@ def tier_for_entry(technique: str, total_bits: int, *, reference_bps: float = RE
     """Which tier stores an entry (paper Sec. 3: real-time at the edge, non-real-time local, generic central).
 
     Rule: the uncompressed root model is the generic model (central cloud). A sub-model that downloads from the
-    edge within the real-time limit (50 ms, core.tiers.REAL_TIME_MAX_S) at the 6G user-experienced rate of
+    edge within the real-time limit (50 ms, core.network.tiers.REAL_TIME_MAX_S) at the 6G user-experienced rate of
     1 Gb/s is a real-time model (edge cloud); every other sub-model is non-real-time (local cloud).
     """
     tiers = TIER_PRESETS if tiers is None else tiers
@@ -201,7 +201,7 @@ def _check_catalog(path: Path) -> dict:
     """Open a catalog read-only, check integrity, tables, columns and schema version; return its meta."""
     if not path.is_file():
         raise ValueError(f"library={str(path.parent)!r} has no {CATALOG}; build it with "
-                         "`python -m core.library build --out <folder>`")
+                         "`python -m core.network.library build --out <folder>`")
     try:
         con = _connect(path, readonly=True)
         try:
@@ -320,7 +320,7 @@ def _module_from_tensors(tensors, meta, num_classes: int, in_channels: int, arch
             s = tensors[f"{name}::scales"].float().numpy()
             per = max(1, t.numel() // len(s))
             channel = np.minimum(np.arange(t.numel()) // per, len(s) - 1)
-            # Same arithmetic as core.payload.words_to_values, so the weights are bit-identical to the decode.
+            # Same arithmetic as core.compress.payload.words_to_values, so the weights are bit-identical to the decode.
             value = torch.from_numpy((t.numpy().reshape(-1).astype(np.float32) * s[channel]).reshape(t.shape))
             scales[name] = s
         else:
@@ -353,8 +353,8 @@ class SplitModule(torch.nn.Module):
 
 
 def _ber_rows(sub: SubModel, root: BackboneNet, data: DataSplits, cells, trials: int, seed: int) -> list[tuple]:
-    """(mode, ber, protection, mean, std, trials) for every cell, from core.reliability imported at call time."""
-    from core.reliability import WorkingCopy, accuracy_under_ber  # another engineer's module: optional
+    """(mode, ber, protection, mean, std, trials) for every cell, from core.link.reliability imported at call time."""
+    from core.link.reliability import WorkingCopy, accuracy_under_ber  # another engineer's module: optional
 
     rows = []
     modes = [("exit", sub)]
@@ -370,12 +370,12 @@ def _ber_rows(sub: SubModel, root: BackboneNet, data: DataSplits, cells, trials:
 
 
 def reliability_available() -> tuple[bool, str]:
-    """Whether core.reliability.accuracy_under_ber can be imported, and why not."""
+    """Whether core.link.reliability.accuracy_under_ber can be imported, and why not."""
     try:
-        from core.reliability import accuracy_under_ber  # noqa: F401
+        from core.link.reliability import accuracy_under_ber  # noqa: F401
     except ImportError as err:
-        return False, f"core.reliability.accuracy_under_ber not importable ({err})"
-    return True, "core.reliability.accuracy_under_ber"
+        return False, f"core.link.reliability.accuracy_under_ber not importable ({err})"
+    return True, "core.link.reliability.accuracy_under_ber"
 
 
 # ---------------------------------------------------------------- the library
@@ -740,7 +740,7 @@ def _generate(root, data, spec: SubModelSpec, seed: int, lib: Library, have: pd.
 # ---------------------------------------------------------------- command line
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m core.library", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m core.network.library", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
     b = sub.add_parser("build", help="build or complete a library (only missing entries are generated)")
     b.add_argument("--out", default="library/digits", help="library folder (default: library/digits)")
@@ -760,8 +760,8 @@ def main(argv=None) -> int:
                     "accuracy", "split_accuracy"]
             print(lib.entries()[cols].to_string(index=False))
             return 0
-        from core.data import load_for_card
-        from core.models import DEFAULT_CHECKPOINT
+        from core.model.data import load_for_card
+        from core.model.models import DEFAULT_CHECKPOINT
 
         config = QUICK_CONFIG if args.quick else LibraryConfig()
         overrides = {k: v for k, v in (("retrain_steps", args.retrain_steps), ("trials", args.trials))

@@ -4,7 +4,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from core.data import DataSplits
+from core.model.data import DataSplits
 
 
 @torch.no_grad()

@@ -7,8 +7,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from core.link_budget import MODULATIONS, ber_from_snr
-from core.rates import APPLICATIONS
+from core.link.link_budget import MODULATIONS, ber_from_snr
+from core.network.rates import APPLICATIONS
 from core.validation import check_choice, check_int, check_range
 
 # Vendors quote TOPS; one multiply-accumulate is two operations.

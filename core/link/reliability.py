@@ -15,11 +15,11 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from core.channel import (PacketConfig, check_ber, check_payload, check_protection, corrupt, lose_packets,
+from core.link.channel import (PacketConfig, check_ber, check_payload, check_protection, corrupt, lose_packets,
                           receive, uep_cost_bits)
-from core.data import DataSplits
-from core.evaluate import accuracy
-from core.payload import Payload, decode
+from core.model.data import DataSplits
+from core.model.evaluate import accuracy
+from core.compress.payload import Payload, decode
 from core.validation import check_int
 
 # Two-sided 95 % quantiles of Student's t for 1..30 degrees of freedom (normal 1.96 beyond).
@@ -212,7 +212,7 @@ def iter_trials(submodel, data: DataSplits, ber: float, protection: str = "none"
     """Yield trials ``start .. start + trials - 1`` as they finish (for a progress bar and a growing estimate).
 
     ``working`` reuses a WorkingCopy of the same sub-model across calls (e.g. a sweep over BER). ``reliable``
-    names tensors sent whole over the reliable channel (e.g. ``core.channel.small_tensor_names(payload)``).
+    names tensors sent whole over the reliable channel (e.g. ``core.link.channel.small_tensor_names(payload)``).
     """
     ber = check_ber(ber)
     protection = check_protection(protection)

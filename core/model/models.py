@@ -10,10 +10,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import torch
-import torchvision
 from torch import nn
+from torchvision.models.resnet import BasicBlock, conv1x1
 
-from core.validation import check_choice, check_int
+from core.validation import check_choice, check_int, check_range
 
 ARCHITECTURES = ("resnet18",)
 NUM_STAGES = 4
@@ -48,23 +48,52 @@ class FinalHead(nn.Module):
         return self.fc(torch.flatten(self.pool(x), 1))
 
 
-class BackboneNet(nn.Module):
-    """ResNet-18 with exits: ``stem`` then ``stages[0..3]``; ``exits[k-1]`` classifies after stage k."""
+WIDTHS = (0.25, 0.375, 0.5, 0.75, 1.0)  # width multipliers offered by the command line
 
-    def __init__(self, num_classes: int, in_channels: int = 3):
+
+def stage_channels(width: float) -> tuple[int, ...]:
+    """Channels of the four stages at a width multiplier (1.0: torchvision's 64, 128, 256, 512)."""
+    check_range("width", width, 0.0625, 2.0)
+    return tuple(max(4, int(round(c * width))) for c in STAGE_CHANNELS)
+
+
+def _stage(in_planes: int, planes: int, stride: int) -> nn.Sequential:
+    """Two torchvision BasicBlocks, the first with a 1x1 projection when the shape changes (as layerN)."""
+    down = None
+    if stride != 1 or in_planes != planes:
+        down = nn.Sequential(conv1x1(in_planes, planes, stride), nn.BatchNorm2d(planes))
+    return nn.Sequential(BasicBlock(in_planes, planes, stride, down), BasicBlock(planes, planes))
+
+
+class BackboneNet(nn.Module):
+    """ResNet-18 with exits: ``stem`` then ``stages[0..3]``; ``exits[k-1]`` classifies after stage k.
+
+    ``width`` multiplies every stage's channels and the exits' hidden width (1.0 is torchvision's ResNet-18, with
+    the same module names and initialisation: Kaiming-normal convolutions, BatchNorm at 1 and 0).
+    """
+
+    def __init__(self, num_classes: int, in_channels: int = 3, width: float = 1.0):
         super().__init__()
         check_int("num_classes", num_classes, 2)
         check_int("in_channels", in_channels, 1)
-        base = torchvision.models.resnet18(num_classes=num_classes)
+        chans = stage_channels(width)
         # CIFAR-style stem for small inputs: 3x3 stride-1 conv, no max-pool.
-        self.stem = nn.Sequential(nn.Conv2d(in_channels, 64, 3, 1, 1, bias=False), base.bn1, base.relu)
-        self.stages = nn.ModuleList([base.layer1, base.layer2, base.layer3, base.layer4])
-        heads = [ExitHead(c, num_classes) for c in STAGE_CHANNELS[:-1]]
-        final = FinalHead(STAGE_CHANNELS[-1], num_classes)
-        final.fc = base.fc  # torchvision's initialisation of the classifier
-        self.exits = nn.ModuleList(heads + [final])
+        self.stem = nn.Sequential(nn.Conv2d(in_channels, chans[0], 3, 1, 1, bias=False), nn.BatchNorm2d(chans[0]),
+                                  nn.ReLU(inplace=True))
+        self.stages = nn.ModuleList([_stage(chans[max(0, i - 1)], c, 1 if i == 0 else 2)
+                                     for i, c in enumerate(chans)])
+        exit_width = max(8, int(round(EXIT_WIDTH * width)))
+        heads = [ExitHead(c, num_classes, exit_width) for c in chans[:-1]]
+        self.exits = nn.ModuleList(heads + [FinalHead(chans[-1], num_classes)])
+        for m in self.modules():  # torchvision's ResNet initialisation
+            if isinstance(m, nn.Conv2d):
+                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+            elif isinstance(m, nn.BatchNorm2d):
+                nn.init.constant_(m.weight, 1)
+                nn.init.constant_(m.bias, 0)
         self.num_classes = num_classes
         self.in_channels = in_channels
+        self.width = float(width)
 
     def features(self, x: torch.Tensor, depth: int) -> torch.Tensor:
         """Output of the stem and the first ``depth`` stages (depth 0: the stem alone)."""
@@ -151,9 +180,9 @@ def _trainable(module: nn.Module) -> nn.Module:
     return module.eval()
 
 
-def build_model(arch: str, num_classes: int, in_channels: int) -> BackboneNet:
+def build_model(arch: str, num_classes: int, in_channels: int, width: float = 1.0) -> BackboneNet:
     check_choice("arch", arch, ARCHITECTURES)
-    return BackboneNet(num_classes, in_channels)
+    return BackboneNet(num_classes, in_channels, width)
 
 
 def count_parameters(module: nn.Module) -> int:
@@ -188,6 +217,7 @@ class ModelCard:
     train_seconds: float = 0.0
     device: str = "cpu"
     created: str = ""
+    width: float = 1.0
     extra: dict = field(default_factory=dict)
 
     def to_json(self) -> str:
@@ -247,7 +277,7 @@ def load_checkpoint(path: str | Path) -> tuple[BackboneNet, ModelCard]:
         state = load_file(str(path))
     except (SafetensorError, OSError, RuntimeError) as err:
         raise ValueError(f"checkpoint={str(path)!r} is damaged: {err}") from None
-    model = build_model(card.arch, len(card.classes), card.input_shape[0])
+    model = build_model(card.arch, len(card.classes), card.input_shape[0], card.width)
     expected = model.state_dict()
     if set(state) != set(expected):
         raise ValueError(f"checkpoint={str(path)!r} does not match {card.arch}: "
@@ -261,7 +291,7 @@ def load_checkpoint(path: str | Path) -> tuple[BackboneNet, ModelCard]:
     return model.eval(), card
 
 
-PROJECT = Path(__file__).resolve().parent.parent
+PROJECT = Path(__file__).resolve().parents[2]
 DEFAULT_CHECKPOINT = PROJECT / "assets" / "resnet18_digits.safetensors"
 DEFAULT_MODEL_NAME = "ResNet-18 on digits (default)"
 
@@ -289,5 +319,5 @@ def find_checkpoints(folders=None) -> dict[str, Path]:
 
 
 def load_default() -> tuple[BackboneNet, ModelCard]:
-    """The shipped root model: ResNet-18 with exits trained on the digits by ``python -m core.train``."""
+    """The shipped root model: ResNet-18 with exits trained on the digits by ``python -m core.model.train``."""
     return load_checkpoint(DEFAULT_CHECKPOINT)

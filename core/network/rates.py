@@ -11,7 +11,7 @@ from functools import lru_cache
 import numpy as np
 import pandas as pd
 
-from core.link_budget import check_range_array
+from core.link.link_budget import check_range_array
 from core.validation import check_choice, check_int, check_range
 
 PAPER = "Huang et al., 'In-situ model downloading to realize versatile edge AI in 6G mobile networks', Sec. 4, Fig. 4"

@@ -99,10 +99,25 @@ def _stratified_split(labels: np.ndarray, fraction: float, rng: np.random.Genera
     return rest, chosen
 
 
+CALIBRATION_IMAGES = 1000  # validation images drawn from the training split when none is held out
+
+
 def _finish(name, classes, x_trainval, y_trainval, x_test, y_test, split_seed, val_fraction, scale, source,
-            **extra) -> DataSplits:
+            max_train_images=None, **extra) -> DataSplits:
+    """Split train/val (stratified, seeded); ``val_fraction=0`` keeps every training image for training and
+    draws the validation (calibration) images from the training split, which the card then says."""
+    check_range("val_fraction", val_fraction, 0, 1, hi_open=True)
     rng = np.random.default_rng(split_seed)
-    train_idx, val_idx = _stratified_split(y_trainval.numpy(), val_fraction, rng)
+    if val_fraction == 0:
+        train_idx = np.arange(len(y_trainval))
+        val_idx = np.sort(rng.permutation(len(y_trainval))[:min(CALIBRATION_IMAGES, len(y_trainval))])
+        extra["val_from_train"] = True
+    else:
+        train_idx, val_idx = _stratified_split(y_trainval.numpy(), val_fraction, rng)
+    if max_train_images is not None:
+        check_int("max_train_images", max_train_images, 1)
+        if max_train_images < len(train_idx):
+            train_idx = np.sort(rng.permutation(train_idx)[:max_train_images])
     x_train, y_train = x_trainval[train_idx], y_trainval[train_idx]
     xf = x_train.float() / scale
     mean = tuple(float(v) for v in xf.mean(dim=(0, 2, 3)))
@@ -112,7 +127,8 @@ def _finish(name, classes, x_trainval, y_trainval, x_test, y_test, split_seed, v
                       mean=mean, std=std, split_seed=split_seed, scale=scale, source=source, extra=extra)
 
 
-def load_digits(split_seed: int = 0, test_fraction: float = 0.2, val_fraction: float = 0.1) -> DataSplits:
+def load_digits(split_seed: int = 0, test_fraction: float = 0.2, val_fraction: float = 0.1,
+                max_train_images: int | None = None) -> DataSplits:
     """scikit-learn's bundled 1,797 handwritten digits (8x8, values 0..16): stratified, seeded split."""
     from sklearn.datasets import load_digits as sk_digits
 
@@ -124,7 +140,8 @@ def load_digits(split_seed: int = 0, test_fraction: float = 0.2, val_fraction: f
     trainval_idx, test_idx = _stratified_split(bunch.target, test_fraction, rng)
     return _finish("digits", [str(i) for i in range(10)], x[trainval_idx], y[trainval_idx], x[test_idx],
                    y[test_idx], split_seed, val_fraction, 16.0,
-                   "scikit-learn load_digits (UCI optical recognition of handwritten digits)", flip=False)
+                   "scikit-learn load_digits (UCI optical recognition of handwritten digits)", max_train_images,
+                   flip=False)
 
 
 def _load_image_dir(root: Path) -> tuple[torch.Tensor, torch.Tensor, list[str]]:
@@ -154,7 +171,7 @@ def _load_image_dir(root: Path) -> tuple[torch.Tensor, torch.Tensor, list[str]]:
 
 
 def load_image_folder(data_dir: str | os.PathLike, split_seed: int = 0, val_fraction: float = 0.1,
-                      name: str = "folder") -> DataSplits:
+                      name: str = "folder", max_train_images: int | None = None) -> DataSplits:
     """Any data set laid out as ``train/<class>/*`` and ``test/<class>/*`` (a user's own task data)."""
     root = Path(data_dir)
     x_tr, y_tr, classes = _load_image_dir(root / "train")
@@ -164,11 +181,11 @@ def load_image_folder(data_dir: str | os.PathLike, split_seed: int = 0, val_frac
     if x_te.shape[1:] != x_tr.shape[1:]:
         raise ValueError(f"data_dir: test images are {tuple(x_te.shape[2:])}, train images {tuple(x_tr.shape[2:])}")
     return _finish(name, classes, x_tr, y_tr, x_te, y_te, split_seed, val_fraction, 255.0,
-                   f"image folder {root}")
+                   f"image folder {root}", max_train_images)
 
 
 def load_cifar(name: str, data_dir: str | os.PathLike, split_seed: int = 0, val_fraction: float = 0.1,
-               download: bool = False) -> DataSplits:
+               download: bool = False, max_train_images: int | None = None) -> DataSplits:
     """CIFAR-10/100 through torchvision (``download`` where the network allows, else a local copy)."""
     import torchvision
 
@@ -181,25 +198,27 @@ def load_cifar(name: str, data_dir: str | os.PathLike, split_seed: int = 0, val_
                          "the network allows, or an image folder with --dataset folder") from None
     to_x = lambda d: torch.from_numpy(np.asarray(d.data)).permute(0, 3, 1, 2).contiguous()  # noqa: E731
     return _finish(name, train.classes, to_x(train), torch.tensor(train.targets), to_x(test),
-                   torch.tensor(test.targets), split_seed, val_fraction, 255.0, f"torchvision {name}")
+                   torch.tensor(test.targets), split_seed, val_fraction, 255.0, f"torchvision {name}",
+                   max_train_images)
 
 
 def load_dataset(name: str = "digits", data_dir: str | os.PathLike | None = None, split_seed: int = 0,
-                 download: bool = False) -> DataSplits:
+                 download: bool = False, val_fraction: float = 0.1,
+                 max_train_images: int | None = None) -> DataSplits:
     """One entry point: ``digits`` needs nothing; the others need ``data_dir``."""
     check_choice("dataset", name, DATASETS)
     check_int("split_seed", split_seed, 0)
     if name == "digits":
-        return load_digits(split_seed)
+        return load_digits(split_seed, val_fraction=val_fraction, max_train_images=max_train_images)
     if data_dir is None:
         raise ValueError(f"data_dir=None: dataset {name!r} needs a data directory")
     if name == "folder":
-        return load_image_folder(data_dir, split_seed)
+        return load_image_folder(data_dir, split_seed, val_fraction, max_train_images=max_train_images)
     root = Path(data_dir)
     # A CIFAR copy in image-folder layout (e.g. the JPEG copy of CIFAR-10) is read as a folder.
     if (root / "train").is_dir() and (root / "test").is_dir():
-        return load_image_folder(root, split_seed, name=name)
-    return load_cifar(name, root, split_seed, download=download)
+        return load_image_folder(root, split_seed, val_fraction, name=name, max_train_images=max_train_images)
+    return load_cifar(name, root, split_seed, val_fraction, download=download, max_train_images=max_train_images)
 
 
 def load_for_card(card) -> DataSplits:

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from core.link_budget import check_range_array
+from core.link.link_budget import check_range_array
 from core.validation import check_choice, check_range
 
 # Paper Sec. 3: real-time models at the edge, non-real-time at the local cloud, generic/foundation at the centre.

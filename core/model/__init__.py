@@ -1,0 +1,1 @@
+"""The root model: data sets, ResNet-18 with early exits, training and accuracy."""
