@@ -1,29 +1,56 @@
-"""Building the AI library from the dashboard, with a progress bar (the command line does the same)."""
+"""Building the AI library from the dashboard, with a progress bar (the command line does the same).
+
+With $INSITU_RAY_ADDRESS set the build runs on that Ray cluster (``local``: a Ray started on this machine) and
+the page says so; otherwise in the server's process. A library folder that cannot be built into (an empty or
+foreign catalog) is reported by name, never as a traceback.
+"""
 from __future__ import annotations
 
 import streamlit as st
 
 from core.network.library import LibraryConfig, build_library
+from core.sweep import Executor
 
 
-def build_button(path, model: str) -> None:
-    """A button that builds (or completes) the library of root model ``model`` at ``path``, with progress."""
+def build_button(path, model: str, label: str = "Build the AI library") -> None:
+    """A button that builds (or completes, or repairs) the library of root model ``model`` at ``path``."""
     config = LibraryConfig()
     total = len(config.specs())
-    if not st.button(f"Build the AI library ({total} sub-models)", type="primary"):
+    try:
+        executor = Executor.from_env()
+    except ValueError as err:
+        st.error(f"INSITU_RAY_ADDRESS is not usable: {err}")
+        return
+    where = executor.describe()
+    st.caption(f"Builds run {where}." + ("" if executor.backend == "ray" else
+                                        " Set INSITU_RAY_ADDRESS to a Ray cluster's address to build there."))
+    if not st.button(f"{label} ({total} sub-models, {where})", type="primary"):
         return
     from app import services
-
-    bar = st.progress(0.0, text="Starting…")
-    done = [0]
-
-    def on_entry(key: str, index: int) -> None:
-        done[0] += 1
-        bar.progress(min(1.0, done[0] / total), text=f"{done[0]} of {total}: {key}")
-
     from app.settings import model_choices
 
-    build_library(model_choices()[model], services.dataset(model), path, config, progress=False,
-                  on_entry=on_entry)
+    import time
+
+    from app import glossary, units
+
+    bar = st.progress(0.0, text="Starting…")
+    started, last = time.monotonic(), [""]
+
+    def on_entry(key: str, done: int) -> None:  # the latest sub-model, in words
+        last[0] = glossary.entry_words(key)
+
+    def on_progress(phase: str, done: int, cells: int) -> None:
+        what = glossary.PHASE_WORDS.get(phase, phase) + (f" ({last[0]} done)" if phase == "sub-models" and last[0]
+                                                         else "")
+        bar.progress(min(1.0, done / max(cells, 1)),
+                     text=units.progress_text(what, done, max(cells, 1), time.monotonic() - started))
+
+    try:
+        build_library(model_choices()[model], services.dataset(model), path, config, progress=on_progress,
+                      on_entry=on_entry, executor=executor)
+    except ValueError as err:
+        bar.empty()
+        st.error(f"The library could not be built: {err}")
+        return
     bar.empty()
     st.rerun()

@@ -8,12 +8,17 @@ if str(ROOT) not in sys.path:  # `streamlit run app/main.py` puts app/ on the pa
 
 import streamlit as st  # noqa: E402
 
+from app import present  # noqa: E402
 from app.controls import sidebar  # noqa: E402
 
 st.set_page_config(page_title="In-situ model downloading", page_icon=str(ROOT / "app" / "static" / "icon.png"), layout="wide")
 
+# The default page is served at "/" (Streamlit gives it the empty path); the hidden page below draws it at its own
+# address too, so that a shared link to /submodels works (tests/test_offline.py).
 PAGES = [
-    st.Page("views/submodels.py", title="Sub-models", icon=":material/extension:", default=True, url_path="submodels"),
+    st.Page("views/submodels.py", title="Sub-models", icon=":material/extension:", default=True, url_path="start"),
+    st.Page("views/submodels.py", title="Sub-models", icon=":material/extension:", url_path="submodels",
+            visibility="hidden"),
     st.Page("views/live.py", title="Live accuracy", icon=":material/network_check:", url_path="live"),
     st.Page("views/library.py", title="AI library", icon=":material/inventory_2:", url_path="library"),
     st.Page("views/rates.py", title="Rate requirements", icon=":material/speed:", url_path="rates"),
@@ -22,5 +27,7 @@ PAGES = [
 ]
 
 nav = st.navigation(PAGES)
+present.init_from_url()  # before the sidebar rewrites the URL
 sidebar()
+present.apply(page_has_toggle=nav.url_path == "guide")  # the Guide has its own, beside Next
 nav.run()

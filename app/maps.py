@@ -1,5 +1,6 @@
-"""Pure drawing functions for the mobility simulator: a folium map that works offline (Leaflet served by the app,
-streets drawn from the area data, an own time slider) and a plotly timeline per user. No streamlit here."""
+"""Pure drawing functions for the mobility simulator: a folium map that works offline (Leaflet served by the app;
+land and sea from the area's real coastline, streets from the area data, a legend and an own time slider) and a
+plotly timeline per user. No streamlit here."""
 from __future__ import annotations
 
 import json
@@ -23,13 +24,18 @@ LEAFLET_FILES = {"js": "leaflet/leaflet.js", "css": "leaflet/leaflet.css"}
 OSM_TILES = "https://tile.openstreetmap.org/{z}/{x}/{y}.png"
 OSM_ATTRIBUTION = "&copy; OpenStreetMap contributors"
 
+# Colour-blind-safe (Okabe-Ito and a brown), one meaning per colour in a chart: the models' contexts never share a
+# colour with a download's status (on time, late, wasted) or with an interruption.
 CONTEXT_COLORS = {
-    "navigation": "#1f77b4", "tour_guide": "#9467bd", "ar": "#ff7f0e", "speech": "#2ca02c",
-    "classroom_vr": "#8c564b", "product_recognition": "#e377c2",
+    "navigation": "#0072B2", "tour_guide": "#CC79A7", "ar": "#E69F00", "speech": "#56B4E9",
+    "classroom_vr": "#F0E442", "product_recognition": "#A6761D", "smart_home": "#882255",
 }
-ON_TIME, LATE, WASTED = "#2ca02c", "#d62728", "#7f7f7f"
+ON_TIME, LATE, WASTED = "#009E73", "#D55E00", "#999999"
+INTERRUPTION = "#000000"
+LAND, SEA, BLANK = "#f2efe9", "#aad3df", "#f4f1ea"     # land and sea as on common street maps; no coastline
 LAYER_NAMES = {
-    "streets": "Streets (area data)", "tiles": "OpenStreetMap tiles (needs internet)", "places": "Places",
+    "land": "Land and sea (GSHHG coastline)", "streets": "Streets (area data)",
+    "tiles": "OpenStreetMap tiles (needs internet)", "places": "Places",
     "base_stations": "Base stations with edge servers", "paths": "User paths (sample)",
     "starts": "Download starts", "completions": "Download completions", "animation": "Users moving (time slider)",
 }
@@ -99,6 +105,70 @@ class TimeSlider(MacroElement):
         self.interval_ms = int(interval_ms)
 
 
+class Legend(MacroElement):
+    """A fixed legend box (plain Leaflet control): what each colour and symbol on the map means."""
+
+    _template = Template("""
+{% macro script(this, kwargs) %}
+(function() {
+    var legend = L.control({position: 'bottomright'});
+    legend.onAdd = function() {
+        var div = L.DomUtil.create('div', 'mobility-legend');
+        div.style.cssText = 'background: white; padding: 6px 8px; font: 12px sans-serif; border-radius: 4px; ' +
+                            'max-width: 260px; line-height: 1.4;';
+        div.innerHTML = {{ this.html }};
+        L.DomEvent.disableClickPropagation(div);
+        return div;
+    };
+    legend.addTo({{ this._parent.get_name() }});
+})();
+{% endmacro %}
+""")
+
+    def __init__(self, html: str):
+        super().__init__()
+        self._name = "Legend"
+        self.html = json.dumps(html)
+
+
+def _swatch(color: str, shape: str = "box", border: str = "#555") -> str:
+    radius = "50%" if shape == "dot" else "2px"
+    height = "4px" if shape == "line" else "11px"
+    return (f'<span style="display:inline-block;width:14px;height:{height};background:{color};'
+            f'border:1px solid {border};border-radius:{radius};margin-right:5px;vertical-align:middle"></span>')
+
+
+def legend_html(area: Area, policy: str) -> str:
+    """The legend's HTML: land and sea (with the coastline's source and caveat), streets, base stations, each
+    context's colour and the download markers."""
+    rows = ['<b>Legend</b>']
+    if area.coastline:
+        rows += [_swatch(LAND) + "land", _swatch(SEA) + "sea"]
+    rows += [_swatch("#8a8275", "line") + "street", _swatch("#ffd700", "dot", "black") + "base station (edge server)"]
+    for context in sorted({p.context for p in area.places}):
+        rows.append(_swatch(context_color(context), "dot") + f"place needing the "
+                    f"{area.context_labels.get(context, context)} model")
+    rows += [_swatch(ON_TIME, "dot") + f"{policy} download on time", _swatch(LATE, "dot") + f"{policy} download late",
+             '<span style="font-size:11px">ring: download starts; dot: download done</span>']
+    if area.coastline:
+        c = area.coastline
+        rows.append(f'<span style="font-size:11px">Coastline: GSHHG full resolution ({c.get("licence", "")}). '
+                    f'{c.get("caveat", "")}</span>')
+    else:
+        rows.append('<span style="font-size:11px">No coastline in this area file: land and sea are not drawn.'
+                    '</span>')
+    return "<br>".join(rows)
+
+
+def add_land(fmap: folium.Map, area: Area, name: str) -> None:
+    """Land polygons of the area's coastline over a sea-coloured background (lakes drawn as water)."""
+    land = folium.FeatureGroup(name=name).add_to(fmap)
+    for level, ring in area.land:
+        color = LAND if level % 2 == 1 else SEA
+        folium.Polygon(ring.tolist(), color="#9a9a9a", weight=1, fill=True, fill_color=color, fill_opacity=1.0,
+                       interactive=False).add_to(land)
+
+
 def _sample_tracks(result: SimulationResult, sample_users: int) -> pd.DataFrame:
     tracks = result.tracks
     users = np.sort(tracks["user"].unique())[:sample_users]
@@ -127,8 +197,11 @@ def build_map(result: SimulationResult, area: Area | None = None, *, sample_user
     # Per instance: only the vendored Leaflet; folium's jquery, bootstrap and awesome-markers are not needed.
     fmap.default_js = [("leaflet", f"{base}/{LEAFLET_FILES['js']}")]
     fmap.default_css = [("leaflet_css", f"{base}/{LEAFLET_FILES['css']}")]
+    background = SEA if area.coastline else BLANK
     fmap.get_root().header.add_child(Element(
-        "<style>.leaflet-container { background: #f4f1ea !important; }</style>"), name="mobility_background")
+        f"<style>.leaflet-container {{ background: {background} !important; }}</style>"), name="mobility_background")
+    if area.coastline:
+        add_land(fmap, area, LAYER_NAMES["land"])
 
     if tiles:
         folium.TileLayer(OSM_TILES, attr=OSM_ATTRIBUTION, name=LAYER_NAMES["tiles"], overlay=True,
@@ -184,6 +257,7 @@ def build_map(result: SimulationResult, area: Area | None = None, *, sample_user
          "color": "#1f77b4" if t["mode"].iloc[0] == "drive" else "#222222",
          "path": np.round(t[["lat", "lon"]].to_numpy(), 6).tolist()} for u, t in by_user.items()]}
     fmap.add_child(TimeSlider(data, moving, interval_ms))
+    fmap.add_child(Legend(legend_html(area, policy)))
     folium.LayerControl(collapsed=False).add_to(fmap)
     fmap.fit_bounds([latlon.min(axis=0).tolist(), latlon.max(axis=0).tolist()])
     return fmap
@@ -239,7 +313,7 @@ def timeline_figure(result: SimulationResult, user_id: int, policies: tuple[str,
             color = ON_TIME if r.on_time else LATE
             bar(rows[1], r.start_s, r.done_s, color, "on time" if r.on_time else "late",
                 f"download of {r.model} ({r.bits / 1e6:.1f} Mbit)", True)
-            bar(rows[2], r.t_need_s, r.t_need_s + r.interruption_s, LATE, "interruption",
+            bar(rows[2], r.t_need_s, r.t_need_s + r.interruption_s, INTERRUPTION, "interruption",
                 f"application waits for {r.model}", True)
         if ctx:
             bar(rows[0], t0, horizon, context_color(ctx), ctx, f"{ctx} model runs", True)

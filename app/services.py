@@ -12,6 +12,10 @@ from core.compress.combine import SubModel, SubModelSpec, generate
 from core.compress.depth import split_table
 from core.model.data import DataSplits, load_for_card
 from core.model.models import DEFAULT_MODEL_NAME, BackboneNet, ModelCard, load_checkpoint
+# Names the pages show, re-exported so that views import only app.* (tests/test_views_import_only_app.py).
+from core.network.rates import (APPLICATIONS, PAPER, PAPER_APPLICATIONS, PAPER_MODELS,  # noqa: F401
+                                REFERENCE_RATES, ROOT_MODELS)
+from core.network.select import ACCURACY_RULE, TECHNIQUES  # noqa: F401
 
 
 @st.cache_resource(show_spinner="Loading the root model…")
@@ -52,32 +56,207 @@ def settings() -> Settings:
     return st.session_state.get("settings", Settings())
 
 
+# ---------- Device location ----------
+
+def area():
+    """The shipped area data (core.mobility.area.load_area caches it: one object per process, read-only)."""
+    from core.mobility.area import load_area
+
+    return load_area()
+
+
+@st.cache_data(show_spinner=False, max_entries=256)
+def place_link(place: str):
+    """The link at a place of the area (core.mobility.link.link_at with its default configuration)."""
+    from core.mobility.link import link_at
+
+    return link_at(area(), place)
+
+
 # ---------- Live accuracy ----------
+# One bounded store of paired trials, shared by every session: trial j of an estimate depends only on its key
+# (root model file, sub-model, BER, protection, seed, images per trial, packets) and on j, so any session may
+# continue what another started. Views never write it: they iterate ``live_estimates`` and draw.
+
+from core.compress.combine import SubModelSpec as _Spec  # noqa: E402
+from core.link.packets import PACKET_MODES, PacketConfig, packet_report  # noqa: E402,F401  (for the Live page)
+from core.link.protections import PROTECTIONS  # noqa: E402,F401
+from core.link.reliability import EstimateConfig  # noqa: E402
+
+# The sub-models the Live page offers besides the library's choices (label -> spec).
+LIVE_SPECS: dict[str, SubModelSpec] = {
+    "Root model, fp32": _Spec(),
+    "Bit level: fp16": _Spec(bits=16),
+    "Bit level: 8-bit codes": _Spec(bits=8),
+    "Bit level: 4-bit codes": _Spec(bits=4),
+    "Bit level: 2-bit codes + 50 QAT steps": _Spec(bits=2, qat_steps=50),
+    "Depth level: exit 2": _Spec(depth=2),
+    "Parameter level: keep 10 %, re-trained": _Spec(keep_ratio=0.1, retrain_steps=100),
+    "Combined: exit 3, keep 25 %, 4-bit": _Spec(depth=3, keep_ratio=0.25, bits=4, retrain_steps=50),
+}
+LIVE_IMAGES_PER_TRIAL = 64   # small trials: the first estimate shows fast, the t quantile shrinks quickly
+LIVE_STORE_ENTRIES = 256     # estimates kept (each at most a few hundred small trial records)
+
+
+class _TrialStore:
+    """A bounded, thread-safe LRU map from an estimate's key to its paired trials (a tuple, never mutated)."""
+
+    def __init__(self, entries: int):
+        import threading
+        from collections import OrderedDict
+
+        self._entries, self._items, self._lock = entries, OrderedDict(), threading.Lock()
+
+    def get(self, key) -> tuple:
+        with self._lock:
+            if key not in self._items:
+                return ()
+            self._items.move_to_end(key)
+            return self._items[key]
+
+    def put(self, key, trials: tuple) -> None:
+        with self._lock:
+            if len(trials) >= len(self._items.get(key, ())):  # trials are identical anywhere: keep the longest
+                self._items[key] = tuple(trials)
+            self._items.move_to_end(key)
+            while len(self._items) > self._entries:
+                self._items.popitem(last=False)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
 
 @st.cache_resource
-def ber_results() -> dict:
-    """Finished Monte Carlo results, keyed by (spec, BER, protection, trials, seed): shared across sessions."""
-    return {}
+def live_store() -> _TrialStore:
+    return _TrialStore(LIVE_STORE_ENTRIES)
 
 
-BER_GRID = (1e-7, 1e-6, 1e-5, 1e-4, 1e-3, 3e-3, 1e-2, 3e-2)
+def root_identity(model: str = DEFAULT_MODEL_NAME) -> tuple[str, int, int]:
+    """The root model's file as (resolved path, modification time in ns, size): a retrained or replaced
+    checkpoint is another root, whatever its display name."""
+    path = checkpoint_path(model).resolve()
+    stat = path.stat()
+    return str(path), stat.st_mtime_ns, stat.st_size
 
 
-@st.cache_data(show_spinner="Sweeping the BER…", max_entries=64)
-def ber_curve(ident: tuple, protections: tuple[str, ...], trials: int, seed: int,
-              model: str = DEFAULT_MODEL_NAME):
-    import pandas as pd
+def live_config(target_points: float = 1.0, max_trials: int = 200, time_budget_s: float | None = 10.0,
+                images_per_trial: int = LIVE_IMAGES_PER_TRIAL) -> EstimateConfig:
+    """The Live page's stopping rule: target 95 % half-width in accuracy points, at most ``max_trials`` trials
+    (at least 2), at most ``time_budget_s`` seconds per run."""
+    return EstimateConfig(images_per_trial=images_per_trial, target_half_width=target_points / 100,
+                          min_trials=min(3, max_trials), max_trials=max_trials, time_budget_s=time_budget_s)
 
-    from core.link.reliability import WorkingCopy, accuracy_under_ber
+
+def live_working(ident: tuple, model: str = DEFAULT_MODEL_NAME):
+    """This session's private WorkingCopy of a live sub-model (trials corrupt it in place, so sessions never
+    share one); at most three per session."""
+    from core.link.reliability import WorkingCopy
+
+    key = (ident, root_identity(model))
+    copies = st.session_state.setdefault("_live_working_copies", {})
+    if key not in copies:
+        if len(copies) >= 3:
+            copies.pop(next(iter(copies)))
+        copies[key] = WorkingCopy(live_submodel(ident, model))
+    return copies[key]
+
+
+@st.cache_data(show_spinner="Evaluating the clean sub-model on the whole test split…", max_entries=64)
+def live_clean(ident: tuple, root: tuple, model: str = DEFAULT_MODEL_NAME):
+    """Per-image correctness of the clean sub-model on the whole test split (the paired estimator's k)."""
+    from core.link.reliability import clean_correctness
+
+    return clean_correctness(live_working(ident, model).module, dataset(model))
+
+
+def _live_key(ident, model, ber, protection, seed, images, packets, fallback) -> tuple:
+    return ("live", root_identity(model), ident, float(ber), protection, int(seed), int(images), packets, fallback)
+
+
+def live_fallback_ident(sub) -> tuple:
+    """The local model the packet view falls back to: the 4-bit sub-model of the same depth."""
+    return ("spec", _Spec(depth=sub.spec.depth, bits=4))
+
+
+def _fallback_values(ident: tuple, fallback: tuple | None, model: str):
+    """Decoded values of the local model named by ``fallback`` (an ident), checked against the download."""
+    from core.link.packets import fallback_values
+
+    if fallback is None:
+        return None
+    return fallback_values(live_submodel(ident, model).payload, live_submodel(fallback, model).payload)
+
+
+def live_estimates(ident: tuple, model: str, ber: float, protection: str, seed: int, config,
+                   packets=None, fallback: tuple | None = None):
+    """Yield the running paired estimate (core.link.reliability.iter_estimates) of a live sub-model, continuing
+    from the trials stored for the same key and storing every new trial at once (a stopped run loses nothing).
+    ``fallback`` names the local model whose values replace lost packets (packet mode "fallback")."""
+    from core.link.reliability import iter_estimates
 
     sub = live_submodel(ident, model)
-    working = WorkingCopy(sub)  # private to this computation
-    rows = []
+    key = _live_key(ident, model, ber, protection, seed, config.images_per_trial, packets, fallback)
+    store = live_store()
+    clean = live_clean(ident, root_identity(model), model)
+    values = _fallback_values(ident, fallback, model)
+    for result in iter_estimates(sub, dataset(model), ber, protection, config, seed,
+                                 working=live_working(ident, model), clean=clean, done=store.get(key),
+                                 packets=packets, fallback=values):
+        store.put(key, result.paired)
+        yield result
+
+
+def live_stored(ident: tuple, model: str, ber: float, protection: str, seed: int, config, packets=None,
+                fallback: tuple | None = None):
+    """The stored estimate for these choices (no new trial), or None when nothing is stored yet."""
+    from core.link.reliability import summarise_paired
+
+    key = _live_key(ident, model, ber, protection, seed, config.images_per_trial, packets, fallback)
+    trials = live_store().get(key)
+    return summarise_paired(trials, ber, protection, config.confidence) if trials else None
+
+
+def live_estimate(ident: tuple, model: str, ber: float, protection: str, seed: int, config, packets=None,
+                  fallback: tuple | None = None):
+    """The finished estimate (the last of ``live_estimates``)."""
+    result = None
+    for result in live_estimates(ident, model, ber, protection, seed, config, packets, fallback):
+        pass
+    return result
+
+
+def ber_sweep(ident: tuple, model: str, protections: tuple[str, ...], seed: int, config,
+              bers: tuple[float, ...] | None = None):
+    """Yield (ber, protection, BerResult) over the BER grid (core.link.ber.BER_GRID), from and into the store."""
+    from core.link.ber import BER_GRID
+
     for protection in protections:
-        for ber in BER_GRID:
-            r = accuracy_under_ber(sub, dataset(model), ber, protection, trials, seed, working=working)
-            rows.append(r.row())
-    return pd.DataFrame(rows)
+        for ber in (BER_GRID if bers is None else bers):
+            yield ber, protection, live_estimate(ident, model, ber, protection, seed, config)
+
+
+@st.cache_data(show_spinner="Predicting test images before and after one download…", max_entries=64)
+def live_predictions(ident: tuple, root: tuple, model: str, ber: float, protection: str, seed: int, n: int):
+    """(clean predictions, predictions after one download, flipped bits) for the first ``n`` test images."""
+    from core.link.reliability import predictions_after_download
+
+    x, _ = next(dataset(model).batches("test", n))
+    return predictions_after_download(live_working(ident, model), x, ber, protection, seed)
+
+
+def exponent_flip(bit: int = 30, model: str = DEFAULT_MODEL_NAME) -> dict:
+    """One flipped bit of the root model's first weight (core.link.faults.flip_one_bit), as a dict."""
+    return _exponent_flip(bit, model, root_identity(model))
+
+
+@st.cache_data(show_spinner="Flipping one bit of the root model and measuring…", max_entries=16)
+def _exponent_flip(bit: int, model: str, root: tuple) -> dict:
+    from dataclasses import asdict
+
+    from core.link.faults import flip_one_bit
+
+    root_module, _ = root_model(model)
+    return asdict(flip_one_bit(root_module, dataset(model), bit))
 
 
 # ---------- Rate requirements, predictive downloads and guide (pages 3, 4 and 6) ----------
@@ -85,13 +264,15 @@ def ber_curve(ident: tuple, protections: tuple[str, ...], trials: int, seed: int
 
 @st.cache_data(show_spinner=False, max_entries=256)
 def fig4(models: tuple[str, ...], applications: tuple[str, ...], bits_per_param: int = 32, counts: str = "paper",
-         include_head: bool = True, points: int = 100):
-    """Paper Fig. 4's table (core.network.rates.fig4_table) on a grid of ``points`` sub-model sizes from 1 % to 100 %."""
+         include_head: bool = True, points: int = 100, budgets: tuple[tuple[str, float], ...] = ()):
+    """Paper Fig. 4's table (core.network.rates.fig4_table) on a grid of ``points`` sub-model sizes from 1 % to
+    100 %, with extra (label, latency budget s) curves in ``budgets``."""
     import numpy as np
 
     from core.network.rates import fig4_table
 
-    return fig4_table(models, applications, np.linspace(0.01, 1.0, points), bits_per_param, counts, include_head)
+    return fig4_table(models, applications, np.linspace(0.01, 1.0, points), bits_per_param, counts, include_head,
+                      budgets)
 
 
 @st.cache_data(show_spinner="Counting parameters of the torchvision architectures…")
@@ -105,84 +286,118 @@ def parameter_counts():
 @st.cache_data(show_spinner=False, max_entries=256)
 def fit_table(models: tuple[str, ...], budgets: tuple[tuple[str, float], ...], rate_bps: float,
               bits_per_param: int = 32, counts: str = "paper", include_head: bool = True):
-    """Largest share of each root model that ``rate_bps`` delivers within each (application, latency budget s)."""
-    import pandas as pd
+    """Largest share of each root model that ``rate_bps`` delivers within each (application, latency budget s)
+    (core.network.rates.fit_table)."""
+    from core.network.rates import fit_table as table
 
-    from core.network.rates import max_fraction_that_fits, root_params
+    return table(models, budgets, rate_bps, bits_per_param, counts, include_head)
 
-    rows = []
-    for model in models:
-        bits = root_params(model, counts, include_head) * bits_per_param
-        for application, latency_s in budgets:
-            share = max_fraction_that_fits(model, latency_s, rate_bps, bits_per_param, counts, include_head)
-            rows.append({"model": model, "application": application, "latency_s": latency_s,
-                         "root_Mbit": bits / 1e6, "max_fraction": share, "max_Mbit": share * bits / 1e6,
-                         "whole_model_fits": share >= 1.0})
-    return pd.DataFrame(rows)
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def paper_statements(bits_per_param: int = 32, counts: str = "paper", include_head: bool = True):
+    """The paper's Fig. 4 statements beside the arithmetic (core.network.rates.statement_table)."""
+    from core.network.rates import statement_table
+
+    return statement_table(bits_per_param, counts, include_head)
 
 
 @st.cache_resource(show_spinner="Simulating the users' day…", max_entries=16)
 def simulation(preset: str = "default", n_users: int = 200, duration_s: float = 3600.0, accelerators: int = 2,
-               seed: int = 0):
-    """One mobility run (core.mobility.simulate), shared read-only by every session with the same choices."""
+               seed: int = 0, area_path: str = "", models: tuple = (), area_stamp: float = 0.0):
+    """One mobility run (core.mobility.simulate), shared read-only by every session with the same choices.
+    ``area_path`` "" is the default area; ``models`` the sizes from ``mobility_sizes(...).models`` (plain values);
+    ``area_stamp`` the area file's modification time, so that a replaced file is simulated again."""
     from dataclasses import replace
 
     from core.mobility.simulate import scenario, simulate
 
     base = scenario(preset)
-    config = replace(base, n_users=n_users, duration_s=duration_s,
-                     device=replace(base.device, accelerators=accelerators))
+    config = replace(base, n_users=n_users, duration_s=duration_s, area_path=area_path or None,
+                     models=models or None, device=replace(base.device, accelerators=accelerators))
     return simulate(config, seed)
 
 
 @st.cache_data(show_spinner="Drawing the map…", max_entries=32)
 def mobility_map(preset: str, n_users: int, duration_s: float, accelerators: int, seed: int, policy: str,
-                 sample_users: int = 20, inline_assets: bool = False) -> str:
+                 sample_users: int = 20, inline_assets: bool = False, area_path: str = "", models: tuple = (),
+                 area_stamp: float = 0.0) -> str:
     """The simulation's folium map as HTML; Leaflet from the app's own /app/static (or inlined for a download)."""
     from app.maps import map_html
 
-    result = simulation(preset, n_users, duration_s, accelerators, seed)
+    result = simulation(preset, n_users, duration_s, accelerators, seed, area_path, models, area_stamp)
     return map_html(result, sample_users=sample_users, policy=policy, inline_assets=inline_assets)
 
 
-@st.cache_data(show_spinner="Flipping one bit of the root model and measuring…")
-def exponent_flip(bit: int = 30, model: str = DEFAULT_MODEL_NAME) -> dict:
-    """Accuracy of the root model before and after flipping one bit of one fp32 weight (first conv, first value);
-    the flip is made on a private copy, never on the shared root model."""
-    import copy
+def mobility_presets() -> dict:
+    """The mobility scenario presets (core.mobility.simulate.SCENARIOS) and the policies, for the page's controls."""
+    from core.mobility.policies import POLICIES
+    from core.mobility.simulate import SCENARIOS
 
+    return {"scenarios": dict(SCENARIOS), "policies": POLICIES}
+
+
+def area_files() -> dict[str, tuple[str, float]]:
+    """Area files on offer: display name -> (path, modification time); the default area first."""
+    from core.mobility.area import list_areas
+
+    return {name: (str(path), path.stat().st_mtime) for name, path in list_areas().items()}
+
+
+def library_stamp(model: str = DEFAULT_MODEL_NAME) -> float:
+    """Modification time of the root model's library catalog (0 without one): part of cache keys of results
+    that depend on the library."""
+    catalog = library_path(model) / "catalog.sqlite"
+    return catalog.stat().st_mtime if catalog.is_file() else 0.0
+
+
+def area_at(path: str):
+    """The area of a file (core.mobility.area.load_area caches it; read-only). ValueError names a damaged file."""
+    from core.mobility.area import load_area
+
+    return load_area(path or None)
+
+
+@st.cache_data(show_spinner="Choosing each place's model from the AI library…", max_entries=32)
+def mobility_sizes(area_path: str = "", area_stamp: float = 0.0, model: str = DEFAULT_MODEL_NAME,
+                   lib_stamp: float = 0.0, min_accuracy: float = 0.0):
+    """Per device class and context: the AI library's selection (core.mobility.catalog.library_models) for the
+    context's application, at the link of the context's places; the fallback table when there is no library
+    (the reason in the table's note). ``lib_stamp``: the catalog's modification time (0 without a library)."""
     import numpy as np
-    import torch
 
-    from core.model.evaluate import accuracy
+    from core.mobility.area import load_area
+    from core.mobility.catalog import library_models, preset_models
+    from core.mobility.link import LinkConfig, link_ber, serving_links
 
-    root, _ = root_model(model)
-    data = dataset(model)
-    clean = accuracy(root, data)
-    broken = copy.deepcopy(root)
-    weight = broken.stem[0].weight
-    with torch.no_grad():
-        words = weight.detach().numpy().reshape(-1).view(np.uint32)
-        before = float(weight.reshape(-1)[0])
-        words[0] ^= np.uint32(1 << bit)
-        after = float(weight.reshape(-1)[0])
-    return {"bit": bit, "clean_accuracy": clean, "flipped_accuracy": accuracy(broken, data),
-            "weight_before": before, "weight_after": after}
+    area = load_area(area_path or None)
+    lib, problem = library_or_none(model)
+    if lib is None:
+        return preset_models(area.context_applications, why=f"{problem} Sizes come from the fallback table.")
+    _, snr, rate = serving_links(area.place_xy, area.bs_xy, LinkConfig())
+    ber, _ = link_ber(snr, LinkConfig())
+    ctx = np.array([p.context for p in area.places], dtype=object)
+    # The link a device has when it asks for a context's model: the median over the context's places.
+    downlink = {c: float(np.median(rate[ctx == c])) for c in area.contexts if (ctx == c).any()}
+    errors = {c: float(np.median(ber[ctx == c])) for c in downlink}
+    for c in area.contexts:            # needed on the road only (navigation): the median link over every place
+        if c not in downlink:
+            downlink[c], errors[c] = float(np.median(rate)), float(np.median(ber))
+    return library_models(lib, area.context_applications, downlink, errors, min_accuracy=min_accuracy)
 
 
 # ---------- AI library and selection ----------
 
 def library_path(model: str = DEFAULT_MODEL_NAME):
-    """Where a root model's AI library lives: for the default $INSITU_LIBRARY or library/digits, for another
-    root model library/<checkpoint name>."""
+    """Where a root model's AI library lives: library/<checkpoint name> in the project ($INSITU_LIBRARY for the
+    default root). A shipped root's catalog is copied there on first use (core.network.library.shipped)."""
     import os
     from pathlib import Path
 
     from app.settings import model_choices
 
     project = Path(__file__).resolve().parents[1]
-    if model == DEFAULT_MODEL_NAME:
-        return Path(os.environ.get("INSITU_LIBRARY", project / "library" / "digits"))
+    if model == DEFAULT_MODEL_NAME and os.environ.get("INSITU_LIBRARY"):
+        return Path(os.environ["INSITU_LIBRARY"])
     return project / "library" / model_choices()[model].stem
 
 
@@ -203,14 +418,29 @@ def checkpoint_path(model: str = DEFAULT_MODEL_NAME):
 
 def library_or_none(model: str = DEFAULT_MODEL_NAME):
     """(library, problem): the root model's library if it exists and opens, else None and why."""
+    from core.network.library.shipped import ensure_library
+
     path = library_path(model)
     catalog = path / "catalog.sqlite"
+    try:
+        ensure_library(path, checkpoint_path(model))  # a shipped root's catalog: ready at once, no build step
+    except OSError as err:
+        return None, f"The shipped AI library could not be copied to {path}: {err}."
     if not catalog.is_file():
         return None, f"No AI library at {path} yet."
     try:
         return library(str(path), catalog.stat().st_mtime, model), ""
     except ValueError as err:
         return None, str(err)
+
+
+def damaged_entries(model: str = DEFAULT_MODEL_NAME) -> list:
+    """Entries of the root model's library whose weight file is missing, truncated, foreign or fails its sha256
+    (reads every file: on demand, never cached, since files can be damaged at any time)."""
+    lib, problem = library_or_none(model)
+    if lib is None:
+        raise ValueError(problem)
+    return lib.damaged_entries()
 
 
 @st.cache_data(show_spinner="Selecting sub-models…", max_entries=256)
@@ -225,19 +455,11 @@ def selection(_lib, lib_key: str, settings_key: tuple, _settings: Settings, allo
 
 @st.cache_data(show_spinner=False, max_entries=128)
 def layer_profile(_lib, lib_key: str, entry_id: int):
-    """Per-layer share of weights kept and bit width of a library entry, from its stored weights."""
-    import pandas as pd
+    """Per-layer share of weights kept and bit width of a library entry, from its catalog row (recorded from the
+    received weights when the entry was built); ``lib_key`` names the library (folder and size) for the cache."""
+    from core.compress.profile import catalog_layer_profile
 
-    from core.compress.common import weight_names
-
-    sub = _lib.load_submodel(int(entry_id))
-    params = dict(sub.module.named_parameters())
-    rows = []
-    for name in weight_names(sub.module):
-        record = sub.payload.record(name)
-        rows.append({"layer": name.removesuffix(".weight"), "kept": float((params[name] != 0).float().mean()),
-                     "bits": record.bits, "weights": params[name].numel()})
-    return pd.DataFrame(rows)
+    return catalog_layer_profile(_lib.entry(int(entry_id)))
 
 
 # ---------- Depth-level early exit and progressive downloading ----------
@@ -261,10 +483,15 @@ def progressive(keep_ratios: tuple[float, ...], steps: int, seed: int = 0,
 
 # ---------- Sub-models for the Live accuracy page ----------
 
-@st.cache_resource(show_spinner="Loading the library entry…", max_entries=16)
-def library_submodel(_lib, lib_key: str, entry_id: int):
+@st.cache_resource(show_spinner="Loading the library entry (the first use of a shipped entry regenerates its "
+                                 "weights from the root, checked against the catalog: up to a minute)…",
+                    max_entries=16)
+def library_submodel(_lib, lib_key: str, entry_id: int, model: str = DEFAULT_MODEL_NAME):
     """A library entry as a SubModel (weights checked against their sha256), shared read-only."""
-    return _lib.load_submodel(int(entry_id))
+    from core.network.library.shipped import load_entry
+
+    root, _ = root_model(model)
+    return load_entry(_lib, int(entry_id), root, dataset(model))
 
 
 def live_submodel(ident: tuple, model: str = DEFAULT_MODEL_NAME):
@@ -274,4 +501,28 @@ def live_submodel(ident: tuple, model: str = DEFAULT_MODEL_NAME):
     lib, problem = library_or_none(model)
     if lib is None:
         raise ValueError(f"library entry {ident[2]} asked for, but {problem}")
-    return library_submodel(lib, ident[1], ident[2])
+    return library_submodel(lib, ident[1], ident[2], model)
+
+
+# ---------- Guide (story mode) ----------
+
+@st.cache_data(show_spinner="Sending the sub-model through the noisy link (paired trials)…", max_entries=64)
+def story_ber(bits: int, protection: str, bers: tuple[float, ...], seed: int = 0, model: str = DEFAULT_MODEL_NAME):
+    """Paired estimates (core.link.reliability.estimate_accuracy) of the accuracy of the ``bits``-bit sub-model
+    received over a BSC at each BER with one receiver protection. Columns: bits, protection, ber, mean, ci95_low,
+    ci95_high, trials, clean, mean_flips. One cache entry per (bits, protection): steps share them."""
+    import pandas as pd
+
+    from core.link.reliability import EstimateConfig, estimate_accuracy
+    from core.link.working import WorkingCopy
+
+    # A chart read from the back of a room: 3 to 5 trials of 256 images, stopping at a 3-point half-width.
+    config = EstimateConfig(images_per_trial=256, target_half_width=0.03, min_trials=3, max_trials=5)
+    sub = submodel(SubModelSpec(bits=bits), 0, model)
+    working = WorkingCopy(sub)  # private to this computation; the cached sub-model is never touched
+    rows = []
+    for ber in bers:
+        r = estimate_accuracy(sub, dataset(model), ber, protection, config, seed, working=working)
+        rows.append({"bits": bits, "protection": protection, "ber": ber, "mean": r.mean, "ci95_low": r.lo,
+                     "ci95_high": r.hi, "trials": r.trials, "clean": r.clean_accuracy, "mean_flips": r.mean_flips})
+    return pd.DataFrame(rows)

@@ -1,40 +1,70 @@
 """The dashboard's settings as one validated record, with scenario presets and a URL (query string) form.
 
-Pure Python (no streamlit): the sidebar fills a ``Settings``; pages turn it into a DSI for the engine.
+Pure Python (no streamlit): the sidebar fills a ``Settings``; pages turn it into a DSI for the engine. A shared
+link reproduces the sender's view exactly: every value is kept as given or reported, never silently changed.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, fields, replace
+from functools import lru_cache
 
-from core.network.dsi import DSI, HARDWARE_PRESETS, Application, Channel, Hardware, Location
+from core.link.ber import check_ber
 from core.link.link_budget import MODULATIONS, ber_from_snr
+from core.link.protections import PROTECTIONS, check_protection
+from core.model.models import DEFAULT_MODEL_NAME
+from core.network.dsi import DSI, HARDWARE_PRESETS, Application, ChannelReport, Hardware, Location
 from core.network.rates import APPLICATIONS
 from core.validation import check_choice, check_int, check_range
 
-PROTECTIONS = ("none", "sanitise", "clamp", "uep")
 CHANNEL_MODES = ("BER", "SNR")
+MESSAGE_CHARS = 60  # a value quoted in a message is cut to this many characters
 
 
 def model_choices() -> dict:
-    """Root models on offer (display name -> checkpoint path): the default and any trained into runs/."""
+    """Root models on offer (display name -> checkpoint path): the default and every usable checkpoint."""
     from core.model.models import find_checkpoints
 
     return find_checkpoints()
 
 
+def unusable_models() -> dict[str, str]:
+    """Checkpoints in the models folders that cannot be root models: file -> reason."""
+    from core.model.models import scan_checkpoints
+
+    return scan_checkpoints()[1]
+
+
+@lru_cache(maxsize=1)
+def place_names() -> tuple[str, ...]:
+    """Names of the places of the shipped area data (the Location choices)."""
+    from core.mobility.area import load_area
+
+    return tuple(p.name for p in load_area().places)
+
+
+def cut(text, limit: int = MESSAGE_CHARS) -> str:
+    """``text`` as a string of at most ``limit`` characters (an ellipsis and the full length when cut)."""
+    text = str(text)
+    return text if len(text) <= limit else f"{text[:limit - 1]}… ({len(text):,} characters)"
+
+
 @dataclass(frozen=True)
 class Settings:
-    """Everything the sidebar sets. Units as shown to the user: MB, GMAC/s, ms, Mb/s."""
+    """Everything the sidebar sets. Units as shown to the user: MB, GMAC/s, ms, Mb/s.
+
+    ``memory_mb``, ``compute_gmacs``, ``accelerators`` and ``latency_ms`` are None when the hardware's or the
+    application's preset value is used; a number overrides the preset.
+    """
 
     scenario: str = "custom"
     hardware: str = "smartphone"
-    memory_mb: float = 0.0          # 0: take the preset's value
-    compute_gmacs: float = 0.0      # 0: take the preset's value
-    accelerators: int = 0           # 0: take the preset's value
+    memory_mb: float | None = None
+    compute_gmacs: float | None = None
+    accelerators: int | None = None
     place: str = ""
     application: str = "image recognition"
-    latency_ms: float = 0.0         # 0: take the preset's value
-    min_accuracy: float = 0.9
+    latency_ms: float | None = None
+    min_accuracy: float = 0.8  # the CIFAR-10 root reaches 86 % at its last exit, 71 % at exit 1
     samples: int = 1
     downlink_mbps: float = 1000.0
     uplink_mbps: float = 500.0
@@ -42,26 +72,33 @@ class Settings:
     ber: float = 1e-4
     snr_db: float = 10.0
     modulation: str = "QPSK"
-    protection: str = "none"
-    model: str = "ResNet-18 on digits (default)"
+    protection: str = "sanitise"  # a receiver that checks the value ranges sent with the topology
+    model: str = DEFAULT_MODEL_NAME
 
     def __post_init__(self):
         check_choice("scenario", self.scenario, ("custom",) + tuple(SCENARIOS))
         check_choice("hardware", self.hardware, tuple(HARDWARE_PRESETS))
-        check_range("memory_mb", self.memory_mb, 0.0)
-        check_range("compute_gmacs", self.compute_gmacs, 0.0)
-        check_int("accelerators", self.accelerators, 0, 2)
+        if self.memory_mb is not None:
+            check_range("memory_mb", self.memory_mb, 0.0, lo_open=True)
+        if self.compute_gmacs is not None:
+            check_range("compute_gmacs", self.compute_gmacs, 0.0, lo_open=True)
+        if self.accelerators is not None:
+            check_int("accelerators", self.accelerators, 1, 2)
+        if self.place and self.place not in place_names():
+            raise ValueError(f"place={cut(self.place)!r} is not a place of the area data; allowed: one of its "
+                             f"{len(place_names())} places (the Location box lists them)")
         check_choice("application", self.application, tuple(APPLICATIONS))
-        check_range("latency_ms", self.latency_ms, 0.0)
+        if self.latency_ms is not None:
+            check_range("latency_ms", self.latency_ms, 0.0, lo_open=True)
         check_range("min_accuracy", self.min_accuracy, 0.0, 1.0)
         check_int("samples", self.samples, 1, 100_000)
         check_range("downlink_mbps", self.downlink_mbps, 0.0, lo_open=True)
         check_range("uplink_mbps", self.uplink_mbps, 0.0, lo_open=True)
         check_choice("channel_mode", self.channel_mode, CHANNEL_MODES)
-        check_range("ber", self.ber, 0.0, 0.5)
+        check_ber(self.ber)
         check_range("snr_db", self.snr_db, -20.0, 60.0)
         check_choice("modulation", self.modulation, MODULATIONS)
-        check_choice("protection", self.protection, PROTECTIONS)
+        check_protection(self.protection)
         check_choice("model", self.model, tuple(model_choices()))
 
     # ----- derived values -----
@@ -71,16 +108,16 @@ class Settings:
 
     @property
     def latency_s(self) -> float:
-        return self.latency_ms / 1000 if self.latency_ms > 0 else APPLICATIONS[self.application].latency_s
+        return self.latency_ms / 1000 if self.latency_ms is not None else APPLICATIONS[self.application].latency_s
 
     def hardware_record(self) -> Hardware:
         base = HARDWARE_PRESETS[self.hardware]
         changes = {}
-        if self.memory_mb > 0:
+        if self.memory_mb is not None:
             changes["model_memory_bytes"] = self.memory_mb * 1e6
-        if self.compute_gmacs > 0:
+        if self.compute_gmacs is not None:
             changes["compute_macs_per_s"] = self.compute_gmacs * 1e9
-        if self.accelerators > 0:
+        if self.accelerators is not None:
             changes["accelerators"] = self.accelerators
         return replace(base, **changes) if changes else base
 
@@ -90,72 +127,174 @@ class Settings:
             return None
         from core.mobility.area import load_area
 
-        place = next((p for p in load_area().places if p.name == self.place), None)
-        if place is None:
-            raise ValueError(f"place={self.place!r} is not a place of the area data")
+        place = next(p for p in load_area().places if p.name == self.place)  # checked in __post_init__
         return Location(place.lat, place.lon, place.name)
 
     def dsi(self, location: Location | None = None) -> DSI:
         if self.channel_mode == "SNR":
-            channel = Channel.from_snr(self.snr_db, self.modulation, self.downlink_mbps * 1e6,
-                                       self.uplink_mbps * 1e6)
+            channel = ChannelReport.from_snr(self.snr_db, self.modulation, self.downlink_mbps * 1e6,
+                                             self.uplink_mbps * 1e6)
         else:
-            channel = Channel(self.downlink_mbps * 1e6, self.uplink_mbps * 1e6, self.ber)
+            channel = ChannelReport(self.downlink_mbps * 1e6, self.uplink_mbps * 1e6, self.ber)
         app = Application(self.application, self.latency_s, self.min_accuracy, self.samples)
         return DSI(self.hardware_record(), location or self.location(), app, channel)
 
     # ----- URL form -----
     def to_query(self) -> dict[str, str]:
-        default = Settings()
-        return {f.name: _fmt(getattr(self, f.name)) for f in fields(self)
-                if getattr(self, f.name) != getattr(default, f.name)}
+        """The query string that reproduces these settings: the scenario (if any) and every value that differs
+        from it (or from the defaults). Floats are written exactly (``repr``), so nothing is rounded."""
+        base = apply_scenario(self.scenario) if self.scenario != "custom" else Settings()
+        query = {"scenario": self.scenario} if self.scenario != "custom" else {}
+        query.update({f.name: _fmt(getattr(self, f.name)) for f in fields(self)
+                      if f.name != "scenario" and getattr(self, f.name) != getattr(base, f.name)})
+        return query
 
     @classmethod
     def from_query(cls, query: dict[str, str]) -> tuple["Settings", list[str]]:
-        """Settings from a query string; unknown or invalid entries are reported, never silently used."""
-        kinds = {f.name: type(getattr(cls(), f.name)) for f in fields(cls)}
+        """Settings from a query string: the scenario first (as the base), then each value over it. A value that
+        is unknown or invalid is reported (cut to ``MESSAGE_CHARS`` characters) and left out, never changed."""
         values, problems = {}, []
+        query = {k: (v[-1] if isinstance(v, list) else v) for k, v in query.items()}
+        raw_scenario = query.get("scenario")
+        if raw_scenario is not None and raw_scenario != "custom":
+            name = scenario_key(raw_scenario)
+            if name is None:
+                problems.append(f"URL parameter scenario={cut(raw_scenario)!r} ignored: not one of "
+                                f"{['custom', *SCENARIOS]}")
+            else:
+                values = {"scenario": name, **SCENARIOS[name].settings}
         for key, raw in query.items():
-            if key not in kinds:
-                continue  # other pages' parameters (e.g. page name) are not settings
+            if key not in _PARSERS or key == "scenario":
+                continue  # view flags (lock, hide) and other pages' parameters are not settings
             try:
-                values[key] = kinds[key](raw) if kinds[key] is not str else raw
-                cls(**{**values})
+                value = _PARSERS[key](raw)
+                cls(**{**values, key: value})
             except (ValueError, TypeError) as err:
-                problems.append(f"URL parameter {key}={raw!r} ignored: {err}")
-                values.pop(key, None)
-        return cls(**values), problems
+                problems.append(f"URL parameter {key}={cut(raw)!r} ignored: {_quote_cut(str(err), raw)}")
+                continue
+            values[key] = value
+        settings = cls(**values)
+        if settings.scenario != "custom" and settings != apply_scenario(settings.scenario):
+            settings = replace(settings, scenario="custom")  # the preset with changes: say so, keep the values
+        return settings, problems
 
 
 def _fmt(value) -> str:
     if isinstance(value, float):
-        return f"{value:g}"
+        short = f"{value:g}"
+        return short if float(short) == value else repr(value)  # exact: the link reproduces the value
     return str(value)
+
+
+def _optional(kind):
+    return lambda raw: None if raw in ("", "preset", "None") else kind(raw)
+
+
+def _int(raw) -> int:
+    number = float(raw)
+    if number != int(number):
+        raise ValueError(f"{raw!r} is not a whole number")
+    return int(number)
+
+
+def _quote_cut(message: str, raw) -> str:
+    """An engine message with the echoed value cut, so that a huge bad value is not shown whole."""
+    return message.replace(repr(raw), repr(cut(raw))) if len(str(raw)) > MESSAGE_CHARS else cut(message, 300)
+
+
+_PARSERS = {
+    "scenario": str, "hardware": str, "memory_mb": _optional(float), "compute_gmacs": _optional(float),
+    "accelerators": _optional(_int), "place": str, "application": str, "latency_ms": _optional(float),
+    "min_accuracy": float, "samples": _int, "downlink_mbps": float, "uplink_mbps": float, "channel_mode": str,
+    "ber": float, "snr_db": float, "modulation": str, "protection": str, "model": str,
+}
+assert set(_PARSERS) == {f.name for f in fields(Settings)}
 
 
 @dataclass(frozen=True)
 class Scenario:
-    name: str
+    """A device scenario: a story and the sidebar settings that tell it (the key is its name in the URL)."""
+    key: str
+    title: str
     story: str
     settings: dict
 
 
-SCENARIOS: dict[str, Scenario] = {s.name: s for s in [
-    Scenario("museum visit", "A visitor's phone gets a tour-guide image recogniser before entering the museum.",
+SCENARIOS: dict[str, Scenario] = {s.key: s for s in [
+    Scenario("museum", "Museum visit",
+             "A visitor's phone gets a tour-guide image recogniser before entering the museum.",
              dict(hardware="smartphone", application="image recognition", place="Hong Kong Museum of Medical Sciences",
-                  downlink_mbps=1000.0, uplink_mbps=500.0, ber=1e-4, min_accuracy=0.95, samples=20)),
-    Scenario("car trip", "A car downloads its auto-navigation model while the driver walks to the car park.",
+                  downlink_mbps=1000.0, uplink_mbps=500.0, ber=1e-4, min_accuracy=0.82, samples=20)),
+    Scenario("car", "Car trip", "A car downloads its auto-navigation model while the driver walks to the car park.",
              dict(hardware="vehicle", application="video call", place="Rumsey Street Car Park", downlink_mbps=500.0,
-                  uplink_mbps=100.0, ber=1e-5, min_accuracy=0.97, samples=100)),
-    Scenario("tactile robot", "A remote-controlled robot needs a new model within the tactile 1 ms budget.",
+                  uplink_mbps=100.0, ber=1e-5, min_accuracy=0.85, samples=100)),
+    Scenario("robot", "Tactile robot", "A remote-controlled robot needs a new model within the tactile 1 ms budget.",
              dict(hardware="AR/VR headset", application="tactile", downlink_mbps=1_000_000.0,
-                  uplink_mbps=100_000.0, ber=1e-6, min_accuracy=0.9, samples=1)),
-    Scenario("IoT sensor", "A battery-powered sensor on a weak link, where bit errors are common.",
+                  uplink_mbps=100_000.0, ber=1e-6, min_accuracy=0.7, samples=1)),
+    Scenario("iot", "IoT sensor", "A battery-powered sensor on a weak link, where bit errors are common.",
              dict(hardware="IoT sensor", application="image recognition", downlink_mbps=2.0, uplink_mbps=1.0,
-                  ber=1e-3, min_accuracy=0.8, samples=10, protection="sanitise")),
+                  ber=1e-3, min_accuracy=0.6, samples=10, protection="sanitise")),
 ]}
+
+
+def scenario_key(name: str) -> str | None:
+    """The scenario's key for its key or its title (any case), or None when there is no such scenario."""
+    low = str(name).strip().lower()
+    return next((k for k, s in SCENARIOS.items() if low in (k, s.title.lower())), None)
 
 
 def apply_scenario(name: str) -> Settings:
     check_choice("scenario", name, tuple(SCENARIOS))
     return Settings(scenario=name, **SCENARIOS[name].settings)
+
+
+# ----- controls a link can lock or hide (like TensorFlow Playground's hide flags) -----
+# Control name in the URL -> the settings it governs. "ber" covers the slider, the exact box and "error-free".
+CONTROLS: dict[str, tuple[str, ...]] = {
+    "scenario": ("scenario",), "hardware": ("hardware",), "memory": ("memory_mb",), "compute": ("compute_gmacs",),
+    "accelerators": ("accelerators",), "place": ("place",), "application": ("application",),
+    "latency": ("latency_ms",), "accuracy": ("min_accuracy",), "samples": ("samples",),
+    "downlink": ("downlink_mbps",), "uplink": ("uplink_mbps",), "channel_mode": ("channel_mode",),
+    "ber": ("ber",), "snr": ("snr_db",), "modulation": ("modulation",), "protection": ("protection",),
+    "model": ("model",),
+}
+_CONTROL_ALIASES = {field: name for name, governed in CONTROLS.items() for field in governed}
+
+
+@dataclass(frozen=True)
+class ViewFlags:
+    """Which sidebar controls a shared link locks (shown, disabled) or hides (not shown; the value still holds)."""
+    lock: tuple[str, ...] = ()
+    hide: tuple[str, ...] = ()
+
+    def __post_init__(self):
+        for name in ("lock", "hide"):
+            for control in getattr(self, name):
+                check_choice(name, control, tuple(CONTROLS))
+
+    def to_query(self) -> dict[str, str]:
+        return {k: ",".join(v) for k, v in (("lock", self.lock), ("hide", self.hide)) if v}
+
+    @classmethod
+    def from_query(cls, query: dict[str, str]) -> tuple["ViewFlags", list[str]]:
+        """lock=ber,protection&hide=memory: control names (or settings names like memory_mb); unknown ones are
+        reported."""
+        found, problems = {"lock": [], "hide": []}, []
+        for name in found:
+            raw = query.get(name, "")
+            raw = raw[-1] if isinstance(raw, list) else raw
+            for item in (x.strip() for x in str(raw).split(",")):
+                if not item:
+                    continue
+                control = item if item in CONTROLS else _CONTROL_ALIASES.get(item)
+                if control is None:
+                    problems.append(f"URL parameter {name}={cut(item)!r} ignored: not a control; allowed: "
+                                    f"{', '.join(CONTROLS)}")
+                elif control not in found[name]:
+                    found[name].append(control)
+        return cls(tuple(found["lock"]), tuple(found["hide"])), problems
+
+
+def protection_names() -> tuple[str, ...]:
+    """The receiver protections on offer, from the engine's registry."""
+    return tuple(PROTECTIONS)

@@ -1,10 +1,16 @@
-"""Benchmark of accuracy under BER on the default model: corruption vs evaluation time per Monte Carlo trial.
+"""Benchmark of accuracy under bit errors against the machine's limit: the FLOP bound is the yardstick.
 
-    python bench/bench_channel.py [--trials 5] [--ber 1e-3]
+    python bench/bench_channel.py [--checkpoint PATH] [--ber 1e-3] [--threads N] [--images 64]
 
-Prints, for the fp32 root and the 4-bit sub-model: corruption time per trial (channel, decode, write and
-restore of the hit tensors), evaluation time per trial, trials per second, one clean evaluation, and the ratio
-corruption / clean evaluation (the overhead of a trial over a plain evaluation).
+Prints, in one run on any root model (default: the shipped default):
+  * the fp32 GEMM rate of this machine (GFLOP/s, 1024^3 matmul, best of 5);
+  * for the fp32 root and its 4-bit sub-model: MACs per image, evaluation time per image, its ratio to the
+    FLOP bound (2 x MACs / GEMM rate), corruption + decode (+ write + restore) per trial and its share of a
+    paired trial, and the paired estimator's images per second, time to the first estimate and to a 95 %
+    half-width of 2 points;
+  * evaluation options: batch size and channels_last;
+  * int8 kernels: a quantized convolution (torch.ao, fbgemm/onednn) against fp32 on the root's largest layer,
+    and the cost of re-packing its weights, which every corrupted download would need.
 """
 from __future__ import annotations
 
@@ -15,54 +21,160 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from core.compress.combine import SubModelSpec, generate  # noqa: E402
-from core.model.data import load_digits  # noqa: E402
-from core.model.evaluate import accuracy  # noqa: E402
-from core.model.models import load_default  # noqa: E402
-from core.link.reliability import WorkingCopy, iter_trials  # noqa: E402
+from core.link.reliability import (EstimateConfig, WorkingCopy, clean_correctness, iter_estimates,  # noqa: E402
+                                   paired_trial)
+from core.link.working import correctness  # noqa: E402
+from core.model.data import load_for_card  # noqa: E402
+from core.model.models import DEFAULT_CHECKPOINT, load_checkpoint  # noqa: E402
 
 
-def bench(sub, data, ber: float, protection: str, trials: int, seed: int) -> dict:
+def best(fn, repeat: int = 5) -> float:
+    fn()
+    times = []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - started)
+    return min(times)
+
+
+def gemm_gflops(n: int = 1024) -> float:
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    return 2 * n ** 3 / best(lambda: a @ b) / 1e9
+
+
+def eval_seconds_per_image(module, data, images: int, batch: int, channels_last: bool = False) -> float:
+    x = data.normalise(data.x_test[:images])
+    if channels_last:
+        module = module.to(memory_format=torch.channels_last)
+        x = x.contiguous(memory_format=torch.channels_last)
+
+    def run():
+        with torch.inference_mode():
+            for s in range(0, images, batch):
+                module(x[s:s + batch])
+    seconds = best(run, 3) / images
+    if channels_last:
+        module.to(memory_format=torch.contiguous_format)
+    return seconds
+
+
+def paired_run(sub, data, ber: float, protection: str, images: int, working, clean) -> dict:
+    config = EstimateConfig(images_per_trial=images, target_half_width=0.02, min_trials=3, max_trials=60,
+                            time_budget_s=10.0)
     started = time.perf_counter()
-    working = WorkingCopy(sub)
-    setup = time.perf_counter() - started
-    accuracy(working.module, data, "test")            # warm-up
-    started = time.perf_counter()
-    clean = [accuracy(working.module, data, "test") for _ in range(3)]
-    clean_s = (time.perf_counter() - started) / 3
-    started = time.perf_counter()
-    results = list(iter_trials(sub, data, ber, protection, trials, seed, working=working))
+    first = to_target = None
+    last = None
+    for last in iter_estimates(sub, data, ber, protection, config, 0, working=working, clean=clean):
+        if first is None:
+            first = time.perf_counter() - started
+        if to_target is None and last.half_width <= 0.02:
+            to_target = time.perf_counter() - started
     wall = time.perf_counter() - started
-    corrupt_s = sum(r.corrupt_seconds for r in results) / trials
-    eval_s = sum(r.eval_seconds for r in results) / trials
-    return {"setup_s": setup, "clean_eval_s": clean_s, "clean_accuracy": clean[0], "corrupt_s": corrupt_s,
-            "eval_s": eval_s, "trials_per_s": trials / wall, "overhead": corrupt_s / clean_s,
-            "mean_accuracy": sum(r.accuracy for r in results) / trials,
-            "flips": sum(r.flips for r in results) / trials, "payload_bits": results[0].lossy_bits}
+    return {"first_s": first, "target_s": to_target, "wall_s": wall, "images_per_s": last.images / wall,
+            "result": last}
+
+
+def int8_kernels(root, data, batch: int) -> list[str]:
+    """fp32 conv against a quantized int8 conv on the root's largest 3x3 layer (by MACs), at ``batch`` images."""
+    from torch.ao.nn.quantized import Conv2d as QConv2d
+
+    lines = [f"quantized engines on this CPU: {torch.backends.quantized.supported_engines}"]
+    convs, shapes = [], {}
+    hooks = [m.register_forward_hook(lambda m, i, o: shapes.__setitem__(m, (i[0].shape, o.shape)))
+             for m in root.modules() if isinstance(m, torch.nn.Conv2d)]
+    with torch.inference_mode():
+        root(data.normalise(data.x_test[:1]))
+    for h in hooks:
+        h.remove()
+    for m, (i, o) in shapes.items():
+        convs.append((o.numel() * m.in_channels * m.kernel_size[0] * m.kernel_size[1] // m.groups, m, i))
+    macs, conv, in_shape = max(convs, key=lambda c: c[0])
+    x = torch.randn(batch, *in_shape[1:])
+    with torch.inference_mode():
+        fp32 = best(lambda: conv(x))
+    for engine in ("x86", "fbgemm", "onednn"):
+        if engine not in torch.backends.quantized.supported_engines:
+            continue
+        torch.backends.quantized.engine = engine
+        q = QConv2d(conv.in_channels, conv.out_channels, conv.kernel_size, conv.stride, conv.padding,
+                    bias=conv.bias is not None)
+        scale = conv.weight.detach().abs().amax(dim=(1, 2, 3)).clamp_min(1e-8) / 7  # 4-bit codes in int8
+        qw = torch.quantize_per_channel(conv.weight.detach(), scale, torch.zeros_like(scale, dtype=torch.long),
+                                        0, torch.qint8)
+        q.set_weight_bias(qw, None if conv.bias is None else conv.bias.detach())
+        q.scale, q.zero_point = float(x.abs().max() / 127), 0
+        qx = torch.quantize_per_tensor(x, float(x.abs().max() / 127), 0, torch.quint8 if engine != "onednn"
+                                       else torch.quint8)
+        try:
+            int8 = best(lambda: q(qx))
+            pack = best(lambda: q.set_weight_bias(qw, None if conv.bias is None else conv.bias.detach()))
+        except RuntimeError as err:
+            lines.append(f"  {engine}: not usable here ({str(err).splitlines()[0][:100]})")
+            continue
+        lines.append(f"  {engine}: largest conv ({macs / 1e6:.1f} M MACs per image, batch {batch}) fp32 "
+                     f"{1e3 * fp32:.2f} ms, int8 {1e3 * int8:.2f} ms ({fp32 / int8:.2f}x), weight re-pack "
+                     f"{1e3 * pack:.2f} ms per layer per download")
+    return lines
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--trials", type=int, default=5)
+    parser.add_argument("--checkpoint", default=str(DEFAULT_CHECKPOINT), help="root model (.safetensors + card)")
     parser.add_argument("--ber", type=float, default=1e-3)
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--images", type=int, default=64, help="test images per paired trial")
+    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
+    parser.add_argument("--skip-int8", action="store_true")
     args = parser.parse_args(argv)
-    root, _ = load_default()
-    data = load_digits()
-    print(f"torch threads {torch.get_num_threads()}, {len(data.y_test)} test images, BER {args.ber:g}, "
-          f"{args.trials} trials")
-    header = (f"{'sub-model':10s} {'protection':10s} {'payload Mbit':>12s} {'flips':>9s} {'corrupt ms':>10s} "
-              f"{'eval ms':>8s} {'trials/s':>8s} {'clean eval ms':>13s} {'corrupt/clean':>13s} {'accuracy':>8s}")
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    root, card = load_checkpoint(args.checkpoint)
+    data = load_for_card(card)
+    gflops = gemm_gflops()
+    n_test = len(data.y_test)
+    print(f"root {Path(args.checkpoint).name} ({card.dataset}, width {getattr(card, 'width', 1.0)}), "
+          f"{n_test:,} test images, torch threads {torch.get_num_threads()}, BER {args.ber:g}")
+    print(f"fp32 GEMM rate: {gflops:.1f} GFLOP/s")
+    header = (f"{'sub-model':8s} {'prot.':8s} {'M MACs/img':>10s} {'eval ms/img':>11s} {'x FLOP bound':>12s} "
+              f"{'corrupt ms':>10s} {'share':>6s} {'img/s':>7s} {'first s':>7s} {'±2pt s':>7s} {'trials':>6s} "
+              f"{'estimate':>17s}")
     print(header)
-    for label, spec in (("fp32", SubModelSpec(bits=32)), ("4-bit", SubModelSpec(bits=4))):
+    eval_images = min(n_test, 512)
+    for label, spec, protections in (("fp32", SubModelSpec(bits=32), ("sanitise", "uep")),
+                                     ("4-bit", SubModelSpec(bits=4), ("none",))):
         sub = generate(root, data, spec, evaluate=False)
-        for protection in ("none", "sanitise", "uep"):
-            r = bench(sub, data, args.ber, protection, args.trials, args.seed)
-            print(f"{label:10s} {protection:10s} {r['payload_bits'] / 1e6:12.1f} {r['flips']:9.0f} "
-                  f"{1e3 * r['corrupt_s']:10.1f} {1e3 * r['eval_s']:8.1f} {r['trials_per_s']:8.2f} "
-                  f"{1e3 * r['clean_eval_s']:13.1f} {r['overhead']:13.3f} {r['mean_accuracy']:8.3f}")
+        macs = sub.card.device_macs
+        working = WorkingCopy(sub)
+        per_image = eval_seconds_per_image(working.module, data, eval_images, 256)
+        bound = 2 * macs / (gflops * 1e9)
+        clean = clean_correctness(working.module, data)
+        for protection in protections:
+            t = [paired_trial(working, data, clean, args.ber, protection, 99, i, args.images) for i in range(3)]
+            corrupt_s = float(np.mean([x.corrupt_seconds for x in t]))
+            trial_s = float(np.mean([x.seconds for x in t]))
+            run = paired_run(sub, data, args.ber, protection, args.images, working, clean)
+            r = run["result"]
+            target = "-" if run["target_s"] is None else f"{run['target_s']:.2f}"
+            print(f"{label:8s} {protection:8s} {macs / 1e6:10.1f} {1e3 * per_image:11.3f} {per_image / bound:12.2f} "
+                  f"{1e3 * corrupt_s:10.1f} {corrupt_s / trial_s:6.1%} {run['images_per_s']:7.0f} "
+                  f"{run['first_s']:7.2f} {target:>7s} {r.trials:6d} "
+                  f"{100 * r.mean:5.1f} ± {100 * r.half_width:4.1f} %")
+    print("evaluation options (fp32 root, ms per image):")
+    module = WorkingCopy(generate(root, data, SubModelSpec(bits=32), evaluate=False)).module
+    for batch in (64, 256):
+        plain = eval_seconds_per_image(module, data, eval_images, batch)
+        last = eval_seconds_per_image(module, data, eval_images, batch, channels_last=True)
+        print(f"  batch {batch:3d}: contiguous {1e3 * plain:.3f}, channels_last {1e3 * last:.3f}")
+    check = correctness(module, data, "test", np.arange(min(n_test, 64)))
+    assert check.dtype == bool
+    if not args.skip_int8:
+        print("int8 kernels:")
+        for line in int8_kernels(root, data, min(256, eval_images)):
+            print(line)
     return 0
 
 

@@ -40,7 +40,8 @@ def main() -> int:
         started = time.perf_counter()
         report = build_library(DEFAULT_CHECKPOINT, data, folder, config, seed=0, progress=True)
         print(f"build: {time.perf_counter() - started:.1f} s for {len(report.generated)} entries "
-              f"({report.ber_cells} BER cells, {report.ber_source}); load average now {os.getloadavg()[0]:.1f}")
+              f"({report.ber_cells} BER cells, {config.trials} trials of {config.images_per_trial} images each, "
+              f"{report.backend}); load average now {os.getloadavg()[0]:.1f}")
         started = time.perf_counter()
         again = build_library(DEFAULT_CHECKPOINT, data, folder, config, seed=0, progress=False)
         print(f"incremental rebuild (nothing missing): {time.perf_counter() - started:.2f} s, "

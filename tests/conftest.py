@@ -1,16 +1,21 @@
-"""Shared fixtures: the shipped default root model and the digits data, loaded once per test session."""
+"""Shared fixtures: the small shipped root (ResNet-18 on digits) and its data, loaded once per test session."""
+import os
 from pathlib import Path
 
 import pytest
+
+# The suite runs on the small digits root unless a test names the CIFAR-10 default (tests/app/test_cifar_default.py
+# and the browser test of the first page do): set before any test imports core.model.models.
+os.environ.setdefault("INSITU_DEFAULT_ROOT", "resnet18_digits")
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 
 
 @pytest.fixture(scope="session")
 def root_and_card():
-    from core.model.models import load_default
+    from core.model.models import load_digits_root
 
-    return load_default()
+    return load_digits_root()
 
 
 @pytest.fixture(scope="session")

@@ -58,9 +58,30 @@ ber = ber[ber["entry_id"].isin(view["id"])].merge(entries[["id", "label"]], left
 if ber.empty:
     st.info("No BER measurements for these entries.")
 else:
+    trials, images = int(ber["trials"].min()), int((ber["images"] / ber["trials"]).min())
+    st.caption(f"Each value: the paired estimate of the whole test split's accuracy from {trials} or more trials "
+               f"of {images} or more test images each, as a share of images classified correctly; the table "
+               "below gives each value's 95 % interval.")
     wide = ber.pivot_table(index=["label", "mode"], columns=["protection", "ber"], values="mean")
     wide.columns = [f"{p} @ {b:g}" for p, b in wide.columns]
     st.dataframe(wide.reset_index(), hide_index=True, width="stretch")
+    with st.expander("Every value with its 95 % interval"):
+        st.dataframe(ber[["label", "mode", "protection", "ber", "mean", "lo", "hi", "trials", "images"]],
+                     hide_index=True, width="stretch",
+                     column_config={"mean": st.column_config.NumberColumn("accuracy", format="%.3f"),
+                                    "lo": st.column_config.NumberColumn("95 % from", format="%.3f"),
+                                    "hi": st.column_config.NumberColumn("95 % to", format="%.3f"),
+                                    "images": st.column_config.NumberColumn("images evaluated")})
     st.download_button("BER table (CSV)", ber.to_csv(index=False), "ai_library_ber.csv", "text/csv")
-with st.expander("Complete the library (only missing entries are generated)"):
+
+st.subheader("Weight files")
+if st.button("Check every weight file against its fingerprint (sha256)", key="lib_verify"):
+    damaged = services.damaged_entries(s.model)
+    if damaged:
+        st.error(f"{len(damaged)} damaged entr{'y' if len(damaged) == 1 else 'ies'}: "
+                 + "; ".join(f"{d.key} ({d.file}): {d.problem}" for d in damaged)
+                 + ". \"Complete the library\" below regenerates them.")
+    else:
+        st.success(f"All {len(entries)} weight files match the catalog.")
+with st.expander("Complete the library (only missing or damaged entries are generated)"):
     build_button(services.library_path(s.model), s.model)

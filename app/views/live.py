@@ -1,20 +1,22 @@
-"""Live accuracy page: a sub-model downloaded over the current link, trial by trial, with a growing estimate."""
+"""Live accuracy page: a sub-model downloaded over the current link, trial by trial, with a growing estimate
+that stops itself at the target interval, can be stopped and continued, and says what it rests on."""
 import numpy as np
 import pandas as pd
 import streamlit as st
 
-from app import charts, services
-from app.live import LIVE_SPECS, corrupted_predictions, working_copy
-from core.link.reliability import iter_trials, summarise
+from app import charts, present, services
 
 s = services.settings()
 ber, protection = s.effective_ber, s.protection
 st.title("Live accuracy")
 st.caption("The parameter payload crosses a binary symmetric channel with the sidebar's BER; the topology "
            "(shapes, bit widths, scales, value ranges) arrives intact. Each trial is one real download: bits "
-           "flipped at random, decoded, protected as chosen, and evaluated on the root model's whole test split.")
+           "flipped at random, decoded, protected as chosen, and evaluated on a fresh random set of test images. "
+           "The estimate is the clean accuracy on the whole test split plus the average change that the "
+           "download causes on those images (a paired estimate), with a 95 % interval that counts both the "
+           "channel's and the image sampling's randomness.")
 
-options = {label: ("spec", spec) for label, spec in LIVE_SPECS.items()}
+options = {label: ("spec", spec) for label, spec in services.LIVE_SPECS.items()}
 lib, _ = services.library_or_none(s.model)
 if lib is not None:  # the sub-models the selection picks for the sidebar's device come first
     lib_key = f"{lib.folder}:{len(lib)}"
@@ -22,73 +24,110 @@ if lib is not None:  # the sub-models the selection picks for the sidebar's devi
     chosen = {f"Chosen for this device, {fam}: {c['label']} (device exit)": ("library", lib_key, int(c["id"]))
               for fam, c in sel.chosen.items() if c is not None and not c.get("generated_on_the_fly")}
     options = {**chosen, **options}
-c1, c2, c3 = st.columns([3, 1, 1])
+c1, c2, c3, c4 = st.columns([3, 1, 1, 1])
 labels = list(options)
 choice = c1.selectbox("Sub-model", labels, index=labels.index("Bit level: 4-bit codes"), key="live_choice")
-trials = int(c2.number_input("Trials", min_value=1, max_value=200, value=10, step=1, key="live_trials"))
-seed = int(c3.number_input("Seed", min_value=0, max_value=10**6, value=0, step=1, key="live_seed"))
+target = c2.select_slider("Target ± (points)", [2.0, 1.0, 0.5, 0.25], value=1.0, key="live_target",
+                          help="The estimate stops when its 95 % interval is this narrow (in accuracy points).")
+max_trials = int(c3.number_input("Most trials", min_value=2, max_value=200, value=200, step=1, key="live_trials"))
+seed = int(c4.number_input("Seed", min_value=0, max_value=10**6, value=0, step=1, key="live_seed"))
+budget = float(st.sidebar.number_input("Live estimate: seconds per run", min_value=1.0, max_value=600.0,
+                                       value=10.0, step=1.0, key="live_budget",
+                                       help="A run stops after this long; Continue runs it further."))
 ident = options[choice]
+config = services.live_config(target, max_trials, budget)
 sub = services.live_submodel(ident, s.model)
-data = services.dataset(s.model)
-card = sub.card
-m = st.columns(4)
-m[0].metric("Clean accuracy (BER 0)", f"{card.accuracy:.1%}")
-m[1].metric("Payload bits on the lossy link", f"{sub.payload.payload_bits / 1e6:.2f} Mbit")
-m[2].metric("Expected flipped bits", f"{ber * sub.payload.payload_bits:,.0f}")
-m[3].metric("BER / protection", f"{ber:.1e}", protection, delta_color="off", delta_arrow="off")
+st.caption(f"Root model: **{s.model}**. Sub-model: {sub.card.label}.")
+m = st.columns(3)
+m[0].metric("Payload bits on the lossy link", f"{sub.payload.payload_bits / 1e6:.2f} Mbit")
+m[1].metric("Expected flipped bits per download", f"{ber * sub.payload.payload_bits:,.0f}")
+m[2].metric("BER / protection", f"{ber:.1e}", services.PROTECTIONS[protection].label, delta_color="off",
+            delta_arrow="off")
 
-key = (ident, ber, protection, trials, seed)
-cache = services.ber_results()
-result = cache.get(key)
-estimate = st.empty()
-if result is None:
-    working = working_copy(st.session_state, (ident, s.model), sub)
-    bar = st.progress(0.0, text="Downloading over the link…")
-    done = []
-    for trial in iter_trials(sub, data, ber, protection, trials, seed, working=working):
-        done.append(trial)
-        partial = summarise(done, ber, protection, seed)
-        bar.progress(len(done) / trials, text=f"Trial {len(done)} of {trials}: {trial.accuracy:.1%} "
-                                              f"({trial.flips:,} bits flipped)")
-        estimate.metric("Accuracy under this link", f"{partial.mean:.1%}",
-                        f"95 % CI {partial.ci95[0]:.1%} – {partial.ci95[1]:.1%} after {len(done)} trial(s)",
-                        delta_color="off", delta_arrow="off")
-    result = summarise(done, ber, protection, seed)
-    cache[key] = result
-    bar.empty()
-estimate.metric("Accuracy under this link", f"{result.mean:.1%}",
-                f"95 % CI {result.ci95[0]:.1%} – {result.ci95[1]:.1%} over {len(result.trials)} trial(s)",
-                delta_color="off", delta_arrow="off")
-if protection == "uep":
-    st.info(f"Unequal error protection moves {result.reliable_bits / 1e6:.2f} Mbit (the sign/exponent or most "
-            f"significant code bits) to the reliable channel.")
-trial_table = pd.DataFrame({"trial": range(len(result.trials)), "accuracy": result.trials})
-with st.expander("Per-trial accuracies"):
-    st.dataframe(trial_table, hide_index=True)
-    st.download_button("Trials (CSV)", trial_table.to_csv(index=False), "trials.csv", "text/csv")
+
+def _show(res, slot, note):
+    if res.trials < 2:
+        interval = f"interval after 2 trials; 1 trial of {res.images_per_trial} images so far"
+    else:
+        interval = (f"95 % interval {res.lo:.1%} – {res.hi:.1%} (± {100 * res.half_width:.1f} points) over "
+                    f"{res.trials} trial(s) of {res.images_per_trial} images")
+    with slot.container():
+        st.metric("Accuracy under this link", f"{res.mean:.1%}", interval, delta_color="off", delta_arrow="off")
+        st.caption(f"Rests on {res.trials} downloads and {res.images:,} evaluated test images (the split has "
+                   f"{res.n_test:,}; the clean sub-model was evaluated on all of them: {res.clean_accuracy:.1%}). "
+                   f"{res.changed:,} evaluated images changed between right and wrong. {note}")
+
+
+STOP_REASONS = {"target": "Stopped: the interval reached the target.",
+                "max_trials": "Stopped: the most trials asked for are done.",
+                "time": "Paused: this run's time is up; press Continue to narrow it further.",
+                "": "Running…"}
+
+
+@st.fragment
+def live_estimate():
+    run_key = (ident, s.model, ber, protection, seed, target, max_trials)
+    paused = st.session_state.get("live_paused") == run_key
+    b1, b2, _ = st.columns([1, 1, 4])
+    if paused:
+        if b1.button("Continue", key="live_continue"):
+            st.session_state.pop("live_paused", None)
+            paused = False
+    elif b1.button("Stop", key="live_stop", help="Stop after the current trial; the estimate so far stays."):
+        st.session_state["live_paused"] = run_key
+        paused = True
+    clean_slot, slot = st.empty(), st.empty()
+    if paused:
+        res = services.live_stored(ident, s.model, ber, protection, seed, config)
+        if res is None:
+            slot.info("Stopped before the first trial finished. Press Continue.")
+            return None
+        _show(res, slot, "Stopped by you; press Continue to go on.")
+    else:
+        res = None
+        for res in services.live_estimates(ident, s.model, ber, protection, seed, config):
+            _show(res, slot, STOP_REASONS[res.stopped])
+    clean_slot.metric("Clean accuracy (BER 0, whole split)", f"{res.clean_accuracy:.1%}")
+    if protection == "uep":
+        st.info(f"Unequal error protection moves {res.reliable_bits / 1e6:.2f} Mbit (the sign/exponent or most "
+                f"significant code bits) to the reliable channel.")
+    with st.expander("Per-trial estimates"):
+        table = pd.DataFrame({"trial": range(res.trials), "estimate": res.estimates})
+        st.dataframe(table, hide_index=True)
+        st.download_button("Trials (CSV)", table.to_csv(index=False), "trials.csv", "text/csv")
+    return res
+
+
+result = live_estimate()
 
 
 @st.fragment
 def ber_curve():
     st.subheader("Accuracy against BER")
-    n = int(st.select_slider("Trials per point", [1, 2, 3, 5], value=2, key="curve_trials"))
-    protections = st.multiselect("Protections", ["none", "sanitise", "clamp", "uep"],
-                                 default=sorted({"none", protection}), key="curve_prot")
-    frame = services.ber_curve(ident, tuple(protections), n, seed, s.model)
-    fig = charts.ber_curve_figure(frame, current=(ber, result.mean, protection))
-    st.plotly_chart(fig, width="stretch")
-    st.download_button("Chart (HTML)", charts.figure_html(fig), "accuracy_vs_ber.html", "text/html")
-    st.download_button("Curve (CSV)", frame.to_csv(index=False), "accuracy_vs_ber.csv", "text/csv")
+    st.caption("Each point is a paired estimate, stopped at ± 3 points or after 10 trials.")
+    protections = st.multiselect("Protections", list(services.PROTECTIONS), default=sorted({"none", protection}),
+                                 format_func=lambda p: services.PROTECTIONS[p].label, key="curve_prot")
+    curve_config = services.live_config(3.0, 10, None)
+    rows = [{**r.row(), "ber": b, "protection": p}
+            for b, p, r in services.ber_sweep(ident, s.model, tuple(protections), seed, curve_config)]
+    frame = pd.DataFrame(rows).rename(columns={"ci_low": "ci95_low", "ci_high": "ci95_high"})
+    now = None if result is None else (ber, result.mean, protection)
+    fig = charts.ber_curve_figure(frame, current=now) if len(frame) else None
+    if fig is not None:
+        present.chart(fig, key="ber_curve_chart", name="accuracy_vs_ber", width="stretch")
+        st.download_button("Chart (HTML)", charts.figure_html(fig), "accuracy_vs_ber.html", "text/html")
+        st.download_button("Curve (CSV)", frame.to_csv(index=False), "accuracy_vs_ber.csv", "text/csv")
 
 
 @st.fragment
 def image_grid():
+    data = services.dataset(s.model)
     n = min(16, len(data.y_test))
     st.subheader(f"What the device sees: {n} test images, clean and corrupted predictions")
-    x, y = next(data.batches("test", n))
+    clean, bad, flips = services.live_predictions(ident, services.root_identity(s.model), s.model, ber,
+                                                  protection, seed, n)
+    y = data.y_test[:n].numpy()
     raw = data.x_test[:n].numpy()
-    working = working_copy(st.session_state, (ident, s.model), sub)
-    clean, bad, flips = corrupted_predictions(working, x, ber, protection, seed)
     st.caption(f"One download at BER {ber:.1e} with '{protection}': {flips:,} bits flipped. "
                "✓ correct, ✗ wrong (clean → corrupted).")
     cols = st.columns(8)
@@ -109,24 +148,18 @@ image_grid()
 
 @st.fragment
 def packet_view():
-    from core.link.channel import PacketConfig, packet_report
-    from core.compress.combine import SubModelSpec
-    from core.compress.payload import decode
-    from core.link.reliability import accuracy_under_ber
-
     with st.expander("Packet view: retransmit lost packets, or run without them"):
         st.caption("The payload travels in packets; a packet with any bit error is detected. It is either sent "
                    "again (no errors, extra latency) or left missing: its values become zeros, or are taken from "
                    "a smaller model already on the device (graceful degradation, paper Section 5).")
-        p1, p2, p3 = st.columns(3)
+        p1, p2 = st.columns(2)
         size = p1.selectbox("Packet size", [256, 1500, 9000], index=1, key="pk_size",
                             format_func=lambda b: f"{b} bytes")
-        mode = p2.selectbox("Lost packets", ["retransmit", "zero", "fallback"], key="pk_mode",
+        mode = p2.selectbox("Lost packets", services.PACKET_MODES, key="pk_mode",
                             format_func={"retransmit": "retransmit", "zero": "leave missing (zeros)",
                                          "fallback": "take from a 4-bit local copy"}.get)
-        n = int(p3.number_input("Trials", 1, 20, 3, key="pk_trials"))
-        config = PacketConfig(size * 8, mode)
-        report = packet_report(sub.payload.payload_bits, ber, config, s.downlink_mbps * 1e6)
+        packets = services.PacketConfig(size * 8, mode)
+        report = services.packet_report(sub.payload.payload_bits, ber, packets, s.downlink_mbps * 1e6)
         q = st.columns(3)
         q[0].metric("Packets", f"{report.packets:,}")
         q[1].metric("Packet error rate", f"{report.packet_error_rate:.2%}")
@@ -136,19 +169,16 @@ def packet_view():
                         "never completes" if extra is None or extra == float("inf") else charts.format_seconds(extra))
             return
         q[2].metric("Expected lost packets", f"{report.expected_lost_packets:,.0f}")
-        fallback = None
-        if mode == "fallback":
-            local = services.live_submodel(("spec", SubModelSpec(depth=sub.spec.depth, bits=4)), s.model)
-            fallback = {n_: t.numpy() for n_, t in decode(local.payload).items()}
-            if set(fallback) != {r.name for r in sub.payload.records}:
-                st.warning("The 4-bit local copy has other tensors than this sub-model; pick a dense sub-model.")
-                return
-        working = working_copy(st.session_state, (ident, s.model), sub)
-        result = accuracy_under_ber(sub, data, ber, "none", n, seed, packets=config, fallback=fallback,
-                                    working=working)
-        st.metric("Accuracy with the lost packets' values replaced", f"{result.mean:.1%}",
-                  f"95 % CI {result.ci95[0]:.1%} – {result.ci95[1]:.1%} over {n} trial(s)", delta_color="off",
-                  delta_arrow="off")
+        fallback = services.live_fallback_ident(sub) if mode == "fallback" else None
+        try:
+            res = services.live_estimate(ident, s.model, ber, "none", seed, services.live_config(2.0, 20, budget),
+                                         packets, fallback)
+        except ValueError as err:
+            st.warning(f"The local copy cannot stand in for this sub-model: {str(err)[:300]}")
+            return
+        st.metric("Accuracy with the lost packets' values replaced", f"{res.mean:.1%}",
+                  f"95 % interval {res.lo:.1%} – {res.hi:.1%} over {res.trials} trial(s) of "
+                  f"{res.images_per_trial} images", delta_color="off", delta_arrow="off")
 
 
 packet_view()

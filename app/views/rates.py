@@ -4,8 +4,9 @@ beside what the arithmetic gives."""
 import pandas as pd
 import streamlit as st
 
-from app import charts, services
-from core.network.rates import APPLICATIONS, PAPER, PAPER_APPLICATIONS, PAPER_MODELS, REFERENCE_RATES, ROOT_MODELS
+from app import charts, present, services
+
+APPLICATIONS, PAPER, REFERENCE_RATES = services.APPLICATIONS, services.PAPER, services.REFERENCE_RATES
 
 s = services.settings()
 COUNT_LABELS = {"paper": "the paper's rounded counts", "counted": "counted from torchvision"}
@@ -13,7 +14,7 @@ YOURS = "your downlink (sidebar)"
 
 # Widget values survive a visit to another page (Streamlit drops the state of widgets that are not drawn).
 kept = st.session_state.setdefault("rates_kept", {
-    "rates_models": list(PAPER_MODELS), "rates_apps": list(PAPER_APPLICATIONS), "rates_bits": 32,
+    "rates_models": list(services.PAPER_MODELS), "rates_apps": list(services.PAPER_APPLICATIONS), "rates_bits": 32,
     "rates_counts": "paper", "rates_head": True, "rates_refs": ["user-experienced", "peak"], "rates_log": True,
     "rates_fit_rate": YOURS})
 for key, value in kept.items():
@@ -24,7 +25,7 @@ st.caption("Paper Fig. 4: the downlink rate R = sub-model bits / latency budget 
            "over the air in time. Pure arithmetic on parameter counts; change the assumptions below.")
 
 c1, c2, c3 = st.columns([2, 2, 1])
-models = c1.multiselect("Root models", list(ROOT_MODELS), key="rates_models")
+models = c1.multiselect("Root models", list(services.ROOT_MODELS), key="rates_models")
 applications = c2.multiselect("Applications", list(APPLICATIONS), key="rates_apps")
 bits = c3.selectbox("Bits per parameter", (32, 16, 8, 4), key="rates_bits",
                     help="32: the paper's fp32 root models; fewer bits model a bit-level sub-model")
@@ -47,19 +48,14 @@ yours_app = s.application
 budgets = [(a, APPLICATIONS[a].latency_s) for a in applications]
 if yours_app not in applications or s.latency_s != APPLICATIONS[yours_app].latency_s:
     budgets.append((f"{yours_app} (sidebar, {s.latency_s * 1000:g} ms)", s.latency_s))
-table = services.fig4(tuple(models), tuple(applications), bits, counts, include_head)
-extra = [b for b in budgets if b[0] not in applications]
-if extra:  # same bits, another budget: R = bits / T
-    own = services.fig4(tuple(models), (yours_app,), bits, counts, include_head).copy()
-    own["application"], own["latency_s"] = extra[0][0], extra[0][1]
-    own["required_rate_bps"] = own["bits"] / extra[0][1]
-    table = pd.concat([table, own], ignore_index=True)
+extra = tuple(b for b in budgets if b[0] not in applications)
+table = services.fig4(tuple(models), tuple(applications), bits, counts, include_head, budgets=extra)
 highlight = extra[0][0] if extra else yours_app
 ref_df = pd.DataFrame([{"name": REFERENCE_RATES[k].name, "low_bps": REFERENCE_RATES[k].low_bps,
                         "high_bps": REFERENCE_RATES[k].high_bps, "source": REFERENCE_RATES[k].source}
                        for k in references], columns=["name", "low_bps", "high_bps", "source"])
 fig = charts.fig4_figure(table, ref_df, log_y, highlight=highlight, your_rate_bps=s.downlink_mbps * 1e6)
-st.plotly_chart(fig, key="fig4_chart", config={"displaylogo": False})
+present.chart(fig, key="fig4_chart", name="fig4_rates")
 st.caption(f"Thick lines: the sidebar's application ({highlight}). Black line: the sidebar's downlink, "
            f"{s.downlink_mbps:g} Mb/s. Bits per parameter: {bits}; counts: {COUNT_LABELS[counts]}.")
 d1, d2 = st.columns(2)
@@ -84,47 +80,29 @@ if rate_key != YOURS:
     st.caption(f"Source: {ref.source}." + (f" A range: the table uses its low end, {charts.format_rate(ref.low_bps)}."
                                            if ref.high_bps > ref.low_bps else ""))
 fits = services.fit_table(tuple(models), tuple(budgets), rate_bps, bits, counts, include_head)
+fits = fits.assign(full_model_Gbps=fits["full_model_rate_bps"] / 1e9).drop(columns="full_model_rate_bps")
 heat = charts.fit_heatmap(fits, f"Largest share of the root model deliverable at {charts.format_rate(rate_bps)}")
-st.plotly_chart(heat, key="fit_chart", config={"displaylogo": False})
+present.chart(heat, key="fit_chart", name="largest_share_that_fits")
 st.dataframe(fits, hide_index=True, width="stretch", key="fit_table",
              column_config={"max_fraction": st.column_config.NumberColumn("max fraction", format="percent"),
                             "root_Mbit": st.column_config.NumberColumn("root (Mbit)", format="%.1f"),
                             "max_Mbit": st.column_config.NumberColumn("max sub-model (Mbit)", format="%.1f"),
-                            "latency_s": st.column_config.NumberColumn("budget (s)", format="%g")})
+                            "latency_s": st.column_config.NumberColumn("budget (s)", format="%g"),
+                            "full_model_Gbps": st.column_config.NumberColumn("whole model needs (Gb/s)",
+                                                                                 format="%.3g")})
 st.download_button("Download table (CSV)", fits.to_csv(index=False), "max_fraction.csv", "text/csv",
                    on_click="ignore", key="dl_fit_csv")
 
 st.subheader("The paper's statements and the arithmetic")
 st.caption(f"Source of the statements: {PAPER}. 'Arithmetic' uses the paper's assumptions (its rounded counts, "
            f"32 bits per parameter); 'with your choices' uses the counts and bits chosen above.")
-UE, PEAK = REFERENCE_RATES["user-experienced"].rate_bps, REFERENCE_RATES["peak"].rate_bps
-CLAIMS = [  # (statement, model, application, rate, what the statement implies about the largest share)
-    ("Image recognition: ResNet-50 fits the 1 Gb/s user-experienced rate for any sub-model size",
-     "ResNet-50", "image recognition", UE, "100 %"),
-    ("Image recognition: VGG-16 needs about 80 % of its bits removed", "VGG-16", "image recognition", UE, "about 20 %"),
-    ("Image recognition: ViT-Large needs up to 10 Gb/s for the full model", "ViT-L/32", "image recognition", UE,
-     "10 %"),
-    ("Video call: 1 Gb/s only suffices for ResNet compressed to about 30 %", "ResNet-50", "video call", UE,
-     "about 30 %"),
-    ("Tactile: the peak rate suffices only for a small model like ResNet", "ResNet-50", "tactile", PEAK, "100 %"),
-    ("Tactile: ...but not for VGG-16", "VGG-16", "tactile", PEAK, "under 100 %"),
-]
-
-
-def _fit(model, app, rate, nbits, cnt, head):
-    row = services.fit_table((model,), ((app, APPLICATIONS[app].latency_s),), rate, nbits, cnt, head).iloc[0]
-    full_rate = row["root_Mbit"] * 1e6 / row["latency_s"]
-    return row["max_fraction"], full_rate
-
-
-claims = []
-for text, model, app, rate, said in CLAIMS:
-    paper_share, paper_rate = _fit(model, app, rate, 32, "paper", True)
-    your_share, your_rate = _fit(model, app, rate, bits, counts, include_head)
-    claims.append({"the paper says": text, "implies the largest share is": said, "at": charts.format_rate(rate),
-                   "arithmetic: largest share": paper_share, "full model needs": charts.format_rate(paper_rate),
-                   "with your choices": your_share, "full model needs (yours)": charts.format_rate(your_rate)})
-claims_df = pd.DataFrame(claims)
+statements = services.paper_statements(bits, counts, include_head)
+claims_df = pd.DataFrame({
+    "the paper says": statements["statement"], "implies the largest share is": statements["implies"],
+    "at": statements["rate_bps"].map(charts.format_rate), "arithmetic: largest share": statements["paper_share"],
+    "full model needs": statements["paper_full_rate_bps"].map(charts.format_rate),
+    "with your choices": statements["your_share"],
+    "full model needs (yours)": statements["your_full_rate_bps"].map(charts.format_rate)})
 st.dataframe(claims_df, hide_index=True, width="stretch", key="claims_table",
              column_config={"arithmetic: largest share": st.column_config.NumberColumn(format="percent"),
                             "with your choices": st.column_config.NumberColumn(format="percent")})

@@ -2,10 +2,10 @@
 import pandas as pd
 import streamlit as st
 
-from app import charts, services
+from app import charts, present, services
+from app.rootcard import root_card
 from app.library_build import build_button
 from app.location import location_picker
-from core.network.select import ACCURACY_RULE, FAMILIES
 
 s = services.settings()
 root, card = services.root_model(s.model)
@@ -21,11 +21,7 @@ st.caption(f"**{hw.name}** ({hw.model_memory_bytes / 1e6:g} MB for models, {hw.c
 
 location_picker(s.place)
 
-c1, c2, c3, c4 = st.columns(4)
-c1.metric("Root model", card.arch, help=card.command)
-c2.metric("Parameters (root, no exits)", f"{card.root_parameters:,}")
-c3.metric("Test accuracy", f"{card.test_accuracy:.1%}")
-c4.metric("Test images", f"{card.extra.get('test_samples', '?')}")
+root_card(card)
 
 lib, problem = services.library_or_none(s.model)
 if lib is None:
@@ -44,13 +40,13 @@ sel = services.selection(lib, lib_key, settings_key, s, allow_generate)
 cands = sel.candidates
 
 st.subheader("What the network would download")
-cols = st.columns(len(FAMILIES))
-for col, family in zip(cols, FAMILIES):
-    chosen = sel.chosen.get(family)
+cols = st.columns(len(services.TECHNIQUES))
+for col, technique in zip(cols, services.TECHNIQUES):
+    chosen = sel.chosen.get(technique)
     with col.container(border=True):
-        st.markdown(f"**{family.capitalize()} level**" if family != "combined" else "**Combined (Fig. 1)**")
+        st.markdown(f"**{technique.capitalize()} level**" if technique != "combined" else "**Combined (Fig. 1)**")
         if chosen is None:
-            st.error(f"Nothing fits: {sel.reasons.get(family, '')}")
+            st.error(f"Nothing fits: {sel.reasons.get(technique, '')}")
             continue
         st.markdown(f"`{chosen['label']}` · {chosen['mode']} · from the **{chosen['tier']}** cloud"
                     + (" · generated now" if chosen.get("generated_on_the_fly") else ""))
@@ -70,19 +66,19 @@ for col, family in zip(cols, FAMILIES):
                               ":red[:material/cancel:] ") + c for c in ("memory", "precision", "latency", "accuracy")))
         if "id" in chosen and not chosen.get("generated_on_the_fly"):
             prof = services.layer_profile(lib, lib_key, int(chosen["id"]))
-            st.plotly_chart(charts.layer_profile_figure(prof, "per layer: non-zero share, bits"),
-                            width="stretch", key=f"prof_{family}")
+            present.chart(charts.layer_profile_figure(prof, "per layer: non-zero share, bits"),
+                          width="stretch", key=f"prof_{technique}")
 
 st.subheader("The library's size–accuracy front")
 fig = charts.pareto_figure(cands, sel.chosen)
-st.plotly_chart(fig, width="stretch")
+present.chart(fig, key="pareto_chart", name="size_accuracy_front", width="stretch")
 st.download_button("Chart (HTML)", charts.figure_html(fig), "pareto.html", "text/html")
-st.caption(ACCURACY_RULE)
+st.caption(services.ACCURACY_RULE)
 
 st.subheader("Every candidate and its binding constraint")
 only = st.radio("Show", ["all", "feasible", "rejected"], horizontal=True, key="cand_filter")
 view = cands if only == "all" else cands[(cands["binding"] == "") == (only == "feasible")]
-shown = view[["label", "family", "mode", "tier", "total_bits", "memory_bytes", "latency_s", "accuracy",
+shown = view[["label", "technique", "mode", "tier", "total_bits", "memory_bytes", "latency_s", "accuracy",
               "binding"]].rename(columns={"binding": "binding constraint"})
 st.dataframe(shown, hide_index=True, width="stretch")
 st.download_button("Candidates (CSV)", cands.to_csv(index=False), "candidates.csv", "text/csv")

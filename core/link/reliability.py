@@ -1,137 +1,389 @@
-"""Accuracy of a sub-model downloaded over an unreliable link: Monte Carlo over seeded trials of the channel.
+"""Accuracy of a sub-model downloaded over an unreliable link: the paired estimator, its interval and its
+stopping rule (and plain whole-split Monte Carlo, the reference it is checked against).
 
-A ``WorkingCopy`` holds one private copy of the device module; each trial writes only the tensors the channel
-hit, evaluates, and restores them from the clean values, so a trial costs about one evaluation. Trial ``i`` draws
-from ``np.random.default_rng([seed, i])``: results do not depend on how many trials are asked or in what order.
+**Paired (control-variate) estimator.** ``k_i`` is 1 where the clean sub-model classifies test image ``i``
+correctly (whole split, N images, computed once). Trial ``j`` corrupts the payload with the generator
+``trial_rng(seed, j)``, draws a fresh subset S_j of n images from the same generator and evaluates the received
+model there (``c_i``). Its estimate is
+
+    A_j = mean_N(k) + mean_{S_j}(c - k)
+
+which is unbiased for the whole-split accuracy of that trial's received model; its image-sampling variance is
+var(c - k)(1 - n/N)/n, small when few predictions change. Over m trials the estimate is the mean of the A_j;
+its interval is Student's t across trials,
+
+    mean(A) +- t_{m-1, 1-alpha/2} * sqrt(max(s^2 / m, floor)),   s^2 the sample variance of the A_j,
+
+which counts both the channel's randomness (each trial is a new download) and the sampling of test images
+(each subset is fresh), because the A_j are independent and identically distributed. ``floor`` guards the
+case where changes are rare and no sampled image changed (s = 0 although the whole split has changes): it is
+the image-sampling variance p(1 - n/N)/(m n) with p = (changes seen + 1)/(images evaluated + 2), the share of
+changed predictions with one pseudo-count each way (so never 0); it is skipped when no trial flipped a bit. The interval is clipped to [0, 1]. It covers the expected whole-split accuracy
+over downloads (and so, more loosely, the mean whole-split accuracy of the very downloads it used).
+
+**Stopping rule.** Trials run until, after at least ``min_trials`` (>= 2), the half-width is at most the target,
+or ``max_trials`` or the time budget is reached. Stopping at the first small half-width is the Chow-Robbins
+(1965) fixed-width rule: its coverage tends to the nominal level as the target shrinks; with few trials it can
+fall a little below, because runs whose spread happens to look small stop early. The minimum trial count and
+the floor limit this; ``tests/core/test_reliability.py`` measures it against whole-split evaluations of the same
+downloads on the digits root and requires >= 90 % for the nominal 95 %.
+
+Trial ``j`` depends on (seed, j) only, never on how many trials are asked or in what order.
 """
 from __future__ import annotations
 
-import copy
 import math
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
+from scipy import stats
 
-from core.link.channel import (PacketConfig, check_ber, check_payload, check_protection, corrupt, lose_packets,
-                          receive, uep_cost_bits)
+from core.link.ber import check_ber
+from core.link.bsc import corrupt, receive
+from core.link.packets import PacketConfig
+from core.link.protections import check_protection, uep_cost_bits
+from core.link.working import Arrival, WorkingCopy, correctness, download
 from core.model.data import DataSplits
-from core.model.evaluate import accuracy
-from core.compress.payload import Payload, decode
-from core.validation import check_int
-
-# Two-sided 95 % quantiles of Student's t for 1..30 degrees of freedom (normal 1.96 beyond).
-_T975 = (12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160, 2.145,
-         2.131, 2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048,
-         2.045, 2.042)
+from core.validation import check_int, check_range
 
 
-def t_quantile_975(dof: int) -> float:
-    return _T975[dof - 1] if dof <= len(_T975) else 1.96
+def trial_rng(seed: int, index: int) -> np.random.Generator:
+    """The generator of trial ``index``: independent of the number of trials asked."""
+    return np.random.default_rng([seed, index])
 
 
-class WorkingCopy:
-    """A private copy of a sub-model's module plus its clean tensors; trials corrupt and restore it in place.
+def t_quantile(confidence: float, dof: int) -> float:
+    """Two-sided Student-t quantile: P(|T_dof| <= q) = confidence."""
+    return float(stats.t.ppf(0.5 + confidence / 2, dof))
 
-    The sub-model's own module (possibly a cached, shared one) is never touched.
-    """
 
-    def __init__(self, submodel):
-        payload = getattr(submodel, "payload", None)
-        check_payload(payload)
-        self.payload: Payload = payload
-        self.module = copy.deepcopy(submodel.module).eval()
-        self._state = self.module.state_dict()
-        for r in payload.records:
-            if r.name not in self._state:
-                raise ValueError(f"payload tensor {r.name!r} is not in the module: payload does not match it")
-            if tuple(self._state[r.name].shape) != tuple(r.shape):
-                raise ValueError(f"payload tensor {r.name!r} has shape {r.shape}, the module has "
-                                 f"{tuple(self._state[r.name].shape)}")
-        # Flat numpy views share memory with the module's tensors: writes are cheap and need no autograd.
-        self._flat = {}
-        for r in payload.records:
-            tensor = self._state[r.name]
-            if tensor.dtype != torch.float32 or not tensor.is_contiguous() or tensor.device.type != "cpu":
-                raise ValueError(f"module tensor {r.name!r} must be contiguous float32 on the CPU, "
-                                 f"not {tensor.dtype} on {tensor.device}")
-            self._flat[r.name] = tensor.detach().numpy().reshape(-1)
-        # The clean values are what a device receives at BER 0, decoded from the payload itself.
-        self._clean = {n: t.numpy().reshape(-1).copy() for n, t in decode(payload).items()}
-        self._dirty: dict = {}   # name -> None (whole tensor) or list of flat position tensors
-        self.restore(everything=True)
-        self._clean_accuracy: dict[tuple, float] = {}
+def clean_correctness(module: torch.nn.Module, data: DataSplits, split: str = "test") -> np.ndarray:
+    """Per-image correctness (bool, whole split) of a clean sub-model's module: the paired estimator's k."""
+    return correctness(module, data, split)
 
-    def write(self, tensors: dict) -> None:
-        """Put received values into the working module: name -> whole array, or (flat positions, values)."""
-        for name, update in tensors.items():
-            target = self._flat[name]
-            if isinstance(update, tuple):
-                index, values = update
-                target[index] = values
-                if self._dirty.get(name, ()) is not None:
-                    self._dirty.setdefault(name, []).append(index)
-            else:
-                update = update.detach().cpu().numpy() if isinstance(update, torch.Tensor) else update
-                target[:] = np.asarray(update, dtype=target.dtype).reshape(-1)
-                self._dirty[name] = None
 
-    def restore(self, everything: bool = False) -> None:
-        """Put the clean values back where they were written since the last restore."""
-        dirty = dict.fromkeys(self._clean) if everything else self._dirty
-        for name, parts in dirty.items():
-            target, clean = self._flat[name], self._clean[name]
-            if parts is None:
-                target[:] = clean
-            else:
-                for index in parts:
-                    target[index] = clean[index]
-        self._dirty = {}
-
-    @property
-    def is_clean(self) -> bool:
-        return not self._dirty
-
-    def evaluate(self, data: DataSplits, split: str = "test", limit: int | None = None) -> float:
-        """Accuracy of the working module as it is now (cached while it is clean)."""
-        key = (id(data), split, limit)
-        if self.is_clean and key in self._clean_accuracy:
-            return self._clean_accuracy[key]
-        acc = accuracy(self.module, data, split, limit=limit)
-        if self.is_clean:
-            self._clean_accuracy[key] = acc
-        return acc
-
+# ---------------------------------------------------------------- the paired estimator
 
 @dataclass(frozen=True)
-class TrialResult:
-    """One download over the link and the accuracy of what arrived."""
+class PairedTrial:
+    """One download and its paired estimate of the whole-split accuracy of what arrived."""
 
     index: int
-    accuracy: float
-    flips: int                 # bits flipped (BSC view)
-    lossy_bits: int            # payload bits exposed to errors
-    reliable_bits: int         # bits moved to the reliable channel (UEP, reliable tensors)
-    nonfinite: int             # non-finite received values before protection
-    replaced: int              # values the protection (or packet loss) zeroed, clamped or replaced
+    estimate: float            # mean_N(k) + mean_S(c - k)
+    images: int                # n, the subset evaluated
+    n_test: int                # N, the whole split
+    clean_accuracy: float      # mean_N(k)
+    changed: int               # subset images whose prediction's correctness changed (|c - k| = 1)
+    flips: int
+    lossy_bits: int
+    reliable_bits: int
+    nonfinite: int
+    replaced: int
     lost_packets: int
     retransmitted_bits: int
     corrupt_seconds: float     # channel + decode + write + restore
     eval_seconds: float
 
+    @property
+    def seconds(self) -> float:
+        return self.corrupt_seconds + self.eval_seconds
+
+
+def _check_clean(clean, data: DataSplits, split: str) -> np.ndarray:
+    clean = np.asarray(clean)
+    n = len(data.split(split)[1])
+    if clean.dtype != bool or clean.shape != (n,):
+        raise ValueError(f"clean: expected a bool array of shape ({n},) (clean_correctness of the {split!r} "
+                         f"split), got {clean.dtype} {clean.shape}")
+    return clean
+
+
+def draw_subset(rng: np.random.Generator, n_test: int, images: int) -> np.ndarray:
+    """Sorted positions of ``images`` distinct test images (all of them when ``images >= n_test``)."""
+    if images >= n_test:
+        return np.arange(n_test)
+    return np.sort(rng.choice(n_test, size=images, replace=False))
+
+
+def paired_trial(working: WorkingCopy, data: DataSplits, clean: np.ndarray, ber: float, protection: str,
+                 seed: int, index: int, images: int, *, split: str = "test", uep_bits: int | None = None,
+                 packets: PacketConfig | None = None, fallback: dict | None = None, reliable=(),
+                 uep_index: bool = True) -> PairedTrial:
+    """Trial ``index``: corrupt with ``trial_rng(seed, index)``, evaluate a subset of ``images`` test images drawn
+    from the same generator, and return the paired estimate (module docstring). The working copy is restored."""
+    clean = _check_clean(clean, data, split)
+    images = check_int("images", images, 1)
+    rng = trial_rng(seed, index)
+    started = time.perf_counter()
+    arrival = download(working.payload, ber, protection, rng, uep_bits, packets, fallback, reliable, uep_index)
+    corrupt_s = time.perf_counter() - started
+    subset = draw_subset(rng, clean.size, images)
+    block = working.received(arrival)
+    with block as module:
+        started = time.perf_counter()
+        c = correctness(module, data, split, subset)
+        eval_s = time.perf_counter() - started
+    k = clean[subset]
+    base = float(clean.mean())
+    estimate = base + float(c.mean() - k.mean())
+    return PairedTrial(index, estimate, int(subset.size), int(clean.size), base, int(np.count_nonzero(c != k)),
+                       arrival.flips, arrival.lossy_bits, arrival.reliable_bits, arrival.nonfinite,
+                       arrival.replaced, arrival.lost_packets, arrival.retransmitted_bits,
+                       corrupt_s + block.seconds, eval_s)
+
 
 @dataclass(frozen=True)
 class BerResult:
-    """Monte Carlo estimate of accuracy under BER: per-trial values, mean, spread and a 95 % interval."""
+    """Accuracy under BER from paired trials: the mean, its interval (clipped to [0, 1]) and what it rests on."""
+
+    ber: float
+    protection: str
+    mean: float
+    lo: float
+    hi: float
+    half_width: float          # inf below two trials (no interval yet)
+    confidence: float
+    trials: int
+    images: int                # test images evaluated in all trials together
+    images_per_trial: int
+    n_test: int
+    clean_accuracy: float
+    estimates: tuple[float, ...]
+    std: float                 # sample standard deviation of the per-trial estimates (0 for one trial)
+    changed: int               # evaluated images whose correctness changed
+    mean_flips: float
+    lossy_bits: int
+    reliable_bits: int
+    mean_nonfinite: float
+    mean_replaced: float
+    mean_corrupt_seconds: float
+    mean_eval_seconds: float
+    seconds: float             # corruption + evaluation of all trials
+    seed: int = 0
+    stopped: str = ""          # why the estimate stopped: "target", "max_trials", "time", "" (not stopped)
+    paired: tuple = field(default=(), compare=False, repr=False)  # the PairedTrials (to continue an estimate)
+
+    @property
+    def ci(self) -> tuple[float, float]:
+        return self.lo, self.hi
+
+    @property
+    def corrupt_share(self) -> float:
+        """Share of a trial's time spent corrupting, decoding, writing and restoring (the rest evaluates)."""
+        return self.mean_corrupt_seconds / (self.mean_corrupt_seconds + self.mean_eval_seconds)
+
+    def row(self) -> dict:
+        return {"ber": self.ber, "protection": self.protection, "mean": self.mean, "ci_low": self.lo,
+                "ci_high": self.hi, "half_width": self.half_width, "confidence": self.confidence,
+                "trials": self.trials, "images": self.images, "images_per_trial": self.images_per_trial,
+                "n_test": self.n_test, "clean_accuracy": self.clean_accuracy, "std": self.std,
+                "changed": self.changed, "mean_flips": self.mean_flips, "lossy_bits": self.lossy_bits,
+                "reliable_bits": self.reliable_bits, "mean_nonfinite": self.mean_nonfinite,
+                "mean_replaced": self.mean_replaced, "seconds": self.seconds, "stopped": self.stopped}
+
+
+def interval_half_width(estimates: Sequence[float], changed: int, images: int, images_per_trial: int,
+                        n_test: int, confidence: float = 0.95, error_free: bool = False) -> float:
+    """Half-width of the paired estimator's interval (module docstring); inf below two trials. ``error_free``:
+    no trial flipped a bit or lost a packet, so every received model is the clean one and nothing can change."""
+    m = len(estimates)
+    if m < 2:
+        return math.inf
+    var_mean = float(np.var(estimates, ddof=1)) / m
+    if images_per_trial < n_test and not error_free:
+        share = (changed + 1) / (images + 2)  # changed predictions, one pseudo-count each way: never 0
+        var_mean = max(var_mean, share * (1 - images_per_trial / n_test) / images)
+    return t_quantile(confidence, m - 1) * math.sqrt(var_mean)
+
+
+def summarise_paired(trials: Sequence[PairedTrial], ber: float, protection: str, confidence: float = 0.95,
+                     n_test: int | None = None, seed: int = 0, stopped: str = "") -> BerResult:
+    """The BerResult of the paired trials so far (the dashboard's growing estimate)."""
+    trials = list(trials)
+    if not trials:
+        raise ValueError("trials=[] : at least one trial is needed for an estimate")
+    confidence = check_range("confidence", confidence, 0.0, 1.0, lo_open=True, hi_open=True)
+    n_test = trials[0].n_test if n_test is None else check_int("n_test", n_test, 1)
+    if any(t.n_test != n_test for t in trials):
+        raise ValueError(f"n_test={n_test}: every trial must come from a split of that size")
+    est = np.array([t.estimate for t in trials], dtype=float)
+    images = sum(t.images for t in trials)
+    per_trial = trials[0].images
+    changed = sum(t.changed for t in trials)
+    mean = float(est.mean())
+    error_free = all(t.flips == 0 and t.lost_packets == 0 and t.replaced == 0 for t in trials)
+    half = interval_half_width(est, changed, images, per_trial, n_test, confidence, error_free)
+    lo, hi = (0.0, 1.0) if math.isinf(half) else (max(0.0, mean - half), min(1.0, mean + half))
+    avg = lambda attr: float(np.mean([getattr(t, attr) for t in trials]))  # noqa: E731
+    return BerResult(
+        ber=float(ber), protection=protection, mean=mean, lo=lo, hi=hi, half_width=half, confidence=confidence,
+        trials=len(trials), images=images, images_per_trial=per_trial, n_test=n_test,
+        clean_accuracy=trials[0].clean_accuracy, estimates=tuple(float(a) for a in est),
+        std=float(est.std(ddof=1)) if len(est) > 1 else 0.0, changed=changed, mean_flips=avg("flips"),
+        lossy_bits=trials[0].lossy_bits, reliable_bits=trials[0].reliable_bits, mean_nonfinite=avg("nonfinite"),
+        mean_replaced=avg("replaced"), mean_corrupt_seconds=avg("corrupt_seconds"),
+        mean_eval_seconds=avg("eval_seconds"), seconds=float(sum(t.seconds for t in trials)), seed=seed,
+        stopped=stopped, paired=tuple(trials))
+
+
+@dataclass(frozen=True)
+class EstimateConfig:
+    """How long a paired estimate runs: images per trial, the target half-width (accuracy as a share, 0.01 = one
+    point), the trial limits and an optional time budget in seconds (None: no budget)."""
+
+    images_per_trial: int = 256
+    target_half_width: float = 0.01
+    min_trials: int = 3
+    max_trials: int = 200
+    time_budget_s: float | None = None
+    confidence: float = 0.95
+
+    def __post_init__(self):
+        check_int("images_per_trial", self.images_per_trial, 1)
+        check_range("target_half_width", self.target_half_width, 0.0, 0.5)
+        check_int("min_trials", self.min_trials, 2)
+        check_int("max_trials", self.max_trials, self.min_trials)
+        if self.time_budget_s is not None:
+            check_range("time_budget_s", self.time_budget_s, 0.0, lo_open=True)
+        check_range("confidence", self.confidence, 0.0, 1.0, lo_open=True, hi_open=True)
+
+
+def iter_estimates(submodel, data: DataSplits, ber: float, protection: str = "none",
+                   config: EstimateConfig = EstimateConfig(), seed: int = 0, *, working: WorkingCopy | None = None,
+                   clean: np.ndarray | None = None, done: Sequence[PairedTrial] = (), split: str = "test",
+                   uep_bits: int | None = None, packets: PacketConfig | None = None, fallback: dict | None = None,
+                   reliable=(), uep_index: bool = True) -> Iterator[BerResult]:
+    """Yield the running BerResult after each paired trial until the stopping rule (module docstring) stops.
+
+    ``working`` reuses a WorkingCopy of this sub-model; ``clean`` its clean correctness on ``split`` (computed
+    here when None); ``done`` continues an earlier estimate (its trials, indices 0..len-1) with the next
+    indices: extending an estimate gives exactly the estimate that a longer run would have given.
+    The last result's ``stopped`` says why it stopped.
+    """
+    ber = check_ber(ber)
+    protection = check_protection(protection)
+    seed = check_int("seed", seed, 0)
+    if not isinstance(config, EstimateConfig):
+        raise ValueError(f"config={config!r} must be an EstimateConfig")
+    if uep_bits is not None:
+        check_int("uep_bits", uep_bits, 0, 32)
+    if packets is not None and not isinstance(packets, PacketConfig):
+        raise ValueError(f"packets={packets!r} must be a PacketConfig or None")
+    reliable = tuple(reliable)
+    _check_reliable(submodel, reliable)
+    if working is None:
+        working = WorkingCopy(submodel)
+    elif working.payload is not submodel.payload:
+        raise ValueError("working: the WorkingCopy was made for another sub-model's payload")
+    started = time.perf_counter()
+    if clean is None:
+        clean = clean_correctness(working.module, data, split)
+    clean = _check_clean(clean, data, split)
+    trials = list(done)
+    if [t.index for t in trials] != list(range(len(trials))):
+        raise ValueError("done: the earlier trials must be those of indices 0, 1, 2, ... in order")
+    if any(t.images != min(config.images_per_trial, clean.size) for t in trials):
+        raise ValueError("done: the earlier trials used another number of images per trial")
+    summary = lambda why="": summarise_paired(trials, ber, protection, config.confidence,  # noqa: E731
+                                              clean.size, seed, why)
+    while True:
+        why = _stop_reason(trials, summary, config, started)
+        if why:
+            if trials:
+                yield summary(why)
+            return
+        trials.append(paired_trial(working, data, clean, ber, protection, seed, len(trials),
+                                   config.images_per_trial, split=split, uep_bits=uep_bits, packets=packets,
+                                   fallback=fallback, reliable=reliable, uep_index=uep_index))
+        why = _stop_reason(trials, summary, config, started)
+        yield summary(why)
+        if why:
+            return
+
+
+def _stop_reason(trials, summary, config: EstimateConfig, started: float) -> str:
+    if not trials:
+        return ""
+    return stop_reason(summary(), config, time.perf_counter() - started)
+
+
+def stop_reason(result: BerResult, config: EstimateConfig, elapsed_s: float = 0.0) -> str:
+    """The stopping rule (module docstring): "target" once at least ``min_trials`` trials give a half-width at
+    most the target, else "max_trials", else "time" when the run's budget is spent, else "" (go on)."""
+    if result.trials >= config.min_trials and result.half_width <= config.target_half_width:
+        return "target"
+    if result.trials >= config.max_trials:
+        return "max_trials"
+    if config.time_budget_s is not None and elapsed_s >= config.time_budget_s:
+        return "time"
+    return ""
+
+
+def estimate_accuracy(submodel, data: DataSplits, ber: float, protection: str = "none",
+                      config: EstimateConfig = EstimateConfig(), seed: int = 0, **kwargs) -> BerResult:
+    """The paired estimate of ``submodel``'s accuracy over a BSC with bit-error rate ``ber`` (the last result of
+    ``iter_estimates``; same keyword arguments)."""
+    result = None
+    for result in iter_estimates(submodel, data, ber, protection, config, seed, **kwargs):
+        pass
+    return result
+
+
+def _check_reliable(submodel, reliable: tuple) -> None:
+    if reliable:
+        unknown = sorted(set(reliable) - {r.name for r in submodel.payload.records})
+        if unknown:
+            raise ValueError(f"reliable names tensors not in the payload: {unknown[:3]}")
+
+
+@torch.no_grad()
+def predictions_after_download(working: WorkingCopy, x: torch.Tensor, ber: float, protection: str,
+                               seed: int) -> tuple[np.ndarray, np.ndarray, int]:
+    """(clean predictions, predictions after one download at ``ber``, flipped bits) for a batch of normalised
+    images ``x``: what the device would answer before and after (the download uses ``trial_rng(seed, 10_000)``,
+    apart from the estimate's trials)."""
+    clean = working.module(x).argmax(1).numpy()
+    hit = corrupt(working.payload, check_ber(ber), trial_rng(seed, 10_000), check_protection(protection))
+    with working.received(Arrival(receive(working.payload, hit).tensors, hit.flips, 0, 0, 0, 0)) as module:
+        bad = module(x).argmax(1).numpy()
+    return clean, bad, hit.flips
+
+
+# ---------------------------------------------------------------- whole-split Monte Carlo (the reference)
+
+@dataclass(frozen=True)
+class TrialResult:
+    """One download over the link and the exact whole-split (or first ``limit`` images) accuracy of what
+    arrived."""
+
+    index: int
+    accuracy: float
+    flips: int
+    lossy_bits: int
+    reliable_bits: int
+    nonfinite: int
+    replaced: int
+    lost_packets: int
+    retransmitted_bits: int
+    corrupt_seconds: float
+    eval_seconds: float
+
+
+@dataclass(frozen=True)
+class TrialsResult:
+    """Whole-split Monte Carlo: per-trial accuracies, their mean, spread and a Student-t interval of the mean
+    across trials (clipped to [0, 1]; a point for one trial). Counts the channel's randomness only: every trial
+    evaluates the same images."""
 
     ber: float
     protection: str
     trials: tuple[float, ...]
     mean: float
-    std: float                 # sample standard deviation (0 for one trial)
-    ci95: tuple[float, float]  # Student-t interval of the mean (a point for one trial)
+    std: float
+    ci95: tuple[float, float]
     mean_flips: float
     lossy_bits: int
     reliable_bits: int
@@ -150,8 +402,8 @@ class BerResult:
 
 
 def summarise(results, ber: float, protection: str, seed: int = 0,
-              packets: PacketConfig | None = None) -> BerResult:
-    """BerResult of the trials so far (the dashboard's growing estimate)."""
+              packets: PacketConfig | None = None) -> TrialsResult:
+    """TrialsResult of whole-split trials so far."""
     results = list(results)
     if not results:
         raise ValueError("results=[] : at least one trial is needed for an estimate")
@@ -159,61 +411,40 @@ def summarise(results, ber: float, protection: str, seed: int = 0,
     n = len(acc)
     mean = float(acc.mean())
     std = float(acc.std(ddof=1)) if n > 1 else 0.0
-    half = t_quantile_975(n - 1) * std / math.sqrt(n) if n > 1 else 0.0
-    return BerResult(
+    half = t_quantile(0.95, n - 1) * std / math.sqrt(n) if n > 1 else 0.0
+    avg = lambda attr: float(np.mean([getattr(r, attr) for r in results]))  # noqa: E731
+    return TrialsResult(
         ber=float(ber), protection=protection, trials=tuple(float(a) for a in acc), mean=mean, std=std,
-        ci95=(mean - half, mean + half), mean_flips=float(np.mean([r.flips for r in results])),
-        lossy_bits=results[0].lossy_bits, reliable_bits=results[0].reliable_bits,
-        mean_nonfinite=float(np.mean([r.nonfinite for r in results])),
-        mean_replaced=float(np.mean([r.replaced for r in results])),
-        mean_corrupt_seconds=float(np.mean([r.corrupt_seconds for r in results])),
-        mean_eval_seconds=float(np.mean([r.eval_seconds for r in results])), seed=seed, packets=packets)
-
-
-def trial_rng(seed: int, index: int) -> np.random.Generator:
-    """The generator of trial ``index``: independent of the number of trials asked."""
-    return np.random.default_rng([seed, index])
+        ci95=(max(0.0, mean - half), min(1.0, mean + half)), mean_flips=avg("flips"),
+        lossy_bits=results[0].lossy_bits, reliable_bits=results[0].reliable_bits, mean_nonfinite=avg("nonfinite"),
+        mean_replaced=avg("replaced"), mean_corrupt_seconds=avg("corrupt_seconds"),
+        mean_eval_seconds=avg("eval_seconds"), seed=seed, packets=packets)
 
 
 def run_trial(working: WorkingCopy, data: DataSplits, ber: float, protection: str, rng: np.random.Generator,
               index: int = 0, split: str = "test", limit: int | None = None, uep_bits: int | None = None,
               packets: PacketConfig | None = None, fallback: dict | None = None, reliable=(),
               uep_index: bool = True) -> TrialResult:
-    """Send the working copy's payload once, evaluate what arrived, restore the copy."""
+    """Send the working copy's payload once, evaluate what arrived on the whole split, restore the copy."""
     started = time.perf_counter()
-    lost = retrans = 0
-    if packets is None:
-        hit = corrupt(working.payload, ber, rng, protection, uep_bits, reliable, check=False, uep_index=uep_index)
-        got = receive(working.payload, hit)
-        flips, lossy, reliable_bits, nonfinite, replaced = hit.flips, hit.lossy_bits, hit.reliable_bits, \
-            got.nonfinite, got.replaced
-        tensors = got.tensors
-    else:
-        loss = lose_packets(working.payload, ber, rng, packets, fallback)
-        flips, lossy, reliable_bits, nonfinite, replaced = 0, working.payload.payload_bits, 0, 0, loss.replaced
-        lost, retrans, tensors = loss.lost_packets, loss.retransmitted_bits, loss.tensors
-    working.write(tensors)
+    arrival = download(working.payload, ber, protection, rng, uep_bits, packets, fallback, reliable, uep_index)
     corrupt_s = time.perf_counter() - started
-    started = time.perf_counter()
-    try:
-        acc = working.evaluate(data, split, limit)
-    finally:
-        eval_s = time.perf_counter() - started
+    block = working.received(arrival)
+    with block:
         started = time.perf_counter()
-        working.restore()
-        corrupt_s += time.perf_counter() - started
-    return TrialResult(index, acc, flips, lossy, reliable_bits, nonfinite, replaced, lost, retrans, corrupt_s, eval_s)
+        acc = working.evaluate(data, split, limit)
+        eval_s = time.perf_counter() - started
+    return TrialResult(index, acc, arrival.flips, arrival.lossy_bits, arrival.reliable_bits, arrival.nonfinite,
+                       arrival.replaced, arrival.lost_packets, arrival.retransmitted_bits,
+                       corrupt_s + block.seconds, eval_s)
 
 
 def iter_trials(submodel, data: DataSplits, ber: float, protection: str = "none", trials: int = 10,
                 seed: int = 0, split: str = "test", limit: int | None = None, uep_bits: int | None = None,
                 packets: PacketConfig | None = None, fallback: dict | None = None, start: int = 0,
                 working: WorkingCopy | None = None, reliable=(), uep_index: bool = True) -> Iterator[TrialResult]:
-    """Yield trials ``start .. start + trials - 1`` as they finish (for a progress bar and a growing estimate).
-
-    ``working`` reuses a WorkingCopy of the same sub-model across calls (e.g. a sweep over BER). ``reliable``
-    names tensors sent whole over the reliable channel (e.g. ``core.link.channel.small_tensor_names(payload)``).
-    """
+    """Yield whole-split trials ``start .. start + trials - 1`` as they finish. Trial ``i`` corrupts with
+    ``trial_rng(seed, i)``: the same download as the paired estimator's trial ``i``."""
     ber = check_ber(ber)
     protection = check_protection(protection)
     trials = check_int("trials", trials, 1)
@@ -226,10 +457,7 @@ def iter_trials(submodel, data: DataSplits, ber: float, protection: str = "none"
     if packets is not None and not isinstance(packets, PacketConfig):
         raise ValueError(f"packets={packets!r} must be a PacketConfig or None")
     reliable = tuple(reliable)
-    if reliable:
-        unknown = sorted(set(reliable) - {r.name for r in submodel.payload.records})
-        if unknown:
-            raise ValueError(f"reliable names tensors not in the payload: {unknown[:3]}")
+    _check_reliable(submodel, reliable)
     if working is None:
         working = WorkingCopy(submodel)
     elif working.payload is not submodel.payload:
@@ -243,13 +471,15 @@ def accuracy_under_ber(submodel, data: DataSplits, ber: float, protection: str =
                        seed: int = 0, split: str = "test", limit: int | None = None,
                        uep_bits: int | None = None, packets: PacketConfig | None = None,
                        fallback: dict | None = None, working: WorkingCopy | None = None,
-                       reliable=(), uep_index: bool = True) -> BerResult:
-    """Monte Carlo accuracy of ``submodel`` received over a BSC with bit-error rate ``ber``."""
+                       reliable=(), uep_index: bool = True) -> TrialsResult:
+    """Whole-split Monte Carlo accuracy of ``submodel`` received over a BSC with bit-error rate ``ber``: every
+    trial evaluates every test image (slow on large splits; ``estimate_accuracy`` is the fast, paired way)."""
     results = list(iter_trials(submodel, data, ber, protection, trials, seed, split, limit, uep_bits, packets,
-                               fallback, working=working, reliable=reliable,
-                               uep_index=uep_index))
+                               fallback, working=working, reliable=reliable, uep_index=uep_index))
     return summarise(results, ber, protection, seed, packets)
 
 
-__all__ = ["WorkingCopy", "TrialResult", "BerResult", "iter_trials", "accuracy_under_ber", "run_trial",
-           "summarise", "trial_rng", "uep_cost_bits"]
+__all__ = ["WorkingCopy", "clean_correctness", "paired_trial", "PairedTrial", "summarise_paired", "BerResult",
+           "EstimateConfig", "iter_estimates", "stop_reason", "estimate_accuracy", "interval_half_width", "t_quantile",
+           "trial_rng", "draw_subset", "predictions_after_download", "TrialResult", "TrialsResult",
+           "iter_trials", "accuracy_under_ber", "run_trial", "summarise", "uep_cost_bits"]

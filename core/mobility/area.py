@@ -1,5 +1,6 @@
-"""City area for the mobility simulator: places, a street graph of lat/lon nodes and base stations, loaded from
-JSON in ``assets/area/`` and validated, with a local metric projection and all-pairs street paths."""
+"""City area for the mobility simulator: places, a street graph of lat/lon nodes, base stations and (optionally) the
+real coastline, loaded from JSON in ``assets/area/`` and validated, with a local metric projection and the street
+paths between places (Dijkstra, scipy.sparse.csgraph)."""
 from __future__ import annotations
 
 import functools
@@ -10,7 +11,17 @@ from pathlib import Path
 
 import numpy as np
 
-DEFAULT_AREA_PATH = Path(__file__).resolve().parents[2] / "assets" / "area" / "hku_central.json"
+AREA_DIR = Path(__file__).resolve().parents[2] / "assets" / "area"
+DEFAULT_AREA_PATH = AREA_DIR / "hku_central.json"
+ROUTINE_ROLES = ("home", "work", "lunch", "leisure")
+# Which kinds of place serve each step of a working day (ONE simulator's working-day model: home, office, evening
+# activities). An area file may give its own "roles"; a role no kind serves falls back to every place.
+DEFAULT_ROLES = {
+    "home": ("residential", "home", "hotel"),
+    "work": ("office", "university", "school", "hospital", "industrial"),
+    "lunch": ("restaurant", "food", "shopping", "market", "cafe"),
+    "leisure": ("museum", "stadium", "concert_hall", "park", "shopping", "cinema", "theatre", "sports"),
+}
 EARTH_RADIUS_M = 6_371_008.8  # mean Earth radius (IUGG); the area is small, so a local flat projection suffices
 
 
@@ -55,9 +66,23 @@ class Area:
     context_labels: dict
     road_context: str | None         # context needed while driving between places
     bounds_xy: tuple[float, float, float, float]   # xmin, ymin, xmax, ymax (nodes plus a margin)
-    dist: np.ndarray                 # (n_nodes, n_nodes) shortest street distance, metres
-    paths: np.ndarray                # (n_nodes, n_nodes, max_len) node sequence, padded with the end node
-    path_len: np.ndarray             # (n_nodes, n_nodes) number of nodes on the path
+    place_dist: np.ndarray           # (places, n_nodes) shortest street distance from each place, metres
+    paths: np.ndarray                # (places, places, max_len) node sequence between places, padded with the end
+    path_len: np.ndarray             # (places, places) number of nodes on the path
+    roles: dict                      # routine role -> tuple of place indices that can serve it
+    context_applications: dict       # context -> application preset of core.network.rates (for the AI library)
+    land: tuple = ()                 # coastline polygons: (level, (k, 2) lat/lon ring); empty without a coastline
+    coastline: dict | None = None    # source, licence and caveat of the coastline; None without one
+    path: str = ""                   # the file it was loaded from
+
+    @property
+    def place_nodes(self) -> np.ndarray:
+        return np.array([p.node for p in self.places], dtype=np.int64)
+
+    @property
+    def place_place_dist(self) -> np.ndarray:
+        """(places, places) street distance between places, metres."""
+        return self.place_dist[:, self.place_nodes]
 
     @property
     def place_ids(self) -> tuple[str, ...]:
@@ -135,34 +160,45 @@ def _require(data: dict, key: str, where: str):
     return data[key]
 
 
-def _shortest_paths(n: int, edges, xy: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """All-pairs street distances and paths (Floyd-Warshall, vectorised per pivot; the graphs are small)."""
-    dist = np.full((n, n), np.inf)
-    np.fill_diagonal(dist, 0.0)
-    nxt = np.tile(np.arange(n), (n, 1))  # next hop from i towards j
-    for a, b, _ in edges:
-        d = float(np.hypot(*(xy[a] - xy[b])))
-        dist[a, b] = dist[b, a] = min(dist[a, b], d)
-    for k in range(n):
-        via = dist[:, k, None] + dist[None, k, :]
-        better = via < dist
-        dist = np.where(better, via, dist)
-        nxt = np.where(better, nxt[:, k, None], nxt)
-    if np.isinf(dist).any():
-        return dist, nxt, np.empty(0)
-    # Walk the next-hop table for all pairs at once; padded entries repeat the end node.
-    start, end = np.meshgrid(np.arange(n), np.arange(n), indexing="ij")
-    steps = [start]
-    cur = start
-    while not np.array_equal(cur, end):
-        cur = nxt[cur, end]
-        steps.append(cur)
-    paths = np.stack(steps, axis=-1).astype(np.int32)
-    length = (paths != end[..., None]).sum(axis=-1) + 1
-    return dist, nxt, np.concatenate([paths, length[..., None]], axis=-1)
+def _street_graph(n: int, edges, xy: np.ndarray):
+    """Sparse symmetric street graph weighted by segment length (m); parallel edges keep the shortest."""
+    from scipy.sparse import coo_matrix
+
+    if not edges:
+        return coo_matrix((n, n)).tocsr()
+    a = np.array([e[0] for e in edges], dtype=np.int64)
+    b = np.array([e[1] for e in edges], dtype=np.int64)
+    length = np.maximum(np.hypot(*(xy[a] - xy[b]).T), 1e-3)   # a zero weight would read as "no edge"
+    i, j, w = np.r_[a, b], np.r_[b, a], np.r_[length, length]
+    order = np.lexsort((w, j, i))                              # parallel edges: keep the shortest
+    i, j, w = i[order], j[order], w[order]
+    first = np.r_[True, (i[1:] != i[:-1]) | (j[1:] != j[:-1])]
+    return coo_matrix((w[first], (i[first], j[first])), shape=(n, n)).tocsr()
 
 
-def area_from_dict(data: dict, source: str = "area data") -> Area:
+def _place_paths(graph, sources: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Dijkstra from every place node (scipy.sparse.csgraph): distances (places, nodes) and the node sequences
+    between places (places, places, max_len), padded with the end node, with their lengths."""
+    from scipy.sparse.csgraph import dijkstra
+
+    dist, pred = dijkstra(graph, directed=False, indices=sources, return_predecessors=True)
+    p = len(sources)
+    src = np.repeat(sources[:, None], p, axis=1)
+    cur = np.repeat(sources[None, :], p, axis=0)                 # walk back from each destination
+    rows = np.repeat(np.arange(p)[:, None], p, axis=1)
+    back = [cur]
+    while not np.array_equal(cur, src):
+        cur = np.where(cur == src, cur, pred[rows, cur])
+        back.append(cur)
+    back = np.stack(back[::-1], axis=-1)                        # source first; padded at the front with it
+    max_len = back.shape[-1]
+    length = (back != src[..., None]).sum(axis=-1) + 1
+    shift = np.minimum(np.arange(max_len)[None, None, :] + (max_len - length)[..., None], max_len - 1)
+    paths = np.take_along_axis(back, shift, axis=-1).astype(np.int32)
+    return dist, paths, length.astype(np.int32)
+
+
+def area_from_dict(data: dict, source: str = "area data", base_dir: Path | None = None, path: str = "") -> Area:
     """Validate area data (the JSON layout of ``assets/area/hku_central.json``) and build an :class:`Area`."""
     if not isinstance(data, dict):
         raise ValueError(f"{source} must be a JSON object, got {type(data).__name__}")
@@ -222,29 +258,122 @@ def area_from_dict(data: dict, source: str = "area data") -> Area:
     margin = float(data.get("bounds_margin_m", 100.0))
     bounds = (float(xy[:, 0].min()) - margin, float(xy[:, 1].min()) - margin,
               float(xy[:, 0].max()) + margin, float(xy[:, 1].max()) + margin)
-    dist, _, packed = _shortest_paths(len(ids), edges, xy)
-    if packed.size == 0:
-        unreachable = [ids[j] for j in np.nonzero(np.isinf(dist[0]))[0][:5]]
-        raise ValueError(f"{source}: the street graph is not connected; e.g. {unreachable} cannot be reached "
-                         f"from {ids[0]!r}")
+    graph = _street_graph(len(ids), edges, xy)
+    from scipy.sparse.csgraph import connected_components
+
+    n_parts, part = connected_components(graph, directed=False)
+    if n_parts > 1:
+        unreachable = [ids[j] for j in np.nonzero(part != part[0])[0][:5]]
+        raise ValueError(f"{source}: the street graph is not connected ({n_parts} parts); e.g. {unreachable} cannot "
+                         f"be reached from {ids[0]!r}")
+    place_nodes = np.array([p.node for p in places], dtype=np.int64)
+    place_dist, paths, path_len = _place_paths(graph, place_nodes)
+    roles = _roles(data, places, kinds, source)
+    applications = _context_applications(data, contexts, source)
+    land, coastline = _coastline(data, base_dir, source)
     area = Area(str(data.get("name", source)), str(data.get("notes", "")), center, tuple(ids), latlon, xy,
                 tuple(edges), tuple(places), stations, contexts, dict(contexts_raw), road_context, bounds,
-                dist, packed[..., :-1], packed[..., -1])
+                place_dist, paths, path_len, roles, applications, land, coastline, path)
     area.check_inside("base_stations", np.array([[b.lat, b.lon] for b in stations]))
-    for arr in (latlon, xy, dist, area.paths, area.path_len):
+    for arr in (latlon, xy, place_dist, paths, path_len):
         arr.setflags(write=False)
     return area
 
 
-@functools.lru_cache(maxsize=8)
-def _load_cached(path: str) -> Area:
+def _roles(data: dict, places, kinds: dict, source: str) -> dict:
+    """Routine role -> place indices, from the file's "roles" (role -> kinds) or DEFAULT_ROLES."""
+    given = data.get("roles", {})
+    for role, role_kinds in given.items():
+        if role not in ROUTINE_ROLES:
+            raise ValueError(f"{source}: roles has role={role!r}; allowed: {list(ROUTINE_ROLES)}")
+        for kind in role_kinds:
+            if kind not in kinds:
+                raise ValueError(f"{source}: roles[{role!r}] names kind={kind!r}, not one of {list(kinds)}")
+    out = {}
+    for role in ROUTINE_ROLES:
+        wanted = set(given.get(role, DEFAULT_ROLES[role]))
+        idx = tuple(i for i, p in enumerate(places) if p.kind in wanted)
+        out[role] = idx or tuple(range(len(places)))
+    return out
+
+
+def _context_applications(data: dict, contexts: tuple, source: str) -> dict:
+    """Context -> application preset name (latency budget) for AI-library selection; a file's "applications"
+    entry wins over core.mobility.catalog.CONTEXT_APPLICATIONS, and an unknown context gets image recognition."""
+    from core.mobility.catalog import CONTEXT_APPLICATIONS, DEFAULT_APPLICATION
+    from core.network.rates import APPLICATIONS
+
+    given = data.get("applications", {})
+    out = {}
+    for c in contexts:
+        app = given.get(c, CONTEXT_APPLICATIONS.get(c, DEFAULT_APPLICATION))
+        if app not in APPLICATIONS:
+            raise ValueError(f"{source}: applications[{c!r}]={app!r} is not one of {list(APPLICATIONS)}")
+        out[c] = app
+    return out
+
+
+def _coastline(data: dict, base_dir: Path | None, source: str) -> tuple[tuple, dict | None]:
+    """Land polygons named by the file's "coastline" (a GeoJSON file beside it, made by scripts/make_coastline.py)."""
+    name = data.get("coastline")
+    if not name:
+        return (), None
+    file = (base_dir or AREA_DIR) / str(name)
+    try:
+        with open(file, encoding="utf-8") as fh:
+            doc = json.load(fh)
+        rings = tuple((int(f["properties"].get("level", 1)), np.array(f["geometry"]["coordinates"][0],
+                                                                        dtype=float)[:, ::-1])
+                      for f in doc["features"])
+    except (OSError, ValueError, KeyError, TypeError, IndexError) as err:
+        raise ValueError(f"{source}: coastline={name!r} cannot be read from {file}: {err}") from None
+    for _, ring in rings:
+        ring.setflags(write=False)
+    meta = {k: str(doc.get(k, "")) for k in ("name", "source", "licence", "caveat", "made_by")}
+    meta["file"] = file.name
+    return rings, meta
+
+
+@functools.lru_cache(maxsize=16)
+def _load_cached(path: str, stamp: float) -> Area:
     file = Path(path)
-    if not file.is_file():
-        raise ValueError(f"path={path!r} is not an area file (expected a JSON file like {DEFAULT_AREA_PATH.name})")
     with open(file, encoding="utf-8") as fh:
-        return area_from_dict(json.load(fh), source=file.name)
+        try:
+            data = json.load(fh)
+        except ValueError as err:
+            raise ValueError(f"{file.name} is not valid JSON: {err}") from None
+    return area_from_dict(data, source=file.name, base_dir=file.parent, path=str(file))
 
 
 def load_area(path: str | Path | None = None) -> Area:
-    """Load and validate an area JSON file (default: HKU to Central, Hong Kong). Cached; the result is read-only."""
-    return _load_cached(str(Path(path).resolve()) if path is not None else str(DEFAULT_AREA_PATH))
+    """Load and validate an area JSON file (default: HKU to Central, Hong Kong). Cached on the path and the file's
+    modification time (a replaced file is read again); the result is read-only."""
+    file = Path(path).resolve() if path is not None else DEFAULT_AREA_PATH
+    if not file.is_file():
+        raise ValueError(f"area path={str(path)!r} is not an area file (expected a JSON file like "
+                         f"{DEFAULT_AREA_PATH.name}; made by python -m core.mobility.osm)")
+    return _load_cached(str(file), file.stat().st_mtime)
+
+
+def list_areas(folder: str | Path | None = None) -> dict[str, Path]:
+    """Area files on offer (display name -> path): every ``*.json`` in ``assets/area`` and in the folder named by
+    $INSITU_AREAS (or only in ``folder``) that looks like an area (has nodes and places); the default first.
+    Files are only peeked at, not validated; one that cannot be read is listed as damaged."""
+    import os
+
+    folders = [Path(folder)] if folder is not None else [AREA_DIR] + (
+        [Path(os.environ["INSITU_AREAS"])] if os.environ.get("INSITU_AREAS") else [])
+    files = [f for d in folders if d.is_dir() for f in sorted(d.glob("*.json"))]
+    found = {}
+    for file in sorted(files, key=lambda f: f != DEFAULT_AREA_PATH):
+        try:
+            with open(file, encoding="utf-8") as fh:
+                data = json.load(fh)
+        except (OSError, ValueError):
+            data = None
+        if isinstance(data, dict) and "nodes" in data and "places" in data:
+            name = str(data.get("name", file.stem))
+            found[name if name not in found else f"{name} ({file.name})"] = file
+        else:
+            found[f"{file.name} (damaged: not an area file)"] = file
+    return found

@@ -1,25 +1,37 @@
-"""Preset model sizes and AI-library tier latencies per context, used until the AI library (``core/network/library.py``)
-is plugged in through ``ScenarioConfig.models``."""
+"""Model size and AI-library tier for each context a user needs: from the AI library's selection for the context's
+application and the user's device (``library_models``), or from a named fallback table (``preset_models``)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-# Access latency of each AI-library tier (paper Sec. 3, Fig. 2: edge cloud next to the base station, local
-# cloud over the mid-haul, central cloud over the core). The project's tier presets (core/network/tiers.py) win so that
-# every page uses the same numbers; without them, these illustrative presets (not measurements) apply:
-# edge ~5 ms, local ~20 ms, central ~100 ms.
-FALLBACK_TIER_LATENCY_S = {"edge": 0.005, "local": 0.020, "central": 0.100}
-try:
-    from core.network.tiers import TIER_PRESETS as _TIERS
-    TIER_LATENCY_S = {name: float(_TIERS[name].access_latency_s) for name in FALLBACK_TIER_LATENCY_S}
-    TIER_SOURCE = "core.network.tiers.TIER_PRESETS"
-except (ImportError, KeyError, AttributeError):
-    TIER_LATENCY_S = dict(FALLBACK_TIER_LATENCY_S)
-    TIER_SOURCE = "core.mobility.catalog.FALLBACK_TIER_LATENCY_S"
+import numpy as np
+import pandas as pd
 
-# ResNet-18 has 11,689,512 parameters (torchvision, counted); the sub-model sizes below are that count times
+from core.network.tiers import TIER_PRESETS
+from core.validation import check_choice, check_range
+
+# Access latency of each AI-library tier (paper Sec. 3, Fig. 2), one home: core/network/tiers.py.
+TIER_LATENCY_S = {name: float(tier.access_latency_s) for name, tier in TIER_PRESETS.items()}
+TIER_SOURCE = "core.network.tiers.TIER_PRESETS"
+
+# Which application preset (core.network.rates.APPLICATIONS, i.e. which latency budget) each context's model
+# serves. Real-time contexts (AR, navigation) get the paper's video-call budget of 200 ms; recognisers the 1 s
+# image-recognition budget; speech the 3GPP TS 22.261 speech-recognition case. An area file may override these.
+CONTEXT_APPLICATIONS = {
+    "navigation": "video call", "ar": "video call", "tour_guide": "image recognition",
+    "product_recognition": "3GPP image recognition", "speech": "3GPP speech recognition",
+    "classroom_vr": "image recognition", "smart_home": "3GPP speech recognition",
+}
+DEFAULT_APPLICATION = "image recognition"
+
+# The device each kind of user carries (core.network.dsi.HARDWARE_PRESETS): walkers a smartphone, drivers the car.
+DEVICE_CLASSES = ("walk", "drive")
+DEFAULT_DEVICES = {"walk": "smartphone", "drive": "vehicle"}
+
+# ResNet-18 has 11,689,512 parameters (torchvision, counted); the fallback sizes below are that count times
 # the bits per parameter of a sub-model made by the depth, parameter or bit level (paper Fig. 1), rounded.
 RESNET18_PARAMS = 11_689_512
+FALLBACK_SOURCE = "fallback table core.mobility.catalog.MODEL_PRESETS (ResNet-18 sizes, not the AI library)"
 
 
 @dataclass(frozen=True)
@@ -49,24 +61,110 @@ MODEL_PRESETS: dict[str, ModelPreset] = {p.context: p for p in (
                 "ResNet-18 first stages plus exit (depth level, ~30 % of parameters), 8-bit: 28.1 Mbit"),
     ModelPreset("speech", "speech recognition", 6 * RESNET18_PARAMS, "local",
                 "ResNet-18-sized model, mixed 6-bit codes: 70.1 Mbit"),
+    ModelPreset("smart_home", "smart-home assistant", 0.5 * 8 * RESNET18_PARAMS, "local",
+                "ResNet-18 pruned to keep 50 % (parameter level), 8-bit codes: 46.8 Mbit before indices"),
     ModelPreset("classroom_vr", "VR teaching model", 16 * RESNET18_PARAMS, "central",
                 "generic ResNet-18, fp16: 187 Mbit (generic models live in the central cloud)"),
 )}
 
+TABLE_COLUMNS = ["device_class", "hardware", "context", "application", "model", "bits", "tier", "latency_s",
+                 "accuracy", "source"]
 
-def model_table(contexts, override=None) -> tuple[dict[str, float], dict[str, float]]:
-    """Bits and tier latency (s) per context: ``override`` (context -> (bits, latency_s)) wins over the presets.
+
+@dataclass(frozen=True, eq=False)
+class ModelTable:
+    """Per (device class, context): the sub-model downloaded, its bits and tier latency, and where it came from.
+    ``rows`` is read-only by contract; ``models`` is the plain-value form that ScenarioConfig.models takes."""
+    rows: pd.DataFrame
+    from_library: bool
+    note: str
+
+    @property
+    def models(self) -> tuple:
+        return tuple(sorted((f"{r.device_class}/{r.context}", (float(r.bits), float(r.latency_s)))
+                            for r in self.rows.itertuples()))
+
+
+def _fallback_row(device_class: str, hardware: str, context: str, application: str, why: str) -> dict:
+    if context not in MODEL_PRESETS:
+        raise ValueError(f"context={context!r} has no model size in the fallback table; give it in "
+                         f"ScenarioConfig.models or use one of {sorted(MODEL_PRESETS)}")
+    p = MODEL_PRESETS[context]
+    return {"device_class": device_class, "hardware": hardware, "context": context, "application": application,
+            "model": p.model, "bits": float(p.bits), "tier": p.tier, "latency_s": p.tier_latency_s,
+            "accuracy": float("nan"), "source": f"{FALLBACK_SOURCE}: {p.how}" + (f" ({why})" if why else "")}
+
+
+def preset_models(context_applications: dict, devices: dict | None = None, why: str = "") -> ModelTable:
+    """The fallback table for every (device class, context); ``why`` says why the library was not used."""
+    devices = dict(devices or DEFAULT_DEVICES)
+    rows = [_fallback_row(d, hw, c, app, "") for d, hw in devices.items() for c, app in context_applications.items()]
+    return ModelTable(pd.DataFrame(rows, columns=TABLE_COLUMNS), False, why or FALLBACK_SOURCE)
+
+
+def library_models(library, context_applications: dict, downlink_bps: dict, ber: dict,
+                   devices: dict | None = None, *, min_accuracy: float = 0.0, protection: str = "none",
+                   select_fn=None) -> ModelTable:
+    """Each context's sub-model from ``select(dsi, library)``, the same selection the Sub-models page makes: the
+    device's hardware preset, the context's application (latency budget), ``min_accuracy`` and the link at the
+    context's places (``downlink_bps``/``ber``: context -> value). The most accurate feasible sub-model over all
+    techniques is downloaded; a context with none falls back to the table, with the reason in ``source``."""
+    from core.network.dsi import HARDWARE_PRESETS, DSI, Application, ChannelReport
+    from core.network.rates import APPLICATIONS
+    from core.network.select import select
+
+    select_fn = select_fn or select
+    devices = dict(devices or DEFAULT_DEVICES)
+    check_range("min_accuracy", min_accuracy, 0.0, 1.0)
+    for d, hw in devices.items():
+        check_choice("devices", d, DEVICE_CLASSES)
+        check_choice(f"devices[{d!r}]", hw, HARDWARE_PRESETS)
+    rows = []
+    for d, hw in devices.items():
+        for c, app in context_applications.items():
+            check_choice(f"application of context {c!r}", app, APPLICATIONS)
+            rate = check_range(f"downlink_bps[{c!r}]", downlink_bps[c], 0.0, lo_open=True)
+            channel = ChannelReport(rate, rate / 2, check_range(f"ber[{c!r}]", ber[c], 0.0, 0.5))
+            dsi = DSI(HARDWARE_PRESETS[hw], None,
+                      Application(app, APPLICATIONS[app].latency_s, min_accuracy, 1), channel)
+            best = select_fn(dsi, library, allow_generate=False, protection=protection).best()
+            if best is None:
+                rows.append(_fallback_row(d, hw, c, app, f"no library sub-model fits a {hw} for {app} at "
+                                                         f"{rate / 1e6:.0f} Mb/s"))
+                continue
+            rows.append({"device_class": d, "hardware": hw, "context": c, "application": app,
+                         "model": str(best["label"]), "bits": float(best["total_bits"]), "tier": str(best["tier"]),
+                         "latency_s": TIER_LATENCY_S[str(best["tier"])], "accuracy": float(best["accuracy"]),
+                         "source": f"AI library: select() for a {hw}, {app} "
+                                   f"({APPLICATIONS[app].latency_s * 1e3:g} ms), {rate / 1e6:.0f} Mb/s, "
+                                   f"BER {ber[c]:.1e}"})
+    table = pd.DataFrame(rows, columns=TABLE_COLUMNS)
+    used = int((~table["source"].str.startswith(FALLBACK_SOURCE)).sum())
+    return ModelTable(table, used > 0, f"{used} of {len(table)} sizes from the AI library")
+
+
+def model_arrays(contexts, models=None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Bits, tier latency (s) and model names as (device classes, contexts) arrays. ``models`` (key -> (bits,
+    latency_s)) wins over the fallback table; a key is ``"context"`` (every device) or ``"walk/context"``.
 
     Raises ValueError naming a context that has neither."""
-    override = dict(override or {})
-    bits, latency = {}, {}
-    for c in contexts:
-        if c in override:
-            b, lat = override[c]
-            bits[c], latency[c] = float(b), float(lat)
-        elif c in MODEL_PRESETS:
-            bits[c], latency[c] = MODEL_PRESETS[c].bits, MODEL_PRESETS[c].tier_latency_s
-        else:
-            raise ValueError(f"context={c!r} has no model size: give models={{{c!r}: (bits, latency_s)}} or use "
-                             f"one of {sorted(MODEL_PRESETS)}")
-    return bits, latency
+    override = dict(models or {})
+    shape = (len(DEVICE_CLASSES), len(contexts))
+    bits, latency, names = np.zeros(shape), np.zeros(shape), np.empty(shape, dtype=object)
+    for key in override:
+        device, _, ctx = key.rpartition("/")
+        if device and device not in DEVICE_CLASSES:
+            raise ValueError(f"models key {key!r} names device class {device!r}; allowed: {list(DEVICE_CLASSES)}")
+    for i, d in enumerate(DEVICE_CLASSES):
+        for j, c in enumerate(contexts):
+            value = override.get(f"{d}/{c}", override.get(c))
+            if value is not None:
+                bits[i, j], latency[i, j] = float(value[0]), float(value[1])
+                names[i, j] = MODEL_PRESETS[c].model if c in MODEL_PRESETS else c
+            elif c in MODEL_PRESETS:
+                bits[i, j], latency[i, j] = MODEL_PRESETS[c].bits, MODEL_PRESETS[c].tier_latency_s
+                names[i, j] = MODEL_PRESETS[c].model
+            else:
+                raise ValueError(f"context={c!r} has no model size: give models={{{c!r}: (bits, latency_s)}} or "
+                                 f"use one of {sorted(MODEL_PRESETS)}")
+    return bits, latency, names

@@ -183,3 +183,34 @@ class RateTimeline:
     def finish_time(self, user, begin, bits) -> np.ndarray:
         """Completion time of downloads of ``bits`` that start transferring at ``begin``."""
         return self.time_of_bits(user, self.bits_at(user, begin) + np.asarray(bits))
+
+
+@dataclass(frozen=True)
+class PlaceLink:
+    """The downlink at one place of the area: its serving base station, distance, SNR, modulation, rate and BER."""
+    place: str
+    station: str
+    distance_m: float
+    snr_db: float
+    modulation: str
+    rate_bps: float
+    ber: float
+    preset: LinkPreset
+
+
+def link_at(area, place_name: str, cfg: LinkConfig | None = None) -> PlaceLink:
+    """The link at the place named ``place_name`` of ``area`` (a core.mobility.area.Area): nearest base station,
+    path loss, Shannon rate and the BER of the (adaptive) modulation, as in the mobility simulation."""
+    cfg = cfg or LinkConfig()
+    place = next((p for p in area.places if p.name == place_name), None)
+    if place is None:
+        shown = place_name if len(str(place_name)) <= 60 else str(place_name)[:57] + "..."
+        raise ValueError(f"place={shown!r} is not a place of the area data; allowed: one of its "
+                         f"{len(area.places)} places")
+    xy = area.to_xy(np.array([[place.lat, place.lon]]))
+    bs, snr, rate = serving_links(xy, area.bs_xy, cfg)
+    ber_value, modulation = link_ber(snr, cfg)
+    station = int(bs[0])
+    return PlaceLink(place.name, area.base_stations[station].name,
+                     float(np.hypot(*(xy[0] - area.bs_xy[station]))), float(snr[0]), str(modulation[0]),
+                     float(rate[0]), float(ber_value[0]), cfg.resolved())

@@ -1,5 +1,6 @@
-"""When to download: the reactive, predictive and oracle policies, the next-place and entry-time predictors, and
-the outcome of each model switch on a device with one or two AI accelerators (paper Sec. 3, Fig. 2)."""
+"""When to download: the reactive, predictive and oracle policies, the predictions the predictive policy acts on
+(next place from core.mobility.predict, refined by the route; entry time), and the outcome of each model switch on
+a device with one or two AI accelerators (paper Sec. 3, Fig. 2). Transfers themselves run in core.mobility.cell."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -9,9 +10,12 @@ import numpy as np
 from core.mobility.area import Area
 from core.mobility.link import RateTimeline
 from core.mobility.movement import DWELL, MOVE, Movement
+from core.mobility.predict import DEFAULT_PREDICTOR, PREDICTORS, NextPlaceModel
 from core.validation import check_choice, check_int, check_range
 
 POLICIES = ("reactive", "predictive", "oracle")
+BRISK_FACTOR = 1.25        # a leg may be this much faster than the user's usual speed (planning assumption)
+CHECKPOINTS = 6            # predictions per trip: at departure, then at each of the next street nodes
 
 
 @dataclass(frozen=True)
@@ -19,12 +23,14 @@ class PolicyConfig:
     """Settings of the predictive policy (the others have none)."""
     margin_s: float = 10.0       # aim to finish this long before the predicted need
     rate_safety: float = 0.8     # plan with this share of the predicted rate
-    prior_weight: float = 1.0    # pseudo-trips of population habits added to a user's own history
+    predictor: str = DEFAULT_PREDICTOR   # next-place predictor (core.mobility.predict.PREDICTORS)
+    min_confidence: float = 0.5  # prefetch only when the predicted place has at least this share of the history
 
     def __post_init__(self):
         check_range("policy.margin_s", self.margin_s, 0, None)
         check_range("policy.rate_safety", self.rate_safety, 0, 1, lo_open=True)
-        check_range("policy.prior_weight", self.prior_weight, 0, None)
+        check_choice("policy.predictor", self.predictor, PREDICTORS)
+        check_range("policy.min_confidence", self.min_confidence, 0, 1)
 
 
 @dataclass(frozen=True)
@@ -45,6 +51,20 @@ class DeviceConfig:
 
 
 @dataclass(frozen=True, eq=False)
+class Sizes:
+    """Model bits and AI-library tier latency per (device class, context), and each user's device class."""
+    bits_table: np.ndarray       # (device classes, contexts)
+    latency_table: np.ndarray    # (device classes, contexts)
+    device: np.ndarray           # (users,) device class index
+
+    def bits(self, user, ctx) -> np.ndarray:
+        return self.bits_table[self.device[user], ctx]
+
+    def latency(self, user, ctx) -> np.ndarray:
+        return self.latency_table[self.device[user], ctx]
+
+
+@dataclass(frozen=True, eq=False)
 class NeedEvents:
     """Each moment a user needs a model other than the one loaded, in time order per user."""
     user: np.ndarray
@@ -61,6 +81,9 @@ class LegPredictions:
     the leg, then as the trajectory passes street nodes. Context -1: nothing to download."""
     user: np.ndarray            # (legs,)
     t_leg_end: np.ndarray       # (legs,)
+    move: np.ndarray            # (legs,) the leg is a trip (not a stay)
+    actual: np.ndarray          # (legs,) the place a trip actually leads to first, or -1
+    place: np.ndarray           # (legs, checkpoints) predicted next place, or -1
     t_decide: np.ndarray        # (legs, checkpoints), non-decreasing along a row
     context: np.ndarray         # (legs, checkpoints)
     t_need: np.ndarray          # (legs, checkpoints) predicted need
@@ -103,21 +126,16 @@ def need_events(required: np.ndarray, step_s: float) -> tuple[NeedEvents, np.nda
     return NeedEvents(user, step, t_need, loaded[user, step].astype(np.int64), window, run_end), loaded
 
 
-def next_place_scores(movement: Movement, prior_weight: float) -> np.ndarray:
-    """(users, places, places) score of each next place from each place, learned from the users' history: the
-    user's own trip counts plus ``prior_weight`` pseudo-trips spread like the whole population's."""
-    counts = movement.history_counts.astype(np.float64)
-    population = counts.sum(axis=0)
-    population /= np.maximum(population.sum(axis=1, keepdims=True), 1.0)
-    score = counts + prior_weight * population[None]
-    n_places = counts.shape[1]
-    score[:, np.arange(n_places), np.arange(n_places)] = -1.0       # a trip always goes somewhere else
-    return score
-
-
-def next_place_predictor(movement: Movement, prior_weight: float) -> np.ndarray:
-    """(users, places) most likely next place from each place (history only)."""
-    return next_place_scores(movement, prior_weight).argmax(axis=2)
+def actual_next_place(movement: Movement, step_s: float) -> np.ndarray:
+    """Per leg: the first place the user is at after the leg starts, if reached before the leg ends, else -1."""
+    legs = movement.legs
+    n, steps = movement.place.shape
+    at = np.where(movement.place >= 0, np.arange(steps), steps)
+    first = np.minimum.accumulate(at[:, ::-1], axis=1)[:, ::-1]            # next step at a place, or steps
+    k0 = np.clip(np.floor(legs.t_start / step_s).astype(np.int64) + 1, 0, steps - 1)
+    k = first[legs.user, k0]
+    ok = (k < steps) & (k * step_s <= legs.t_end + step_s)
+    return np.where(ok, movement.place[legs.user, np.minimum(k, steps - 1)], -1).astype(np.int64)
 
 
 def _ray_first_place(start: np.ndarray, velocity: np.ndarray, centres: np.ndarray, radius: np.ndarray):
@@ -135,39 +153,52 @@ def _ray_first_place(start: np.ndarray, velocity: np.ndarray, centres: np.ndarra
     return np.where(np.isfinite(dist), best, -1), dist
 
 
-def _street_checkpoints(movement: Movement, area: Area, cfg: PolicyConfig, move: np.ndarray, checkpoints: int):
-    """Destination guesses for street moves: at departure from history alone, then at each of the next street
+def _street_checkpoints(movement: Movement, area: Area, model: NextPlaceModel, predictor: str, move: np.ndarray,
+                        checkpoints: int, min_confidence: float):
+    """Destination guesses for street trips: at departure from the predictor alone, then at each of the next street
     nodes among the places whose shortest path agrees with the route seen so far (the trajectory)."""
     legs = movement.legs
-    nodes = np.array([p.node for p in area.places])
-    a_node, b_node = nodes[legs.place_from[move]], nodes[legs.place_to[move]]
-    route = area.paths[a_node, b_node]                                  # (moves, max_len) what the user walks
-    candidates = area.paths[a_node][:, nodes, :]                        # (moves, places, max_len)
-    score = next_place_scores(movement, cfg.prior_weight)[legs.user[move], legs.place_from[move]]
-    total = np.maximum(area.dist[a_node, b_node], 1e-9)
+    a, b = legs.place_from[move], legs.place_to[move]
+    route = area.paths[a, b]                                            # (moves, max_len) what the user walks
+    candidates = area.paths[a]                                          # (moves, places, max_len)
+    place_len = area.path_len[a, b]
+    total = np.maximum(area.place_dist[a, area.place_nodes[b]], 1e-9)
     duration = legs.t_end[move] - legs.t_start[move]
+    user, prev = legs.user[move], legs.place_prev[move]
     shape = (int(move.sum()), checkpoints)
     guess, t_decide, t_need = np.zeros(shape, np.int64), np.zeros(shape), np.zeros(shape)
+    confident = np.zeros(shape, bool)
     for k in range(checkpoints):
         seen = min(k + 1, route.shape[1])
         # Stop refining before the destination itself: by then the user is arriving, which is reacting.
-        refine = (k == 0) | (k < area.path_len[a_node, b_node] - 1)
+        refine = (k == 0) | (k < place_len - 1)
         agree = (candidates[:, :, :seen] == route[:, None, :seen]).all(axis=2)
-        g = np.where(agree, score, -np.inf).argmax(axis=1)
+        g, conf = model.predict_with_confidence(predictor, user, prev, a, agree)
+        g0, conf0 = model.predict_with_confidence(predictor, user, prev, a)
+        g, conf = np.where(g >= 0, g, g0), np.where(g >= 0, conf, conf0)   # nothing agrees: history alone
         here = route[:, seen - 1]
-        d = legs.t_start[move] + duration * area.dist[a_node, here] / total
-        need = d + area.dist[here, nodes[g]] / legs.speed[move]
-        prev = max(k - 1, 0)
-        guess[:, k] = np.where(refine, g, guess[:, prev])
-        t_decide[:, k] = np.where(refine, d, t_decide[:, prev])
-        t_need[:, k] = np.where(refine, need, t_need[:, prev])
-    return guess, t_decide, t_need
+        walked = area.place_dist[a, here]
+        d = legs.t_start[move] + duration * walked / total
+        # At departure only the user's usual speed is known: plan for a brisk leg (25 % faster), so that an early
+        # arrival still finds the model; on the way, the speed of this very leg is seen (walked / elapsed).
+        speed = np.where(walked > 0, walked / np.maximum(d - legs.t_start[move], 1e-9),
+                         legs.speed[move] * BRISK_FACTOR)
+        need = d + area.place_dist[g, here] / speed
+        prev_k = max(k - 1, 0)
+        guess[:, k] = np.where(refine, g, guess[:, prev_k])
+        confident[:, k] = np.where(refine, conf >= min_confidence, confident[:, prev_k])
+        t_decide[:, k] = np.where(refine, d, t_decide[:, prev_k])
+        t_need[:, k] = np.where(refine, need, t_need[:, prev_k])
+    return guess, t_decide, t_need, confident
 
 
 def predict_legs(movement: Movement, area: Area, loaded: np.ndarray, rate: np.ndarray, place_rate: np.ndarray,
-                 cfg: PolicyConfig, step_s: float, street_model: bool, checkpoints: int = 3) -> LegPredictions:
+                 cfg: PolicyConfig, step_s: float, street_model: bool, model: NextPlaceModel | None = None,
+                 predictor: str | None = None, checkpoints: int = CHECKPOINTS) -> LegPredictions:
     """Predictions during each leg from what the network can see: position, heading and speed (the
-    trajectory), the user's history (next place, speed) and the population's mean dwell per place."""
+    trajectory), the user's history (next place, speed) and the population's dwell per place."""
+    predictor = predictor or cfg.predictor
+    check_choice("predictor", predictor, PREDICTORS)
     legs = movement.legs
     n_legs = len(legs.user)
     steps = rate.shape[1]
@@ -178,13 +209,20 @@ def predict_legs(movement: Movement, area: Area, loaded: np.ndarray, rate: np.nd
     t_need = np.full(shape, np.inf)
     t_decide = np.repeat(legs.t_start[:, None], checkpoints, axis=1)
     move = legs.kind == MOVE
+    unsure = np.zeros(shape, bool)       # a guess too uncertain to act on: no prefetch (the policy reacts)
     if street_model:
-        place[move], t_decide[move], t_need[move] = _street_checkpoints(movement, area, cfg, move, checkpoints)
-        # A driver parked at a place will need the navigation model again when leaving.
+        model = model or NextPlaceModel.fit(movement.history, len(area.places))
+        place[move], t_decide[move], t_need[move], confident = _street_checkpoints(
+            movement, area, model, predictor, move, checkpoints, cfg.min_confidence)
+        unsure[move] = ~confident
+        # A driver parked at a place will need the navigation model again when leaving: plan for an early
+        # departure (the 10th percentile of the stays seen in the history), so that most departures find it ready.
         road = area.contexts.index(area.road_context) if area.road_context else -1
         leaving = (legs.kind == DWELL) & movement.driver[legs.user] & (road >= 0)
         context[leaving] = road
-        t_need[leaving] = (legs.t_start[leaving] + movement.history_dwell_s[legs.place_to[leaving]])[:, None]
+        # The window's first stays began before the window, at a time not simulated: fetch the model right away.
+        early = np.where(legs.t_start[leaving] > 0, movement.history_dwell_low_s[legs.place_to[leaving]], 0.0)
+        t_need[leaving] = (legs.t_start[leaving] + early)[:, None]
     else:
         # Random waypoint: the heading is the whole trajectory, so one guess per leg (repeated per checkpoint).
         radius = np.array([p.radius_m for p in area.places])
@@ -194,6 +232,7 @@ def predict_legs(movement: Movement, area: Area, loaded: np.ndarray, rate: np.nd
         t_need[move] = (legs.t_start[move] + dist / speed)[:, None]
     has_place = place >= 0
     context[has_place] = ctx_of_place[place[has_place]]
+    context[unsure] = -1
     # Planning rate: the lower of the rate now and the coverage-map rate where the user is expected to be.
     users = np.repeat(legs.user[:, None], checkpoints, axis=1)
     step_now = np.clip(np.floor(t_decide / step_s).astype(np.int64), 0, steps - 1)
@@ -202,19 +241,31 @@ def predict_legs(movement: Movement, area: Area, loaded: np.ndarray, rate: np.nd
     # Nothing to download when the predicted model is the one the device will hold anyway.
     step_after = np.clip(np.ceil(legs.t_start / step_s).astype(np.int64) + 1, 0, steps - 1)
     context[context == loaded[legs.user, step_after][:, None]] = -1
-    return LegPredictions(legs.user, legs.t_end, t_decide, context, t_need, np.minimum(rate_now, rate_there))
+    return LegPredictions(legs.user, legs.t_end, move, actual_next_place(movement, step_s), place, t_decide,
+                          context, t_need, np.minimum(rate_now, rate_there))
+
+
+def next_place_accuracy(pred: LegPredictions) -> dict:
+    """Share of trips whose next place was predicted right, at departure and after the route refined it (over
+    trips that reach a place; a trip with no guess counts as wrong)."""
+    judged = pred.move & (pred.actual >= 0)
+    if not judged.any():
+        return {"trips": 0, "next_place_accuracy": float("nan"), "next_place_accuracy_route": float("nan")}
+    return {"trips": int(judged.sum()),
+            "next_place_accuracy": float((pred.place[judged, 0] == pred.actual[judged]).mean()),
+            "next_place_accuracy_route": float((pred.place[judged, -1] == pred.actual[judged]).mean())}
 
 
 @dataclass(frozen=True, eq=False)
 class Plan:
-    """Download start times chosen by a policy, plus downloads of wrongly predicted models."""
+    """Download start times chosen by a policy, plus the transfers of wrongly predicted models: they start at
+    ``waste_begin`` (after the tier latency) and are cancelled at ``waste_cancel`` unless finished before."""
     start: np.ndarray            # per need event
     predicted: np.ndarray        # per need event: started from a correct prediction
     waste_user: np.ndarray
     waste_context: np.ndarray
-    waste_begin: np.ndarray      # when the wasted transfer starts and ends
-    waste_end: np.ndarray
-    waste_bits: np.ndarray
+    waste_begin: np.ndarray
+    waste_cancel: np.ndarray
 
 
 def _match_predictions(events: NeedEvents, user: np.ndarray, t_decide: np.ndarray, t_leg_end: np.ndarray,
@@ -233,38 +284,30 @@ def _match_predictions(events: NeedEvents, user: np.ndarray, t_decide: np.ndarra
     return np.where(ok, first, -1)
 
 
-def _wasted(timeline: RateTimeline, user, begin, bits, cancel):
-    """Bits a download sends between ``begin`` and its cancellation (or completion)."""
-    done = timeline.finish_time(user, begin, bits)
-    end = np.maximum(np.minimum(done, cancel), begin)
-    sent = np.clip(timeline.bits_at(user, end) - timeline.bits_at(user, begin), 0.0, bits)
-    return end, sent
-
-
-def plan_downloads(policy: str, events: NeedEvents, pred: LegPredictions | None, bits: np.ndarray,
-                   latency: np.ndarray, device: DeviceConfig, cfg: PolicyConfig, timeline: RateTimeline,
-                   step_s: float) -> Plan:
-    """Start time of every needed download under ``policy``; ``bits``/``latency`` are indexed by context.
+def plan_downloads(policy: str, events: NeedEvents, pred: LegPredictions | None, sizes: Sizes,
+                   device: DeviceConfig, cfg: PolicyConfig, timeline: RateTimeline, step_s: float) -> Plan:
+    """Start time of every needed download under ``policy``.
 
     reactive starts at the need; oracle knows the future and starts as late as it can while still being ready
-    at the need, or as soon as the spare memory is free when nothing later would do;
-    predictive starts so that, at the predicted rate, the download is ready ``margin_s`` before the predicted
-    need, never before the spare memory is free; it cancels a download when a later checkpoint of the same
-    leg changes its guess, and reacts at the need when it guessed wrong."""
+    at the need on ``timeline`` (the rates it expects, cell sharing included), or as soon as the spare memory is
+    free when nothing later would do; predictive starts so that, at the predicted rate, the download is ready
+    ``margin_s`` before the predicted need, never before the spare memory is free; it cancels a download when a
+    later checkpoint of the same leg changes its guess, and reacts at the need when it guessed wrong."""
     check_choice("policy", policy, POLICIES)
     empty = np.zeros(0)
-    no_waste = (empty.astype(np.int64), empty.astype(np.int64), empty, empty, empty)
+    no_waste = (empty.astype(np.int64), empty.astype(np.int64), empty, empty)
     if policy == "reactive":
         return Plan(events.t_need.copy(), np.zeros(len(events.user), bool), *no_waste)
     if policy == "oracle":
         # Just in time with perfect knowledge: the latest start that is still ready at the need (less a 1 ms
         # guard against rounding); when even the earliest start is too late, the earliest start.
-        ctx = events.context
+        ctx, user = events.context, events.user
+        bits = sizes.bits(user, ctx)
         ready_by = events.t_need - 1e-3
         if device.accelerators == 2:
-            ready_by = ready_by - device.load_time_s(bits[ctx])
-        transfer = timeline.time_of_bits(events.user, timeline.bits_at(events.user, ready_by) - bits[ctx])
-        latest = np.minimum(transfer - latency[ctx], events.t_need)
+            ready_by = ready_by - device.load_time_s(bits)
+        transfer = timeline.time_of_bits(user, timeline.bits_at(user, ready_by) - bits)
+        latest = np.minimum(transfer - sizes.latency(user, ctx), events.t_need)
         return Plan(np.maximum(latest, events.window_open), np.zeros(len(events.user), bool), *no_waste)
     n_legs = len(pred.user)
     cur_ctx = np.full(n_legs, -1, dtype=np.int64)
@@ -273,18 +316,17 @@ def plan_downloads(policy: str, events: NeedEvents, pred: LegPredictions | None,
     for k in range(pred.context.shape[1]):
         ctx, decide = pred.context[:, k], pred.t_decide[:, k]
         c = np.maximum(ctx, 0)
+        bits, latency = sizes.bits(pred.user, c), sizes.latency(pred.user, c)
         planned_rate = np.maximum(pred.rate_bps[:, k] * cfg.rate_safety, 1.0)
-        duration = latency[c] + bits[c] / planned_rate
+        duration = latency + bits / planned_rate
         if device.accelerators == 2:
-            duration = duration + device.load_time_s(bits[c])
+            duration = duration + device.load_time_s(bits)
         begin = np.maximum(decide, pred.t_need[:, k] - cfg.margin_s - duration)
         changed = ctx != cur_ctx
         dropped = changed & (cur_ctx >= 0) & (cur_begin < decide)
         if dropped.any():
             u, cc = pred.user[dropped], cur_ctx[dropped]
-            b0 = cur_begin[dropped] + latency[cc]
-            end, sent = _wasted(timeline, u, b0, bits[cc], decide[dropped])
-            waste.append((u, cc, b0, end, sent))
+            waste.append((u, cc, cur_begin[dropped] + sizes.latency(u, cc), decide[dropped]))
         not_started = ~changed & (cur_begin > decide)
         cur_begin = np.where(changed, np.where(ctx >= 0, begin, np.inf),
                              np.where(not_started, np.minimum(cur_begin, begin), cur_begin))
@@ -307,13 +349,11 @@ def plan_downloads(policy: str, events: NeedEvents, pred: LegPredictions | None,
     cancel = np.where(target[wrong] >= 0, events.t_need[np.maximum(target[wrong], 0)],
                       pred.t_leg_end[p][wrong] + step_s)
     u, cc = pred.user[p][wrong], ctx[wrong]
-    b0 = cur_begin[p][wrong] + latency[cc]
-    end, sent = _wasted(timeline, u, b0, bits[cc], cancel)
-    waste.append((u, cc, b0, end, sent))
-    wu, wc, wb, we, ws = (np.concatenate(col) for col in zip(*waste))
-    keep = ws > 0
+    waste.append((u, cc, cur_begin[p][wrong] + sizes.latency(u, cc), cancel))
+    wu, wc, wb, we = (np.concatenate(col) for col in zip(*waste))
+    keep = wb < we                                      # cancelled before it started: nothing was sent
     order = np.lexsort((wb[keep], wu[keep]))
-    return Plan(start, predicted, *(col[keep][order] for col in (wu, wc, wb, we, ws)))
+    return Plan(start, predicted, *(col[keep][order] for col in (wu, wc, wb, we)))
 
 
 @dataclass(frozen=True, eq=False)
@@ -326,14 +366,14 @@ class Outcome:
     interruption_s: np.ndarray
 
 
-def switch_outcome(events: NeedEvents, start: np.ndarray, bits: np.ndarray, latency: np.ndarray,
-                   device: DeviceConfig, timeline: RateTimeline) -> Outcome:
-    """Download, load and switch for every event. Two accelerators: the load happens in the spare memory, so an
-    on-time model costs nothing. One accelerator: the application stops for the load at every switch."""
+def switch_outcome(events: NeedEvents, start: np.ndarray, done: np.ndarray, sizes: Sizes,
+                   device: DeviceConfig) -> Outcome:
+    """Load and switch for every event whose download started at ``start`` and finished at ``done`` (from
+    core.mobility.cell). Two accelerators: the load happens in the spare memory, so an on-time model costs
+    nothing. One accelerator: the application stops for the load at every switch."""
     ctx = events.context
-    begin = start + latency[ctx]
-    done = timeline.finish_time(events.user, begin, bits[ctx])
-    load = device.load_time_s(bits[ctx])
+    begin = start + sizes.latency(events.user, ctx)
+    load = device.load_time_s(sizes.bits(events.user, ctx))
     if device.accelerators == 2:
         ready = done + load
         on_time = ready <= events.t_need

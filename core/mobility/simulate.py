@@ -1,6 +1,6 @@
 """Predictive model downloading as users move: ``simulate(config, seed)`` runs movement, link, the download
-policies on the same users and returns per-event, per-user and overall metrics and the downlink load per base
-station over time."""
+policies on the same users, with downloads sharing each cell's downlink, and returns per-event, per-user and
+overall metrics, next-place accuracy per predictor, and the downlink load per base station over time."""
 from __future__ import annotations
 
 import dataclasses
@@ -11,18 +11,24 @@ import numpy as np
 import pandas as pd
 
 from core.mobility.area import Area, load_area
-from core.mobility.catalog import MODEL_PRESETS, model_table
+from core.mobility.catalog import DEVICE_CLASSES, model_arrays
+from core.mobility.cell import SHARING, run_transfers, shared_rate
 from core.mobility.link import LinkConfig, RateTimeline, link_ber, serving_links
 from core.mobility.movement import MovementConfig, simulate_movement
-from core.mobility.policies import (POLICIES, DeviceConfig, PolicyConfig, need_events, plan_downloads,
-                                    predict_legs, required_contexts, switch_outcome)
+from core.mobility.policies import (POLICIES, DeviceConfig, PolicyConfig, Sizes, need_events, next_place_accuracy,
+                                    plan_downloads, predict_legs, required_contexts, switch_outcome)
+from core.mobility.predict import PREDICTORS, NextPlaceModel
 from core.validation import check_choice, check_int, check_range
+
+HEADING_PREDICTOR = ("heading", "straight-line heading (random waypoint has no history to learn)")
+ORACLE_PASSES = 3     # the oracle re-plans on the cell load its previous plan caused
 
 
 @dataclass(frozen=True)
 class ScenarioConfig:
-    """Everything a run depends on besides the seed. ``models`` maps a context to (bits, tier latency s) and
-    overrides the presets of ``core.mobility.catalog`` (this is where the AI library plugs in)."""
+    """Everything a run depends on besides the seed. ``models`` maps a context (every device) or
+    ``"walk/context"`` / ``"drive/context"`` to (bits, tier latency s); it overrides the fallback table of
+    ``core.mobility.catalog`` (the AI library's sizes come in here, see ``catalog.library_models``)."""
     n_users: int = 200
     duration_s: float = 3600.0
     step_s: float = 1.0
@@ -32,6 +38,8 @@ class ScenarioConfig:
     device: DeviceConfig = field(default_factory=DeviceConfig)
     policy: PolicyConfig = field(default_factory=PolicyConfig)
     policies: tuple[str, ...] = POLICIES
+    predictors: tuple[str, ...] = ("markov1", "markov2")   # compared beside the predictive policy's own
+    sharing: str = "processor_sharing"
     models: tuple[tuple[str, tuple[float, float]], ...] | None = None
     track_users: int = 40            # users whose tracks are kept for the map
     track_step_s: float = 10.0
@@ -45,19 +53,23 @@ class ScenarioConfig:
             raise ValueError(f"policies={self.policies!r} is empty; allowed: a non-empty subset of {list(POLICIES)}")
         for p in self.policies:
             check_choice("policies", p, POLICIES)
+        for p in self.predictors:
+            check_choice("predictors", p, PREDICTORS)
+        check_choice("sharing", self.sharing, SHARING)
         check_int("track_users", self.track_users, 0, 10_000)
         check_range("track_step_s", self.track_step_s, self.step_s, None)
         check_range("load_bin_s", self.load_bin_s, self.step_s, None)
         if self.models is not None:
             items = self.models.items() if isinstance(self.models, Mapping) else self.models
             table = []
-            for ctx, value in items:
+            for key, value in items:
                 bits, latency = value
-                check_range(f"models[{ctx!r}] bits", bits, 0, None, lo_open=True)
-                check_range(f"models[{ctx!r}] latency_s", latency, 0, None)
-                table.append((str(ctx), (float(bits), float(latency))))
+                check_range(f"models[{key!r}] bits", bits, 0, None, lo_open=True)
+                check_range(f"models[{key!r}] latency_s", latency, 0, None)
+                table.append((str(key), (float(bits), float(latency))))
             object.__setattr__(self, "models", tuple(sorted(table)))
         object.__setattr__(self, "policies", tuple(self.policies))
+        object.__setattr__(self, "predictors", tuple(self.predictors))
 
 
 @dataclass(frozen=True, eq=False)
@@ -65,8 +77,10 @@ class SimulationResult:
     """Outputs of one run; the DataFrames are shared, treat them as read-only.
 
     events: one row per model switch and policy; users: per user and policy; overall: per policy;
+    predictors: next-place accuracy and the predictive policy's outcome per predictor (same users);
     load: mean downlink load per base station per time bin; waste: downloads of wrongly predicted models;
-    tracks: positions of the first ``track_users`` users for the map."""
+    sizes: the model bits and tier latency per device class and context; tracks: positions of the first
+    ``track_users`` users for the map."""
     config: ScenarioConfig
     seed: int
     area_name: str
@@ -78,27 +92,50 @@ class SimulationResult:
     load: pd.DataFrame
     waste: pd.DataFrame
     tracks: pd.DataFrame
+    predictors: pd.DataFrame = None
+    sizes: pd.DataFrame = None
 
 
-def _bs_load(user, begin, end, bs: np.ndarray, n_bs: int, rate: np.ndarray, step_s: float,
-             bin_s: float) -> np.ndarray:
-    """(base stations, bins) mean downlink rate of the downloads in flight, attributed to the serving station."""
-    n, steps = rate.shape
-    diff = np.zeros((n, steps + 1), dtype=np.int32)
-    s0 = np.clip(np.floor(begin / step_s).astype(np.int64), 0, steps)
-    s1 = np.clip(np.ceil(end / step_s).astype(np.int64), 0, steps)
-    np.add.at(diff, (user, s0), 1)
-    np.add.at(diff, (user, s1), -1)
-    active = np.cumsum(diff[:, :steps], axis=1)
-    u, k = np.nonzero(active > 0)
-    per_step = np.bincount(bs[u, k].astype(np.int64) * steps + k, weights=active[u, k] * rate[u, k].astype(float),
-                           minlength=n_bs * steps).reshape(n_bs, steps)
+def _binned(per_step: np.ndarray, step_s: float, bin_s: float) -> np.ndarray:
+    """(rows, steps) -> (rows, bins) means over bins of ``bin_s`` seconds."""
+    n_rows, steps = per_step.shape
     per_bin = max(int(round(bin_s / step_s)), 1)
     n_bins = -(-steps // per_bin)
-    padded = np.zeros((n_bs, n_bins * per_bin))
+    padded = np.zeros((n_rows, n_bins * per_bin))
     padded[:, :steps] = per_step
     counts = np.minimum(per_bin, steps - np.arange(n_bins) * per_bin)
-    return padded.reshape(n_bs, n_bins, per_bin).sum(axis=2) / counts
+    return padded.reshape(n_rows, n_bins, per_bin).sum(axis=2) / counts
+
+
+@dataclass(frozen=True, eq=False)
+class _Run:
+    """One policy on the shared cells: its plan, outcome, transfers and the waste."""
+    plan: object
+    outcome: object
+    done_alone: np.ndarray
+    waste_end: np.ndarray
+    waste_sent: np.ndarray
+    load_bps: np.ndarray          # (base stations, steps)
+
+
+def _execute(policy, events, pred, sizes, config, timeline, serving, rate, dt) -> _Run:
+    """Plan ``policy`` and run its transfers (needed and wasted) on the cells; the oracle re-plans on the cell
+    load its previous plan caused (ORACLE_PASSES times), so that it knows the future load too."""
+    plan_timeline = timeline
+    passes = ORACLE_PASSES if policy == "oracle" and config.sharing != "none" else 1
+    n_ev = len(events.user)
+    for i in range(passes):
+        if i > 0:
+            plan_timeline = RateTimeline(shared_rate(rate, serving, tr.in_flight, config.sharing), dt)
+        plan = plan_downloads(policy, events, pred, sizes, config.device, config.policy, plan_timeline, dt)
+        begin = np.r_[plan.start + sizes.latency(events.user, events.context), plan.waste_begin]
+        user = np.r_[events.user, plan.waste_user]
+        bits = np.r_[sizes.bits(events.user, events.context), sizes.bits(plan.waste_user, plan.waste_context)]
+        cancel = np.r_[np.full(n_ev, np.inf), plan.waste_cancel]
+        tr = run_transfers(user, begin, bits, cancel, serving, rate, dt, config.sharing)
+    out = switch_outcome(events, plan.start, tr.end[:n_ev], sizes, config.device)
+    alone = timeline.finish_time(events.user, begin[:n_ev], bits[:n_ev])
+    return _Run(plan, out, alone, tr.end[n_ev:], tr.sent[n_ev:], tr.load_bits / dt)
 
 
 def simulate(config: ScenarioConfig, seed: int) -> SimulationResult:
@@ -117,38 +154,47 @@ def _simulate(config: ScenarioConfig, seed: int, area: Area) -> SimulationResult
     place_rate = serving_links(area.place_xy, area.bs_xy, config.link)[2].astype(float)
     required = required_contexts(movement, area)
     events, loaded = need_events(required, dt)
-    bits_map, latency_map = model_table(area.contexts, dict(config.models or ()))
-    bits = np.array([bits_map[c] for c in area.contexts])
-    latency = np.array([latency_map[c] for c in area.contexts])
+    bits_table, latency_table, model_names = model_arrays(area.contexts, dict(config.models or ()))
+    device_class = np.where(movement.driver, DEVICE_CLASSES.index("drive"), DEVICE_CLASSES.index("walk"))
+    sizes = Sizes(bits_table, latency_table, device_class)
     timeline = RateTimeline(rate, dt)
-    preds = None
-    if "predictive" in config.policies:
-        preds = predict_legs(movement, area, loaded, rate, place_rate, config.policy, dt,
-                             street_model=config.movement.model == "streets")
+    street = config.movement.model != "random_waypoint"
+    nextplace = NextPlaceModel.fit(movement.history, len(area.places)) if street else None
+    main_predictor = config.policy.predictor if street else HEADING_PREDICTOR[0]
+    compared = (tuple(dict.fromkeys((*config.predictors, config.policy.predictor))) if street
+                else (HEADING_PREDICTOR[0],))
+    preds = {}
+    if "predictive" in config.policies or compared:
+        for p in compared:
+            preds[p] = predict_legs(movement, area, loaded, rate, place_rate, config.policy, dt, street_model=street,
+                                    model=nextplace, predictor=p if street else None)
     names = np.array(area.contexts, dtype=object)
-    model_names = np.array([MODEL_PRESETS[c].model if c in MODEL_PRESETS else c for c in area.contexts],
-                           dtype=object)
     bs_ids = tuple(b.id for b in area.base_stations)
-    frames, waste_frames, load_frames = [], [], []
+    runs = {}
     for policy in config.policies:
-        plan = plan_downloads(policy, events, preds, bits, latency, config.device, config.policy, timeline, dt)
-        out = switch_outcome(events, plan.start, bits, latency, config.device, timeline)
+        runs[policy] = _execute(policy, events, preds.get(main_predictor), sizes, config, timeline, bs, rate, dt)
+    frames, waste_frames, load_frames = [], [], []
+    for policy, run in runs.items():
+        plan, out = run.plan, run.outcome
         k = np.clip(np.floor(out.begin / dt).astype(np.int64), 0, steps - 1)
         at_snr = snr[events.user, k].astype(float)
         ber_value, modulation = link_ber(at_snr, config.link)
         ctx = events.context
+        ev_bits = sizes.bits(events.user, ctx)
         frames.append(pd.DataFrame({
             "policy": policy, "user": events.user, "t_need_s": events.t_need, "context": names[ctx],
-            "model": model_names[ctx], "bits": bits[ctx], "start_s": plan.start, "done_s": out.done,
-            "ready_s": out.ready, "on_time": out.on_time, "interruption_s": out.interruption_s,
+            "model": model_names[device_class[events.user], ctx], "bits": ev_bits, "start_s": plan.start,
+            "done_s": out.done, "ready_s": out.ready, "on_time": out.on_time, "interruption_s": out.interruption_s,
             "lead_s": events.t_need - out.ready, "predicted": plan.predicted, "run_end_s": events.run_end,
+            "sharing_delay_s": np.maximum(out.done - run.done_alone, 0.0),
             "base_station": np.array(bs_ids, dtype=object)[bs[events.user, k]], "snr_db": at_snr,
             "rate_bps": rate[events.user, k].astype(float), "ber": ber_value, "modulation": modulation}))
         waste_frames.append(pd.DataFrame({
             "policy": policy, "user": plan.waste_user, "context": names[plan.waste_context],
-            "begin_s": plan.waste_begin, "end_s": plan.waste_end, "bits": plan.waste_bits}))
-        load = _bs_load(np.r_[events.user, plan.waste_user], np.r_[out.begin, plan.waste_begin],
-                        np.r_[out.done, plan.waste_end], bs, len(bs_ids), rate, dt, config.load_bin_s)
+            "begin_s": plan.waste_begin, "end_s": run.waste_end, "bits": run.waste_sent,
+            # A prefetch for a need after the window cannot be judged: it is neither used nor wasted here.
+            "after_window": plan.waste_cancel > config.duration_s})[lambda d: d["bits"] > 0])
+        load = _binned(run.load_bps, dt, config.load_bin_s)
         n_bins = load.shape[1]
         load_frames.append(pd.DataFrame({
             "policy": policy,
@@ -158,10 +204,39 @@ def _simulate(config: ScenarioConfig, seed: int, area: Area) -> SimulationResult
     waste_df = pd.concat(waste_frames, ignore_index=True)
     load_df = pd.concat(load_frames, ignore_index=True)
     users_df = _per_user(config, movement.driver, loaded[:, 0], names, events_df, waste_df)
-    overall = _overall(config, events_df, waste_df, load_df, users_df)
+    accuracy = {p: next_place_accuracy(pr) for p, pr in preds.items()}
+    overall = _overall(config, events_df, waste_df, load_df, users_df, runs,
+                       accuracy.get(main_predictor, {}))
+    predictors = _predictors(config, compared, main_predictor, preds, accuracy, runs, events, sizes, timeline, bs,
+                             rate, dt, street)
     tracks = _tracks(config, area, movement, required, names, dt)
+    size_rows = pd.DataFrame([{"device_class": d, "context": c, "model": model_names[i, j],
+                               "bits": bits_table[i, j], "latency_s": latency_table[i, j]}
+                              for i, d in enumerate(DEVICE_CLASSES) for j, c in enumerate(area.contexts)])
     return SimulationResult(config, seed, area.name, area.contexts, bs_ids, events_df, users_df, overall,
-                            load_df, waste_df, tracks)
+                            load_df, waste_df, tracks, predictors, size_rows)
+
+
+def _predictors(config, compared, main, preds, accuracy, runs, events, sizes, timeline, bs, rate, dt,
+                street) -> pd.DataFrame:
+    """Per predictor, on the same users: next-place accuracy and the predictive policy's outcome with it."""
+    rows = []
+    for p in compared:
+        run = runs.get("predictive") if p == main and "predictive" in runs else _execute(
+            "predictive", events, preds[p], sizes, config, timeline, bs, rate, dt)
+        e = run.outcome
+        needed = float(sizes.bits(events.user, events.context).sum())
+        wasted = float(run.waste_sent[run.plan.waste_cancel <= config.duration_s].sum())
+        sent = needed + float(run.waste_sent.sum())
+        load = _binned(run.load_bps, dt, config.load_bin_s)
+        rows.append({"predictor": p, "label": PREDICTORS[p][0] if street else HEADING_PREDICTOR[1],
+                     **accuracy[p],
+                     "on_time_share": float(e.on_time.mean()) if len(e.on_time) else float("nan"),
+                     "interruption_s_per_user": float(e.interruption_s.sum()) / config.n_users,
+                     "wasted_share": wasted / max(sent, 1.0),
+                     "peak_bs_load_Mbps": float(load.max()) / 1e6 if load.size else 0.0,
+                     "used_by_predictive_policy": p == main})
+    return pd.DataFrame(rows)
 
 
 def _per_user(config, driver, initial, names, events: pd.DataFrame, waste: pd.DataFrame) -> pd.DataFrame:
@@ -185,26 +260,35 @@ def _per_user(config, driver, initial, names, events: pd.DataFrame, waste: pd.Da
     return out
 
 
-def _overall(config, events, waste, load, users) -> pd.DataFrame:
+def _overall(config, events, waste, load, users, runs, accuracy: dict) -> pd.DataFrame:
     rows = []
     for policy in config.policies:
         e = events[events["policy"] == policy]
         w = waste[waste["policy"] == policy]
         ld = load[load["policy"] == policy]
         switches = len(e)
+        sent = float(e["bits"].sum() + w["bits"].sum())
+        after = w["after_window"]
+        wasted = float(w.loc[~after, "bits"].sum())
         rows.append({
             "policy": policy,
             "users": config.n_users,
             "switches": switches,
             "on_time_share": float(e["on_time"].mean()) if switches else float("nan"),
+            "next_place_accuracy": accuracy.get("next_place_accuracy_route", float("nan"))
+            if policy == "predictive" else float("nan"),
             "interruption_s": float(e["interruption_s"].sum()),
             "interruption_s_per_user": float(e["interruption_s"].sum()) / config.n_users,
             "interruption_s_per_switch": float(e["interruption_s"].mean()) if switches else 0.0,
             "interrupted_switches": int((e["interruption_s"] > 0).sum()),
             "predicted_share": float(e["predicted"].mean()) if switches else 0.0,
-            "downloaded_Mbit": float(e["bits"].sum() + w["bits"].sum()) / 1e6,
-            "wasted_Mbit": float(w["bits"].sum()) / 1e6,
+            "downloaded_Mbit": sent / 1e6,
+            "wasted_Mbit": wasted / 1e6,
+            "wasted_share": wasted / sent if sent > 0 else 0.0,
+            "after_window_Mbit": float(w.loc[after, "bits"].sum()) / 1e6,
             "peak_bs_load_Mbps": float(ld["load_bps"].max()) / 1e6 if len(ld) else 0.0,
+            "mean_bs_load_Mbps": float(runs[policy].load_bps.mean()) / 1e6,
+            "sharing_delay_s_per_switch": float(e["sharing_delay_s"].mean()) if switches else 0.0,
         })
     return pd.DataFrame(rows).set_index("policy")
 
@@ -230,9 +314,12 @@ def _tracks(config, area: Area, movement, required, names, dt) -> pd.DataFrame:
 
 SCENARIOS: dict[str, ScenarioConfig] = {
     "default": ScenarioConfig(),
+    "routine": ScenarioConfig(),
+    "habits": ScenarioConfig(movement=MovementConfig(model="streets")),
+    "random_waypoint": ScenarioConfig(movement=MovementConfig(model="random_waypoint")),
     "single_accelerator": ScenarioConfig(device=DeviceConfig(accelerators=1)),
     "mostly_drivers": ScenarioConfig(movement=MovementConfig(driver_share=0.8)),
-    "random_waypoint": ScenarioConfig(movement=MovementConfig(model="random_waypoint")),
+    "no_cell_sharing": ScenarioConfig(sharing="none"),
     "fr2_400mhz": ScenarioConfig(link=LinkConfig(preset="5g_fr2_400mhz")),
     "benchmark_1000": ScenarioConfig(n_users=1000),
 }

@@ -221,8 +221,16 @@ def load_dataset(name: str = "digits", data_dir: str | os.PathLike | None = None
     return load_cifar(name, root, split_seed, val_fraction, download=download, max_train_images=max_train_images)
 
 
-def load_for_card(card) -> DataSplits:
-    """The data a root model was trained on, split as in its card (digits need nothing; others their data_dir)."""
+def load_for_card(card, checkpoint: str | os.PathLike | None = None) -> DataSplits:
+    """The data a root model is scored on, split as in its card: digits need nothing; a card that names an image
+    pack (``extra["pack"]``, a file beside the checkpoint, see core.model.pack) uses it; others their data_dir."""
+    pack = (card.extra or {}).get("pack")
+    if pack:
+        from core.model.models import ASSETS
+        from core.model.pack import load_pack
+
+        folder = Path(checkpoint).parent if checkpoint is not None else ASSETS
+        return load_pack(folder / pack, card.mean, card.std, split_seed=card.split_seed)
     data_dir = (card.extra or {}).get("data_dir")
     if card.dataset != "digits" and not data_dir:
         raise ValueError(f"model card of dataset {card.dataset!r} names no data_dir: retrain with --data-dir")

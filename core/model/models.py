@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass, field
+from functools import lru_cache
 from pathlib import Path
 
 import torch
@@ -292,32 +293,129 @@ def load_checkpoint(path: str | Path) -> tuple[BackboneNet, ModelCard]:
 
 
 PROJECT = Path(__file__).resolve().parents[2]
-DEFAULT_CHECKPOINT = PROJECT / "assets" / "resnet18_digits.safetensors"
-DEFAULT_MODEL_NAME = "ResNet-18 on digits (default)"
+ASSETS = PROJECT / "assets"
+# Root models shipped in assets/ (display name -> checkpoint); the first is the default. Each was trained by
+# ``python -m core.model.train`` (the command is in its card).
+SHIPPED_ROOTS = {
+    "ResNet-18 (half width) on CIFAR-10 photos": ASSETS / "resnet18_cifar10.safetensors",
+    "ResNet-18 on 8x8 digits": ASSETS / "resnet18_digits.safetensors",
+}
+
+def _default_model_name() -> str:
+    """The first shipped root, unless $INSITU_DEFAULT_ROOT names another shipped root (e.g. the digits root for a
+    quick demo or for the fast test suite)."""
+    import os
+
+    wanted = os.environ.get("INSITU_DEFAULT_ROOT")
+    if not wanted:
+        return next(iter(SHIPPED_ROOTS))
+    matches = [name for name, path in SHIPPED_ROOTS.items() if wanted in (name, path.stem)]
+    if not matches:
+        raise ValueError(f"INSITU_DEFAULT_ROOT={wanted[:60]!r} is not a shipped root; allowed: "
+                         f"{[p.stem for p in SHIPPED_ROOTS.values()]}")
+    return matches[0]
 
 
-def find_checkpoints(folders=None) -> dict[str, Path]:
-    """Root models a user can pick: the shipped default, then every checkpoint (safetensors + JSON card) in
-    ``folders`` (default: assets/ and runs/ of the project, plus $INSITU_MODELS if set), by display name."""
+DEFAULT_MODEL_NAME = _default_model_name()
+DEFAULT_CHECKPOINT = SHIPPED_ROOTS[DEFAULT_MODEL_NAME]
+DIGITS_CHECKPOINT = ASSETS / "resnet18_digits.safetensors"  # the small root that fast tests use
+PAPER_ROOT_PARAMETERS = 11_689_512  # torchvision's ResNet-18 (ImageNet head), the paper's "11.69 million"
+
+
+def checkpoint_problem(path: str | Path) -> str:
+    """Why a checkpoint cannot serve as a root model ("" when it can): a missing or damaged card, a truncated or
+    foreign weights file, tensor names or shapes that do not match the card's architecture. Reads only the card
+    and the safetensors header (no weights); cached on the files' size and modification time."""
+    path = Path(path).with_suffix(".safetensors")
+    card_path = path.with_suffix(".json")
+    try:
+        stamp = tuple((f.stat().st_size, f.stat().st_mtime_ns) for f in (path, card_path))
+    except OSError as err:
+        return f"cannot be read: {err.strerror or err}"
+    return _checkpoint_problem(str(path), stamp)
+
+
+@lru_cache(maxsize=256)
+def _checkpoint_problem(path: str, stamp: tuple) -> str:
+    from safetensors import SafetensorError, safe_open
+
+    card_path = Path(path).with_suffix(".json")
+    try:
+        card = ModelCard.from_dict(json.loads(card_path.read_text()))
+        with torch.device("meta"):
+            expected = {k: tuple(v.shape) for k, v in
+                        build_model(card.arch, len(card.classes), card.input_shape[0], card.width).state_dict().items()}
+    except (json.JSONDecodeError, OSError, TypeError, KeyError, ValueError, AttributeError) as err:
+        return f"model card {card_path.name} is damaged: {str(err)[:120]}"
+    try:
+        with safe_open(path, "pt") as f:
+            shapes = {k: tuple(f.get_slice(k).get_shape()) for k in f.keys()}
+    except (SafetensorError, OSError) as err:
+        return f"weights file is damaged: {str(err)[:120]}"
+    if set(shapes) != set(expected):
+        return f"weights do not match {card.arch}: {len(set(shapes) ^ set(expected))} tensor names differ"
+    wrong = next((k for k in shapes if shapes[k] != expected[k]), None)
+    if wrong:
+        return f"tensor {wrong} has shape {shapes[wrong]}, expected {expected[wrong]}"
+    return ""
+
+
+def scan_checkpoints(folders=None) -> tuple[dict[str, Path], dict[str, str]]:
+    """(usable, unusable): root models a user can pick, by display name (the shipped default first, then every
+    checkpoint, safetensors + JSON card, in ``folders``: default assets/ and runs/ of the project plus
+    $INSITU_MODELS if set), and the checkpoints that cannot be used, file name -> reason."""
     import os
 
     if folders is None:
         folders = [PROJECT / "assets", PROJECT / "runs"] + (
             [Path(os.environ["INSITU_MODELS"])] if os.environ.get("INSITU_MODELS") else [])
-    found = {DEFAULT_MODEL_NAME: DEFAULT_CHECKPOINT}
+    found = {DEFAULT_MODEL_NAME: SHIPPED_ROOTS[DEFAULT_MODEL_NAME], **SHIPPED_ROOTS}  # the default first
+    rejected = {}
+    shipped = {p.resolve() for p in SHIPPED_ROOTS.values()}
     for folder in folders:
         for path in sorted(Path(folder).glob("*.safetensors")) if Path(folder).is_dir() else []:
-            if path.resolve() == DEFAULT_CHECKPOINT.resolve() or not path.with_suffix(".json").is_file():
+            if path.resolve() in shipped or not path.with_suffix(".json").is_file():
+                continue  # no card: not a checkpoint (e.g. a packed data set)
+            problem = checkpoint_problem(path)
+            if problem:
+                rejected[str(path)] = problem
                 continue
-            try:
-                card = json.loads(path.with_suffix(".json").read_text())
-                name = f"{path.stem}: {card.get('arch', '?')} on {card.get('dataset', '?')}"
-            except (json.JSONDecodeError, OSError, AttributeError):
-                continue  # not a model card: not offered
-            found[name] = path
-    return found
+            card = json.loads(path.with_suffix(".json").read_text())
+            found[f"{path.stem}: {card.get('arch', '?')} on {card.get('dataset', '?')}"] = path
+    return found, rejected
+
+
+def find_checkpoints(folders=None) -> dict[str, Path]:
+    """Root models a user can pick (display name -> checkpoint path); unusable checkpoints are left out
+    (``scan_checkpoints`` says why)."""
+    return scan_checkpoints(folders)[0]
+
+
+def resolve_checkpoint(root: str | Path | None) -> Path:
+    """The checkpoint a command line's ``--root NAME|PATH`` means: None the default, a file path, a checkpoint
+    name (file stem, e.g. ``resnet18_digits``) in assets/, runs/ or $INSITU_MODELS, or a display name."""
+    if root is None:
+        return DEFAULT_CHECKPOINT
+    path = Path(root)
+    if path.with_suffix(".safetensors").is_file():
+        return path.with_suffix(".safetensors")
+    found, rejected = scan_checkpoints()
+    if str(root) in found:
+        return found[str(root)]
+    by_stem = {p.stem: p for p in found.values()}
+    if str(root) in by_stem:
+        return by_stem[str(root)]
+    bad = [f"{Path(p).stem} ({why})" for p, why in rejected.items() if Path(p).stem == str(root)]
+    raise ValueError(f"root={str(root)!r} is not a checkpoint file nor a usable root model name; allowed: "
+                     f"{sorted(by_stem)} or a path to a .safetensors checkpoint"
+                     + (f"; {bad[0]}" if bad else ""))
 
 
 def load_default() -> tuple[BackboneNet, ModelCard]:
-    """The shipped root model: ResNet-18 with exits trained on the digits by ``python -m core.model.train``."""
+    """The default shipped root model (the first of SHIPPED_ROOTS)."""
     return load_checkpoint(DEFAULT_CHECKPOINT)
+
+
+def load_digits_root() -> tuple[BackboneNet, ModelCard]:
+    """The small shipped root (ResNet-18 on scikit-learn's 8x8 digits): what fast tests use."""
+    return load_checkpoint(DIGITS_CHECKPOINT)

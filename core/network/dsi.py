@@ -121,8 +121,9 @@ class Application:
 
 
 @dataclass(frozen=True)
-class Channel:
-    """Link state: downlink and uplink rates (bit/s) and the payload bit-error rate in [0, 0.5].
+class ChannelReport:
+    """What the device reports about its link (the DSI's channel part; the channel itself is core.link): downlink
+    and uplink rates (bit/s) and the payload bit-error rate in [0, 0.5].
 
     ``snr_db`` and ``modulation`` record where the BER came from when it was derived with ``from_snr``.
     """
@@ -145,10 +146,10 @@ class Channel:
             # A record whose BER contradicts its own SNR would mislead every consumer downstream.
             if not math.isclose(self.ber, expected, rel_tol=1e-9, abs_tol=1e-300):
                 raise ValueError(f"ber={self.ber!r} does not follow from snr_db={self.snr_db!r} with "
-                                 f"{self.modulation}; allowed: {expected!r} (use Channel.from_snr)")
+                                 f"{self.modulation}; allowed: {expected!r} (use ChannelReport.from_snr)")
 
     @classmethod
-    def from_snr(cls, snr_db: float, modulation: str, downlink_bps: float, uplink_bps: float) -> "Channel":
+    def from_snr(cls, snr_db: float, modulation: str, downlink_bps: float, uplink_bps: float) -> "ChannelReport":
         """A channel whose BER follows from the per-symbol SNR (dB) and modulation over AWGN."""
         snr = check_range("snr_db", snr_db, -200.0, 200.0)
         return cls(downlink_bps, uplink_bps, ber_from_snr(snr, modulation), snr, modulation)
@@ -160,10 +161,10 @@ class DSI:
     hardware: Hardware
     location: Location | None
     application: Application
-    channel: Channel
+    channel: ChannelReport
 
     def __post_init__(self):
-        for name, kind in (("hardware", Hardware), ("application", Application), ("channel", Channel)):
+        for name, kind in (("hardware", Hardware), ("application", Application), ("channel", ChannelReport)):
             value = getattr(self, name)
             if not isinstance(value, kind):
                 raise ValueError(f"{name}={value!r} must be a {kind.__name__}")
@@ -185,8 +186,8 @@ def dsi_from_presets(hardware: str = "smartphone", application: str = "image rec
     down = check_range("downlink_bps", downlink_bps, 0.0, lo_open=True)
     up = down / 2 if uplink_bps is None else uplink_bps
     if snr_db is None:
-        channel = Channel(down, up, ber)
+        channel = ChannelReport(down, up, ber)
     else:
-        channel = Channel.from_snr(snr_db, modulation, down, up)
+        channel = ChannelReport.from_snr(snr_db, modulation, down, up)
     app = Application(application, APPLICATIONS[application].latency_s, min_accuracy, samples_per_task)
     return DSI(HARDWARE_PRESETS[hardware], location, app, channel)

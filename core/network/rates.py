@@ -96,18 +96,20 @@ COUNTS = ("paper", "counted")
 
 
 @lru_cache(maxsize=None)
-def count_parameters(arch: str, include_head: bool = True) -> int:
+def torchvision_parameters(arch: str, include_head: bool = True) -> int:
     """Number of parameters of a torchvision architecture, built without weights on the meta device (no memory, ~0.1 s)."""
     check_choice("arch", arch, _HEADS)
     # Imported here so that the rest of the engine (and the app's start-up) does not pay for torch on import.
     import torch
     import torchvision
 
+    from core.model.models import count_parameters
+
     with torch.device("meta"):
         model = getattr(torchvision.models, arch)(weights=None)
-    total = sum(p.numel() for p in model.parameters())
+    total = count_parameters(model)
     if not include_head:
-        total -= sum(p.numel() for p in model.get_submodule(_HEADS[arch]).parameters())
+        total -= count_parameters(model.get_submodule(_HEADS[arch]))
     return int(total)
 
 
@@ -116,14 +118,14 @@ def root_params(model: str, counts: str = "paper", include_head: bool = True) ->
     check_choice("model", model, ROOT_MODELS)
     check_choice("counts", counts, COUNTS)
     root = ROOT_MODELS[model]
-    return root.paper_params if counts == "paper" else count_parameters(root.arch, include_head)
+    return root.paper_params if counts == "paper" else torchvision_parameters(root.arch, include_head)
 
 
 def parameter_table() -> pd.DataFrame:
     """Each root model's paper count beside its torchvision counts with and without the classifier head."""
     rows = [{"model": m.name, "arch": m.arch, "paper_params": m.paper_params,
-             "counted_params": count_parameters(m.arch, True),
-             "counted_params_without_head": count_parameters(m.arch, False), "note": m.note}
+             "counted_params": torchvision_parameters(m.arch, True),
+             "counted_params_without_head": torchvision_parameters(m.arch, False), "note": m.note}
             for m in ROOT_MODELS.values()]
     return pd.DataFrame(rows)
 
@@ -137,9 +139,11 @@ def required_rate(bits, latency_s):
 
 
 def fig4_table(models=PAPER_MODELS, applications=PAPER_APPLICATIONS, fractions=None,
-               bits_per_param: int = 32, counts: str = "paper", include_head: bool = True) -> pd.DataFrame:
+               bits_per_param: int = 32, counts: str = "paper", include_head: bool = True,
+               budgets: tuple[tuple[str, float], ...] = ()) -> pd.DataFrame:
     """Required rate for each root model, application and sub-model size (fraction of the root model's bits).
 
+    ``budgets``: extra (label, latency budget in s) pairs drawn like applications (e.g. a user's own budget).
     Columns: model, application, latency_s, fraction, params (of the root model), bits, required_rate_bps.
     """
     if fractions is None:
@@ -148,11 +152,11 @@ def fig4_table(models=PAPER_MODELS, applications=PAPER_APPLICATIONS, fractions=N
     bpp = check_int("bits_per_param", bits_per_param, 1, 64)
     for application in applications:
         check_choice("applications", application, APPLICATIONS)
+    pairs = [(a, APPLICATIONS[a].latency_s) for a in applications] + _check_budgets(budgets)
     frames = []
     for model in models:
         params = root_params(model, counts, include_head)
-        for application in applications:
-            latency = APPLICATIONS[application].latency_s
+        for application, latency in pairs:
             bits = frac * params * bpp
             frames.append(pd.DataFrame({
                 "model": model, "application": application, "latency_s": latency, "fraction": frac,
@@ -161,6 +165,15 @@ def fig4_table(models=PAPER_MODELS, applications=PAPER_APPLICATIONS, fractions=N
         return pd.DataFrame(columns=["model", "application", "latency_s", "fraction", "params", "bits",
                                      "required_rate_bps"])
     return pd.concat(frames, ignore_index=True)
+
+
+def _check_budgets(budgets) -> list[tuple[str, float]]:
+    out = []
+    for item in budgets:
+        if not (isinstance(item, (tuple, list)) and len(item) == 2 and isinstance(item[0], str)):
+            raise ValueError(f"budgets item {item!r} must be a (label, latency_s) pair")
+        out.append((item[0], check_range("latency_s", item[1], 0.0, lo_open=True)))
+    return out
 
 
 def max_fraction_that_fits(model: str, latency_s: float, rate_bps: float, bits_per_param: int = 32,
@@ -173,3 +186,60 @@ def max_fraction_that_fits(model: str, latency_s: float, rate_bps: float, bits_p
     if math.isinf(rate * latency):
         return 1.0
     return min(1.0, rate * latency / total_bits)
+
+
+def fit_table(models, budgets, rate_bps: float, bits_per_param: int = 32, counts: str = "paper",
+              include_head: bool = True) -> pd.DataFrame:
+    """Largest share of each root model that ``rate_bps`` delivers within each (label, latency budget s) of
+    ``budgets``. Columns: model, application, latency_s, root_Mbit, max_fraction, max_Mbit, whole_model_fits,
+    full_model_rate_bps (the rate the whole root model would need)."""
+    rows = []
+    for model in models:
+        bits = root_params(model, counts, include_head) * check_int("bits_per_param", bits_per_param, 1, 64)
+        for application, latency_s in _check_budgets(budgets):
+            share = max_fraction_that_fits(model, latency_s, rate_bps, bits_per_param, counts, include_head)
+            rows.append({"model": model, "application": application, "latency_s": latency_s,
+                         "root_Mbit": bits / 1e6, "max_fraction": share, "max_Mbit": share * bits / 1e6,
+                         "whole_model_fits": share >= 1.0, "full_model_rate_bps": bits / latency_s})
+    return pd.DataFrame(rows, columns=["model", "application", "latency_s", "root_Mbit", "max_fraction", "max_Mbit",
+                                       "whole_model_fits", "full_model_rate_bps"])
+
+
+@dataclass(frozen=True)
+class PaperStatement:
+    """A statement of the paper's Sec. 4 about Fig. 4, with what it implies about the largest share that fits."""
+    text: str
+    model: str
+    application: str
+    rate: str          # a key of REFERENCE_RATES
+    implies: str
+
+
+PAPER_STATEMENTS: tuple[PaperStatement, ...] = (
+    PaperStatement("Image recognition: ResNet-50 fits the 1 Gb/s user-experienced rate for any sub-model size",
+                   "ResNet-50", "image recognition", "user-experienced", "100 %"),
+    PaperStatement("Image recognition: VGG-16 needs about 80 % of its bits removed", "VGG-16", "image recognition",
+                   "user-experienced", "about 20 %"),
+    PaperStatement("Image recognition: ViT-Large needs up to 10 Gb/s for the full model", "ViT-L/32",
+                   "image recognition", "user-experienced", "10 %"),
+    PaperStatement("Video call: 1 Gb/s only suffices for ResNet compressed to about 30 %", "ResNet-50", "video call",
+                   "user-experienced", "about 30 %"),
+    PaperStatement("Tactile: the peak rate suffices only for a small model like ResNet", "ResNet-50", "tactile",
+                   "peak", "100 %"),
+    PaperStatement("Tactile: ...but not for VGG-16", "VGG-16", "tactile", "peak", "under 100 %"),
+)
+
+
+def statement_table(bits_per_param: int = 32, counts: str = "paper", include_head: bool = True) -> pd.DataFrame:
+    """Each of the paper's Fig. 4 statements beside the arithmetic: under the paper's assumptions (its rounded
+    counts, 32 bits per parameter) and under the given ones. Shares are fractions; rates in bit/s."""
+    rows = []
+    for st in PAPER_STATEMENTS:
+        rate = REFERENCE_RATES[st.rate].rate_bps
+        budget = ((st.application, APPLICATIONS[st.application].latency_s),)
+        paper = fit_table((st.model,), budget, rate).iloc[0]
+        yours = fit_table((st.model,), budget, rate, bits_per_param, counts, include_head).iloc[0]
+        rows.append({"statement": st.text, "implies": st.implies, "rate_bps": rate,
+                     "paper_share": paper["max_fraction"], "paper_full_rate_bps": paper["full_model_rate_bps"],
+                     "your_share": yours["max_fraction"], "your_full_rate_bps": yours["full_model_rate_bps"]})
+    return pd.DataFrame(rows)

@@ -14,15 +14,15 @@ import pandas as pd
 
 from core.compress.combine import SubModelSpec, generate
 from core.network.dsi import DSI
-from core.network.library import MODES, Library, reliability_available, state_sha256
+from core.network.library import MODES, Library, state_sha256
 from core.model.models import NUM_STAGES
 from core.compress.payload import ALLOWED_BITS
 from core.network.tiers import TIER_PRESETS, Tier, download_time
+from core.link.protections import check_protection
 from core.validation import check_choice, check_int, check_range
 
-FAMILIES = ("depth", "parameter", "bit", "combined")
+TECHNIQUES = ("depth", "parameter", "bit", "combined")  # the paper's three levels and their combination
 CONSTRAINTS = ("memory", "precision", "latency", "accuracy")
-PROTECTIONS = ("none", "sanitise", "clamp", "uep")
 # Assumption (no preset in the paper): the edge server finishing split inference runs at 100 TMAC/s, an A100-class
 # GPU (312 dense fp16 TFLOPS = 156 TMAC/s) derated for batch-1 inference.
 SERVER_MACS_PER_S = 1e14
@@ -57,7 +57,7 @@ class Selection:
     def summary(self) -> pd.DataFrame:
         """One row per technique: the chosen sub-model and its figures, or the reason there is none."""
         rows = []
-        for fam in FAMILIES:
+        for fam in TECHNIQUES:
             c = self.chosen.get(fam)
             base = {"technique": fam, "feasible": c is not None, "reason": self.reasons.get(fam, "")}
             base.update({k: (None if c is None else c[k]) for k in (
@@ -67,9 +67,9 @@ class Selection:
         return pd.DataFrame(rows)
 
 
-def _family(technique: str) -> str:
+def _technique(library_technique: str) -> str:
     # The uncompressed root is the depth level at k = 4 (the whole backbone on the device, nothing uplinked).
-    return "depth" if technique == "root" else technique
+    return "depth" if library_technique == "root" else library_technique
 
 
 def accuracy_at_ber(clean: float, grid: dict[float, float], ber: float) -> tuple[float, str]:
@@ -139,7 +139,7 @@ def _candidate_rows(entries: pd.DataFrame, ber_table: pd.DataFrame, dsi: DSI, pr
             }
             binding = next((c for c in CONSTRAINTS if not ok[c]), "")
             rows.append({
-                "id": e["id"], "key": e["key"], "technique": e["technique"], "family": _family(e["technique"]),
+                "id": e["id"], "key": e["key"], "technique": _technique(e["technique"]), "is_root": e["technique"] == "root",
                 "label": e["label"] + (" + server" if mode == "split" else ""), "mode": mode,
                 "depth": int(e["depth"]), "keep_ratio": float(e["keep_ratio"]), "bits": int(e["bits"]),
                 "tier": e["tier"], "total_bits": int(e["total_bits"]), "size_pct_of_root": e["size_pct_of_root"],
@@ -154,8 +154,8 @@ def _candidate_rows(entries: pd.DataFrame, ber_table: pd.DataFrame, dsi: DSI, pr
 
 def _choose(cands: pd.DataFrame) -> tuple[dict, dict]:
     chosen, reasons = {}, {}
-    for fam in FAMILIES:
-        mine = cands[cands.family == fam] if len(cands) else cands
+    for fam in TECHNIQUES:
+        mine = cands[cands.technique == fam] if len(cands) else cands
         feasible = mine[mine.binding == ""] if len(mine) else mine
         if len(feasible):
             best = feasible.sort_values(["accuracy", "total_bits", "latency_s"],
@@ -201,7 +201,7 @@ def _generation_targets(entries: pd.DataFrame, cands: pd.DataFrame, dsi: DSI, ti
         if fits.any() and not fits.all():
             target = math.floor(grid[fits].max() * 100) / 100
             have = set(np.round(entries.keep_ratio.to_numpy(float), 2))
-            fam = cands[(cands.family == "parameter") & (cands.binding == "")]
+            fam = cands[(cands.technique == "parameter") & (cands.binding == "")]
             best_have = fam.keep_ratio.max() if len(fam) else 0.0
             if 0 < target < 1 and round(target, 2) not in have and target > best_have:
                 specs.append(SubModelSpec(keep_ratio=target, retrain_steps=0))
@@ -210,7 +210,6 @@ def _generation_targets(entries: pd.DataFrame, cands: pd.DataFrame, dsi: DSI, ti
 
 def _generate_on_the_fly(specs, root, data, library: Library, dsi: DSI, protection: str):
     rows, measured = [], {}
-    can_ber, _ = reliability_available()
     for spec in specs:
         sub = generate(root, data, spec, library.seed)
         c = sub.card
@@ -223,12 +222,15 @@ def _generate_on_the_fly(specs, root, data, library: Library, dsi: DSI, protecti
                "uplink_bits_per_sample": c.uplink_bits_per_sample, "server_macs": 0, "accuracy": c.accuracy,
                "split_accuracy": float("nan"), "generation_seconds": c.generation_seconds,
                "generated_on_the_fly": True, **{f"bits_{p}": v for p, v in parts.items() if p != "total"}}
-        if dsi.channel.ber > 0 and can_ber:
-            from core.link.reliability import accuracy_under_ber
+        if dsi.channel.ber > 0:
+            from core.link.reliability import EstimateConfig, estimate_accuracy
 
-            trials = library.config.trials
-            res = accuracy_under_ber(sub, data, dsi.channel.ber, protection, trials=trials, seed=library.seed)
-            measured[(key, "exit")] = (float(res.mean), f"measured at the DSI's BER on the fly ({trials} trials)")
+            trials = max(2, library.config.trials)
+            res = estimate_accuracy(sub, data, dsi.channel.ber, protection,
+                                    EstimateConfig(min_trials=2, max_trials=trials), library.seed)
+            measured[(key, "exit")] = (float(res.mean), f"measured at the DSI's BER on the fly (paired estimate, "
+                                                        f"{res.trials} trials of {res.images_per_trial} images, "
+                                                        f"95 % interval {res.lo:.1%} to {res.hi:.1%})")
         rows.append(row)
     return pd.DataFrame(rows), measured
 
@@ -255,7 +257,7 @@ def select(dsi: DSI, library: Library, tiers: dict[str, Tier] = TIER_PRESETS, al
     for name in ("edge", "local", "central"):
         if name not in tiers:
             raise ValueError(f"tiers={list(tiers)} has no {name!r} tier; allowed: keys edge, local, central")
-    check_choice("protection", protection, PROTECTIONS)
+    check_protection(protection)
     check_range("server_macs_per_s", server_macs_per_s, 0.0, lo_open=True)
     if not isinstance(allow_generate, bool):
         raise ValueError(f"allow_generate={allow_generate!r} must be True or False")

@@ -88,3 +88,24 @@ def tier_for_latency(latency_budget_s: float, tiers: dict[str, Tier] | None = No
     if name not in tiers:
         raise ValueError(f"tiers={list(tiers)} has no {name!r} tier; allowed: a dict with keys {list(HOLDS)}")
     return tiers[name]
+
+
+# Tier rule reference: the paper's 6G user-experienced rate (1 Gb/s).
+REFERENCE_DOWNLINK_BPS = 1e9
+
+
+def tier_for_entry(technique: str, total_bits: int, *, reference_bps: float = REFERENCE_DOWNLINK_BPS,
+                   real_time_max_s: float = REAL_TIME_MAX_S, tiers: dict[str, Tier] | None = None) -> str:
+    """Which tier stores an AI library entry (paper Sec. 3: real-time at the edge, non-real-time local, generic
+    central).
+
+    Rule: the uncompressed root model is the generic model (central cloud). A sub-model that downloads from the
+    edge within the real-time limit (50 ms, core.network.tiers.REAL_TIME_MAX_S) at the 6G user-experienced rate of
+    1 Gb/s is a real-time model (edge cloud); every other sub-model is non-real-time (local cloud).
+    """
+    tiers = TIER_PRESETS if tiers is None else tiers
+    if technique == "root":
+        return "central"
+    if download_time(total_bits, tiers["edge"], reference_bps) <= real_time_max_s:
+        return "edge"
+    return "local"

@@ -1,70 +1,72 @@
-"""AppTest of the Guide: every measured figure on it is the engine's, computed live, beside the paper's claim."""
-import json
+"""AppTest of the Guide's story mode and the presenter view: Next / Back move through the steps, a step's preset
+sets the sidebar, presenter view hides the sidebar's clutter and keeps the navigation."""
 from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from app import story
+
 ROOT = Path(__file__).resolve().parents[2]
 MAIN = str(ROOT / "app" / "main.py")
 
 
-@pytest.fixture(scope="module")
-def page():
-    at = AppTest.from_file(MAIN, default_timeout=600)
+def _guide(present: bool = False) -> AppTest:
+    at = AppTest.from_file(MAIN, default_timeout=900)
+    if present:
+        at.query_params["present"] = "1"
     at.switch_page("views/guide.py").run()
     assert not at.exception, at.exception
     return at
 
 
-def metrics(at):
-    return {m.label: m for m in at.metric}
+def _step_header(at) -> str:
+    return at.header[0].value
 
 
-def test_root_card_figures_come_from_the_shipped_card(page):
-    card = json.loads((ROOT / "assets" / "resnet18_digits.json").read_text())
-    shown = metrics(page)
-    assert shown["Root test accuracy"].value == f"{card['test_accuracy']:.1%}"
-    assert shown["Parameters (root, no exits)"].value == f"{card['root_parameters']:,}"
+@pytest.fixture(scope="module")
+def page():
+    return _guide()
 
 
-def test_measured_figures_are_the_services_cached_results(page):
-    from app import services
-    from core.compress.combine import SubModelSpec
-
-    # AppTest runs the page in this process, so these calls (same arguments as the page) hit its cache entries.
-    model = services.settings().model
-    split = services.split_rows(8, model)
-    table = next(d.value for d in page.dataframe if "split point" in d.value.columns)
-    assert list(table["download (Mbit)"]) == pytest.approx(list(split["download_bits"] / 1e6))
-    assert list(table["accuracy with the server"]) == pytest.approx(list(split["server_accuracy"]))
-    four = services.submodel(SubModelSpec(bits=4), 0, model).card
-    assert metrics(page)["4-bit accuracy"].value == f"{four.accuracy:.1%}"
-    assert metrics(page)["4-bit sub-model size"].value == f"{four.total_bits / 1e6:.2f} Mbit"
+def test_story_opens_at_step_one_with_a_headline_chart_and_verdict(page):
+    assert _step_header(page) == f"1. {story.STEPS[0].title}"
+    assert page.button(key="story_back").disabled and not page.button(key="story_next").disabled
+    assert page.session_state["story_step"] == 0
+    headline = next(m.value for m in page.markdown if m.value.startswith("### "))
+    assert "VGG-16" in headline
+    assert len(page.get("plotly_chart")) == 1
+    assert len(page.success) == 1  # Fig. 4's arithmetic: an unconditional verdict
 
 
-def test_every_section_quotes_the_paper_and_checks_it(page):
-    claims = [i.value for i in page.info]
-    assert len(claims) == 7  # six steps and the rates
-    assert any("BER of 1e-3" in c for c in claims)
-    assert len(page.success) + len(page.warning) == 6  # a verdict per claim checked here
-    flip = metrics(page)["Root accuracy after one flip"]
-    assert float(flip.value.rstrip("%")) < 50  # one exponent flip in fp32 breaks the model
+def test_next_and_back_move_one_step(page):
+    page.button(key="story_next").click().run()
+    assert not page.exception, page.exception
+    assert _step_header(page) == f"2. {story.STEPS[1].title}"
+    assert any("quickest split is exit" in m.value for m in page.markdown)
+    page.button(key="story_back").click().run()
+    assert _step_header(page) == f"1. {story.STEPS[0].title}"
 
 
-def test_simulation_shows_the_three_policies_in_order(page):
-    sim = next(d.value for d in page.dataframe if "two accelerators (s)" in d.value.columns).set_index("policy")
-    wait = sim["two accelerators (s)"]
-    assert wait["oracle"] <= wait["predictive"] <= wait["reactive"]
-    assert (sim["one accelerator (s)"] >= wait - 1e-9).all()  # one accelerator never helps
+def test_a_steps_preset_sets_the_sidebar(page):
+    from app.settings import SCENARIOS, apply_scenario
+
+    key = story.STEPS[0].preset
+    page.button(key=f"story_preset_{story.STEPS[0].key}").click().run()
+    assert not page.exception, page.exception
+    assert page.session_state["settings"] == apply_scenario(key)
+    assert page.selectbox(key="w_hardware").value == SCENARIOS[key].settings["hardware"]
+    assert page.button(key=f"story_preset_{story.STEPS[0].key}").disabled  # "(in use)"
 
 
-def test_more_samples_move_the_best_split_deeper(page):
-    def best():
-        text = next(c.value for c in page.caption if "quickest split is exit" in c.value)
-        return int(text.split("quickest split is exit ")[1][0])
-
-    assert best() == 1
-    page.number_input(key="w_samples").set_value(100_000).run()
-    assert not page.exception
-    assert best() == 4
+def test_presenter_link_hides_the_sidebar_tables_and_downloads_but_keeps_navigation():
+    at = _guide(present=True)
+    assert at.session_state["presenter_on"] is True
+    styles = [h.proto.body for h in at.get("html")]
+    assert any('data-testid="stSidebar"' in b and "font-size: 140%" in b for b in styles)
+    assert not at.dataframe and not at.get("download_button")
+    assert at.button(key="story_next") and at.button(key="story_back")
+    assert at.toggle(key="w_presenter_guide").value is True
+    at.toggle(key="w_presenter_guide").set_value(False).run()
+    assert at.session_state["presenter_on"] is False
+    assert not any('data-testid="stSidebar"' in h.proto.body for h in at.get("html"))

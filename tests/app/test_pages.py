@@ -26,7 +26,7 @@ def test_smartphone_gets_a_sub_model_per_technique(monkeypatch, tiny_library):
     labels = [m.label for m in at.metric]
     assert labels.count("Expected accuracy") >= 2  # depth and bit level at least
     table = at.dataframe[0].value
-    assert set(table["family"]) >= {"depth", "bit"}
+    assert set(table["technique"]) >= {"depth", "bit"}
     assert (table["binding constraint"] == "").any()
 
 
@@ -40,11 +40,11 @@ def test_rfid_tag_gets_nothing_and_memory_is_the_reason(monkeypatch, tiny_librar
 
 def test_iot_scenario_preset_sets_every_control(monkeypatch, tiny_library):
     at = _run(monkeypatch, tiny_library)
-    at.selectbox(key="w_scenario").select("IoT sensor").run()
+    at.selectbox(key="w_scenario").select("iot").run()
     assert not at.exception, at.exception
     assert at.selectbox(key="w_hardware").value == "IoT sensor"
     assert at.selectbox(key="w_protection").value == "sanitise"
-    assert at.query_params.get("scenario") in ("IoT sensor", ["IoT sensor"])
+    assert at.query_params.get("scenario") in ("iot", ["iot"])
 
 
 def test_early_exit_threshold_moves_work_between_device_and_server(monkeypatch, tiny_library):
@@ -75,6 +75,11 @@ def test_location_sets_the_link_from_the_serving_base_station(monkeypatch, tiny_
     assert "AR scene understanding" in info
     at.button(key="loc_use_link").click().run()
     assert not at.exception, at.exception
-    rate = at.number_input(key="w_downlink_mbps").value
-    assert f"{rate:.3g}" in info.replace(" Mb/s", "").replace(",", "") or 1 < rate < 10_000
+    from core.mobility.area import load_area
+    from core.mobility.link import link_at
+
+    link = link_at(load_area(), "Hong Kong City Hall (Concert Hall)")
+    assert link.station in info and f"SNR {link.snr_db:.1f} dB" in info
+    assert at.number_input(key="w_downlink_mbps").value == round(link.rate_bps / 1e6, 3)
+    assert at.session_state["settings"].ber == link.ber  # exactly the place's BER, not a slider step
     assert at.session_state["settings"].dsi().location.place == "Hong Kong City Hall (Concert Hall)"

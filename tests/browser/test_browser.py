@@ -22,7 +22,7 @@ pytestmark = pytest.mark.browser
 BER_CAPTION = "Payload BER in use: "
 LIVE = "Live accuracy"
 ACCURACY = "Accuracy under this link"
-SCENARIO = "car trip"  # BER 1e-5, protection none, hardware vehicle (app/settings.py)
+SCENARIO = "Car trip"  # BER 1e-5, protection none, hardware vehicle (app/settings.py)
 SCENARIO_BER = "1.00e-05"
 SESSIONS = 10
 
@@ -75,8 +75,23 @@ def tour(browser, app_url) -> Tour:
 
 
 def test_navigation_lists_every_declared_page(tour):
-    declared = declared_page_titles() or ["Sub-models"]
+    declared = declared_page_titles()
+    assert len(declared) >= 6, f"found only {declared} in app/main.py: the page scan is broken"
     assert set(declared) <= set(tour.labels), f"navigation shows {tour.labels}, app/main.py declares {declared}"
+
+
+def test_default_page_answers_at_its_own_address(browser, app_url):
+    """A shared link to /submodels opens the Sub-models page (Streamlit serves the default page at /)."""
+    context = browser.new_context(viewport=VIEWPORT)
+    page = context.new_page()
+    try:
+        page.goto(f"{app_url}/submodels?ber=0.002")
+        heading(page, "Sub-models").wait_for(timeout=COLD_S * 1000)
+        wait_idle(page, COLD_S)
+        assert "Page not found" not in page.inner_text("body")
+        wait_caption(page, BER_CAPTION, "2.00e-03")  # the link's exact BER, not a slider step
+    finally:
+        context.close()
 
 
 def test_every_page_renders_its_title(tour):
@@ -140,7 +155,7 @@ def _check_live_page(page, href):
     assert _number(noisy["Expected flipped bits"]) > _number(before["Expected flipped bits"]), (before, noisy)
     assert _number(noisy[ACCURACY]) < _number(before[ACCURACY]), (before, noisy)  # BER 1e-1 wrecks any model
 
-    choose(page, "Scenario preset", SCENARIO)
+    choose(page, "Device scenario", SCENARIO)
     wait_caption(page, BER_CAPTION, SCENARIO_BER)
     wait_idle(page, WARM_S)
     assert not exception_texts(page), exception_texts(page)[0][:500]
@@ -160,7 +175,7 @@ def _check_sidebar(page):
     assert set_slider_to_end(page, "BER (log10)") == "1e-1"
     wait_caption(page, BER_CAPTION, "1.00e-01")
     wait_idle(page, WARM_S)
-    choose(page, "Scenario preset", SCENARIO)
+    choose(page, "Device scenario", SCENARIO)
     wait_caption(page, BER_CAPTION, SCENARIO_BER)
     wait_idle(page, WARM_S)
     # wait_caption has seen the caption read 1e-1, then the preset's BER; it started elsewhere:

@@ -1,4 +1,5 @@
-"""The binary symmetric channel, receiver protections and packet view on small synthetic payloads."""
+"""The binary symmetric channel (core.link.bsc), receiver protections and the packet view (core.link.packets) on
+small synthetic payloads."""
 from __future__ import annotations
 
 import dataclasses
@@ -7,8 +8,9 @@ import numpy as np
 import pytest
 import torch
 
-from core.link.channel import (PROTECTIONS, PacketConfig, check_payload, corrupt, flip_bits, lose_packets,
-                          packet_error_rate, packet_report, receive, small_tensor_names, uep_cost_bits)
+from core.link.bsc import check_payload, corrupt, flip_bits, receive, small_tensor_names
+from core.link.packets import PacketConfig, fallback_values, lose_packets, packet_error_rate, packet_report
+from core.link.protections import PROTECTION_NAMES, uep_cost_bits
 from core.compress.payload import Payload, Segment, TensorFormat, channel_scales, decode, encode
 
 
@@ -247,8 +249,21 @@ def test_lost_packets_become_zeros_or_fallback_values(payload):
         lose_packets(payload, 1e-3, np.random.default_rng(0), PacketConfig(256, "fallback"))
 
 
-@pytest.mark.parametrize("protection", PROTECTIONS)
+@pytest.mark.parametrize("protection", PROTECTION_NAMES)
 def test_every_protection_runs_on_every_encoding(payload, protection):
     hit = corrupt(payload, 1e-2, np.random.default_rng(15), protection)
     got = receive(payload, hit)
     assert set(got.tensors) == set(hit.tensors)
+
+
+def test_fallback_values_are_the_local_models_decoded_tensors(payload):
+    local = _payload(seed=1)
+    values = fallback_values(payload, local)
+    assert set(values) == {r.name for r in payload.records}
+    assert np.array_equal(values["fc.weight"], decode(local)["fc.weight"].numpy())
+
+
+def test_fallback_from_a_model_with_other_tensors_is_refused_by_name(payload):
+    other = encode({"conv.weight": torch.zeros(16, 8, 3, 3)}, {})
+    with pytest.raises(ValueError, match="local: the local model has other tensors.*missing"):
+        fallback_values(payload, other)

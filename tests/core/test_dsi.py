@@ -6,7 +6,7 @@ import re
 import numpy as np
 import pytest
 
-from core.network.dsi import (DSI, HARDWARE_PRESETS, Application, Channel, Hardware, Location, dsi_from_presets)
+from core.network.dsi import (DSI, HARDWARE_PRESETS, Application, ChannelReport, Hardware, Location, dsi_from_presets)
 from core.link.link_budget import MODULATIONS, ber_from_snr, ebn0_db_from_snr, shannon_capacity, snr_for_ber
 
 PRESET_NAMES = ["passive RFID/NFC tag", "IoT sensor", "wearable", "smartphone", "tablet", "AR/VR headset", "vehicle"]
@@ -94,15 +94,15 @@ def test_records_are_frozen():
 
 def test_channel_rejects_a_ber_that_contradicts_its_snr():
     with pytest.raises(ValueError, match="ber=0.1 does not follow from snr_db=10.0"):
-        Channel(1e9, 1e8, 0.1, 10.0, "QPSK")
+        ChannelReport(1e9, 1e8, 0.1, 10.0, "QPSK")
 
 
 @pytest.mark.parametrize("call, names", [
-    (lambda: Channel(0, 1e8), "downlink_bps=0"),
-    (lambda: Channel(1e9, -1), "uplink_bps=-1"),
-    (lambda: Channel(1e9, 1e8, 0.6), "ber=0.6"),
-    (lambda: Channel(1e9, 1e8, -0.1), "ber=-0.1"),
-    (lambda: Channel.from_snr(10, "8-PSK", 1e9, 1e8), "modulation='8-PSK'"),
+    (lambda: ChannelReport(0, 1e8), "downlink_bps=0"),
+    (lambda: ChannelReport(1e9, -1), "uplink_bps=-1"),
+    (lambda: ChannelReport(1e9, 1e8, 0.6), "ber=0.6"),
+    (lambda: ChannelReport(1e9, 1e8, -0.1), "ber=-0.1"),
+    (lambda: ChannelReport.from_snr(10, "8-PSK", 1e9, 1e8), "modulation='8-PSK'"),
     (lambda: Application("x", 0.0), "latency_budget_s=0.0"),
     (lambda: Application("x", 1.0, 1.5), "min_accuracy=1.5"),
     (lambda: Application("x", 1.0, 0.5, 0), "samples_per_task=0"),
@@ -111,7 +111,7 @@ def test_channel_rejects_a_ber_that_contradicts_its_snr():
     (lambda: Hardware("x", 0, 1e9, (8,)), "model_memory_bytes=0"),
     (lambda: Hardware("x", 1e6, 1e9, ()), "precisions=()"),
     (lambda: Hardware("x", 1e6, 1e9, (64,)), "precisions=64"),
-    (lambda: DSI("phone", None, Application("x", 1.0), Channel(1e9, 1e8)), "hardware='phone'"),
+    (lambda: DSI("phone", None, Application("x", 1.0), ChannelReport(1e9, 1e8)), "hardware='phone'"),
     (lambda: dsi_from_presets("toaster"), "hardware='toaster'"),
     (lambda: dsi_from_presets(application="gaming"), "application='gaming'"),
     (lambda: dsi_from_presets(downlink_bps=-1e9), "downlink_bps=-1000000000.0"),

@@ -1,17 +1,24 @@
-"""AI library: build, reopen, incremental and interrupted builds, damaged or foreign files, tiers, config errors."""
+"""AI library: build, reopen, incremental and interrupted builds, damaged or foreign files (reported by name,
+repaired by a rebuild), old schemas, concurrent builds, tiers, config errors."""
 import shutil
 import sqlite3
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 import torch
 
 from core.compress.combine import SubModelSpec, generate
-from core.network.library import (CATALOG, LibraryConfig, build_library, entry_key, open_library, reliability_available,
-                          tier_for_entry)
+from core.network.library import CATALOG, LibraryConfig, build_library, entry_key, open_library
+from core.network.library.cli import main as library_cli
+from core.network.tiers import tier_for_entry
 
-# Tiny on purpose (depth 1 is cheap): 4 entries, two of them pruned and re-trained for 2 steps.
+# Tiny on purpose (depth 1 is cheap): 4 entries, two of them pruned and re-trained for 2 steps; 3 paired trials
+# of 64 images per BER cell.
 TINY = LibraryConfig(depths=(1,), keep_ratios=(1.0, 0.5), bits=(32, 4), retrain_steps=2, ber_grid=(1e-3,),
-                     protections=("none",), trials=1)
+                     protections=("none",), trials=3, images_per_trial=64)
+PROJECT = Path(__file__).resolve().parents[2]
 KEYS = [entry_key(s) for s in TINY.specs()]
 
 
@@ -62,12 +69,20 @@ def test_shared_retraining_gives_exactly_what_generate_gives(built, root, digits
             assert torch.equal(stored[name], tensor), name
 
 
-@pytest.mark.skipif(not reliability_available()[0], reason="core.link.reliability not importable")
-def test_ber_grid_is_measured_for_the_exit_and_the_split(built):
+def test_ber_grid_is_measured_for_the_exit_and_the_split_with_intervals(built):
     lib = open_library(built[0])
     ber = lib.ber_table()
     assert len(ber) == len(KEYS) * 2  # depth 1 < 4: exit and split modes, one BER, one protection
-    assert set(ber["mode"]) == {"exit", "split"} and ber["mean"].between(0, 1).all()
+    assert set(ber["mode"]) == {"exit", "split"}
+    assert (ber["trials"] == 3).all() and (ber["images"] == 3 * 64).all()
+    assert ((0 <= ber["lo"]) & (ber["lo"] <= ber["mean"]) & (ber["mean"] <= ber["hi"]) & (ber["hi"] <= 1)).all()
+    # fp32 sent raw collapses at BER 1e-3 (exponent flips); its 4-bit codes stay close to their clean accuracy.
+    entries = lib.entries().set_index("id")
+    exit_rows = ber[ber["mode"] == "exit"].set_index("entry_id")
+    raw = exit_rows.loc[int(entries.index[entries.key == "d1-r1-b32-s0"][0])]
+    codes = exit_rows.loc[int(entries.index[entries.key == "d1-r1-b4-s0"][0])]
+    assert raw["mean"] < 0.5 * entries.loc[raw.name, "accuracy"]
+    assert codes["mean"] > raw["mean"]
 
 
 def test_rebuild_generates_nothing_and_leaves_files_alone(copy_of, root, digits):
@@ -99,7 +114,7 @@ def test_interrupted_build_keeps_finished_entries_and_resumes(root, digits, tmp_
 
 
 def test_a_stray_temporary_file_is_discarded(copy_of, root, digits):
-    (copy_of / "d1-r1-b32-s0.safetensors.tmp").write_bytes(b"half written")
+    (copy_of / "d1-r1-b32-s0.safetensors.1234.tmp").write_bytes(b"half written")
     build_library(root, digits, copy_of, TINY, seed=0, progress=False)
     assert not list(copy_of.glob("*.tmp"))
 
@@ -109,6 +124,57 @@ def test_truncated_catalog_is_rejected(copy_of):
     path.write_bytes(path.read_bytes()[:1000])
     with pytest.raises(ValueError, match="damaged"):
         open_library(copy_of)
+
+
+def test_zero_byte_catalog_is_reported_by_name(copy_of, root, digits):
+    (copy_of / CATALOG).write_bytes(b"")
+    with pytest.raises(ValueError, match=r"catalog\.sqlite.*empty"):
+        open_library(copy_of)
+    with pytest.raises(ValueError, match=r"catalog\.sqlite.*empty"):  # a build refuses it too, never a traceback
+        build_library(root, digits, copy_of, TINY, seed=0, progress=False)
+
+
+def test_catalog_of_an_older_schema_is_reported_clearly(copy_of):
+    con = sqlite3.connect(copy_of / CATALOG)
+    with con:
+        con.execute("UPDATE meta SET value = '1' WHERE key = 'schema_version'")
+    con.close()
+    with pytest.raises(ValueError, match="schema_version='1'.*allowed: 2"):
+        open_library(copy_of)
+
+
+def _damage(folder, key, how):
+    path = folder / f"{key}.safetensors"
+    data = path.read_bytes()
+    if how == "truncated":
+        path.write_bytes(data[:len(data) // 2])
+    elif how == "not safetensors":
+        path.write_bytes(b"PK\x03\x04 this is a zip file, not weights")
+    elif how == "one bit flipped":
+        flipped = bytearray(data)
+        flipped[-10] ^= 0x01
+        path.write_bytes(bytes(flipped))
+    else:
+        path.unlink()
+
+
+@pytest.mark.parametrize("how", ["truncated", "not safetensors", "one bit flipped", "missing"])
+def test_show_verify_names_the_damaged_entry_and_build_repairs_it(copy_of, root, digits, capsys, how):
+    victim = KEYS[1]
+    good = {p.name: p.read_bytes() for p in copy_of.glob("*.safetensors")}
+    _damage(copy_of, victim, how)
+    assert library_cli(["show", str(copy_of), "--verify"]) == 1
+    out = capsys.readouterr().out
+    assert f"1 damaged entry" in out and victim in out and KEYS[0] + " (" not in out.split("damaged entry")[1]
+    assert [d.key for d in open_library(copy_of).damaged_entries()] == [victim]
+
+    report = build_library(root, digits, copy_of, TINY, seed=0, progress=False)
+    assert report.repaired == (victim,) and report.generated == (victim,)
+    lib = open_library(copy_of, verify_files=True)
+    assert sorted(lib.entries()["key"]) == sorted(KEYS)
+    assert {p.name: p.read_bytes() for p in copy_of.glob("*.safetensors")} == good  # regenerated bit for bit
+    assert len(lib.ber_table()) == len(KEYS) * 2  # the repaired entry's BER cells are measured again
+    assert library_cli(["show", str(copy_of), "--verify"]) == 0
 
 
 def test_corrupted_weight_file_is_rejected(copy_of):
@@ -152,6 +218,28 @@ def test_rebuild_with_another_seed_is_refused(copy_of, root, digits):
         build_library(root, digits, copy_of, TINY, seed=1, progress=False)
 
 
+def test_two_builds_at_once_never_corrupt_a_library(tmp_path):
+    """Two processes build the same library at once: one waits for the other's lock, then finds it complete."""
+    out = tmp_path / "lib"
+    config = ("from core.network.library import LibraryConfig, build_library\n"
+              "from core.model.models import DEFAULT_CHECKPOINT\n"
+              "from core.model.data import load_digits\n"
+              "c = LibraryConfig(depths=(1,), keep_ratios=(1.0,), bits=(32, 8, 4), ber_grid=(1e-2,), "
+              "protections=('none',), trials=3, images_per_trial=32)\n"
+              f"r = build_library(DEFAULT_CHECKPOINT, load_digits(), {str(out)!r}, c, progress=False)\n"
+              "print(len(r.generated), len(r.skipped))\n")
+    procs = [subprocess.Popen([sys.executable, "-c", config], cwd=PROJECT, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    results = [p.communicate(timeout=900) for p in procs]
+    assert all(p.returncode == 0 for p in procs), [r[1][-2000:] for r in results]
+    counts = sorted(tuple(map(int, r[0].split())) for r in results)
+    assert counts == [(0, 3), (3, 0)]  # one built all three entries, the other found them there
+    lib = open_library(out, verify_files=True)  # every sha256 checked
+    keys = list(lib.entries()["key"])
+    assert sorted(keys) == sorted(["d1-r1-b32-s0", "d1-r1-b8-s0", "d1-r1-b4-s0"]) and len(set(keys)) == 3
+    assert len(lib.ber_table()) == 3 * 2 and not list(out.glob("*.tmp"))
+
+
 def test_tier_rule_follows_the_paper():
     assert tier_for_entry("root", 10) == "central"
     assert tier_for_entry("bit", 10e6) == "edge"       # 10 ms at 1 Gb/s: real-time
@@ -161,7 +249,8 @@ def test_tier_rule_follows_the_paper():
 @pytest.mark.parametrize("kwargs, name", [
     ({"depths": (0,)}, "depth"), ({"keep_ratios": (1.5,)}, "keep_ratios"), ({"bits": (12,)}, "bits"),
     ({"ber_grid": (0.7,)}, "ber_grid"), ({"protections": ("magic",)}, "protections"), ({"trials": 0}, "trials"),
-    ({"retrain_steps": -1}, "retrain_steps"), ({"depths": ()}, "depths")])
+    ({"retrain_steps": -1}, "retrain_steps"), ({"depths": ()}, "depths"), ({"images_per_trial": 0}, "images_per_trial"),
+    ({"protections": "none"}, "protections")])
 def test_bad_config_names_the_argument(kwargs, name):
     with pytest.raises(ValueError, match=name):
         LibraryConfig(**kwargs)

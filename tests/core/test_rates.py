@@ -5,20 +5,20 @@ import numpy as np
 import pytest
 
 from core.network.rates import (APPLICATIONS, PAPER_APPLICATIONS, PAPER_MODELS, REFERENCE_RATES, ROOT_MODELS,
-                        count_parameters, fig4_table, max_fraction_that_fits, parameter_table, required_rate,
-                        root_params)
+                                PAPER_STATEMENTS, fig4_table, fit_table, max_fraction_that_fits, parameter_table,
+                                required_rate, root_params, statement_table, torchvision_parameters)
 
 GBPS, TBPS = 1e9, 1e12
 BOTH_COUNTS = pytest.mark.parametrize("counts", ["paper", "counted"])
 
 
 def test_torchvision_counts_match_the_known_architectures():
-    assert count_parameters("resnet50") == 25_557_032
-    assert count_parameters("resnet50", include_head=False) == 23_508_032
-    assert count_parameters("vgg16") == 138_357_544
-    assert count_parameters("vgg16", include_head=False) == 134_260_544
-    assert count_parameters("vit_l_16") == 304_326_632
-    assert count_parameters("vit_l_32") == 306_535_400
+    assert torchvision_parameters("resnet50") == 25_557_032
+    assert torchvision_parameters("resnet50", include_head=False) == 23_508_032
+    assert torchvision_parameters("vgg16") == 138_357_544
+    assert torchvision_parameters("vgg16", include_head=False) == 134_260_544
+    assert torchvision_parameters("vit_l_16") == 304_326_632
+    assert torchvision_parameters("vit_l_32") == 306_535_400
 
 
 def test_paper_rounded_counts_match_the_counted_variants_within_rounding():
@@ -119,8 +119,41 @@ def test_required_rate_is_vectorised():
     (lambda: fig4_table(fractions=[1.5]), "fractions[0]"),
     (lambda: fig4_table(applications=["gaming"]), "applications='gaming'"),
     (lambda: fig4_table(bits_per_param=0), "bits_per_param=0"),
-    (lambda: count_parameters("resnet18"), "arch='resnet18'"),
+    (lambda: torchvision_parameters("resnet18"), "arch='resnet18'"),
+    (lambda: fig4_table(budgets=[("mine", 0.0)]), "latency_s=0"),
+    (lambda: fit_table(["VGG-16"], [("x", 1.0)], 1e9, bits_per_param=0), "bits_per_param=0"),
+    (lambda: fit_table(["VGG-16"], [1.0], 1e9), "budgets item 1.0"),
 ])
 def test_bad_input_names_the_argument(call, names):
     with pytest.raises(ValueError, match=re.escape(names)):
         call()
+
+
+def test_a_users_own_budget_is_drawn_like_an_application():
+    table = fig4_table(["VGG-16"], ["video call"], [0.5, 1.0], budgets=[("mine, 50 ms", 0.05)])
+    mine = table[table["application"] == "mine, 50 ms"]
+    video = table[table["application"] == "video call"]
+    np.testing.assert_allclose(mine["required_rate_bps"].to_numpy(), video["required_rate_bps"].to_numpy() * 4)
+    np.testing.assert_allclose(mine["required_rate_bps"].iloc[-1], 135e6 * 32 / 0.05)
+
+
+def test_fit_table_gives_the_largest_share_and_the_rate_the_whole_model_needs():
+    table = fit_table(["VGG-16", "ResNet-50"], [("image recognition", 1.0), ("tactile", 1e-3)], GBPS)
+    vgg = table.set_index(["model", "application"]).loc["VGG-16", "image recognition"]
+    assert vgg["max_fraction"] == pytest.approx(GBPS / (135e6 * 32))
+    assert vgg["max_Mbit"] == pytest.approx(1000.0) and not vgg["whole_model_fits"]
+    assert vgg["full_model_rate_bps"] == pytest.approx(135e6 * 32)
+    resnet = table.set_index(["model", "application"]).loc["ResNet-50", "image recognition"]
+    assert resnet["max_fraction"] == 1.0 and resnet["whole_model_fits"]
+
+
+def test_paper_statements_beside_the_arithmetic():
+    table = statement_table()
+    assert len(table) == len(PAPER_STATEMENTS)
+    vgg = table[table["statement"].str.contains("VGG-16 needs about 80")].iloc[0]
+    assert vgg["paper_share"] == pytest.approx(GBPS / (135e6 * 32))  # about 23 %: "about 80 % removed" holds
+    tactile_vgg = table[table["statement"].str.contains("not for VGG-16")].iloc[0]
+    assert tactile_vgg["paper_share"] < 1.0
+    eight_bit = statement_table(bits_per_param=8).set_index("statement").loc[vgg["statement"]]
+    assert eight_bit["your_share"] == pytest.approx(4 * vgg["paper_share"])  # 92.6 %: still under 1
+    assert eight_bit["paper_share"] == pytest.approx(vgg["paper_share"])  # the paper's column stays put

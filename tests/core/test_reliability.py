@@ -1,20 +1,26 @@
-"""Accuracy under BER on the default model: bit-identical at BER 0, reproducible, never touching the original."""
+"""Accuracy under BER on the digits root: the paired estimator is exact where it must be, reproducible, never
+touches the original, and its 95 % interval covers the whole-split accuracy of the same downloads."""
 from __future__ import annotations
 
 import dataclasses
+import math
 
 import numpy as np
 import pytest
 import torch
+from scipy import stats
 
-import core.link.reliability as reliability
+import core.link.working as working_module
 from core.compress.combine import SubModelSpec, generate
+from core.link.reliability import (EstimateConfig, PairedTrial, WorkingCopy, accuracy_under_ber, clean_correctness,
+                                   draw_subset, estimate_accuracy, iter_estimates, iter_trials, paired_trial,
+                                   stop_reason, summarise_paired, trial_rng)
+from core.link.working import correctness, download
 from core.model.data import load_digits
 from core.model.evaluate import accuracy
-from core.model.models import load_default
-from core.link.reliability import WorkingCopy, accuracy_under_ber, iter_trials
+from core.model.models import load_digits_root
 
-LIMIT = 120  # test images per evaluation: keeps the suite fast on 2 cores
+LIMIT = 120  # test images per whole-split evaluation in the reference tests: keeps the suite fast on 2 cores
 
 
 @pytest.fixture(scope="module")
@@ -24,7 +30,7 @@ def data():
 
 @pytest.fixture(scope="module")
 def root():
-    return load_default()[0]
+    return load_digits_root()[0]
 
 
 @pytest.fixture(scope="module")
@@ -47,59 +53,151 @@ def _bit_equal(a: dict, b: dict) -> bool:
                                         for k in a)
 
 
-def test_ber_zero_received_model_is_bit_identical(fp32, data):
+def _trial(estimate, images=64, n_test=359, changed=0, index=0):
+    return PairedTrial(index, estimate, images, n_test, 0.9, changed, 5, 1, 0, 0, 0, 0, 0, 0.0, 0.0)  # 5 flips
+
+
+# ---------------------------------------------------------------- exactness and bookkeeping
+
+def test_ber_zero_estimate_is_the_clean_accuracy_with_no_spread(fp32, data):
     working = WorkingCopy(fp32)
+    clean = clean_correctness(working.module, data)
+    res = estimate_accuracy(fp32, data, 0.0, "none", EstimateConfig(images_per_trial=64), 0, working=working,
+                            clean=clean)
+    assert res.mean == pytest.approx(accuracy(fp32.module, data)) and res.changed == 0
+    assert res.std == 0.0 and res.stopped == "target" and res.trials == 3
     assert _bit_equal(_snapshot(working.module), _snapshot(fp32.module))
-    trial = next(iter_trials(fp32, data, 0.0, trials=1, limit=LIMIT, working=working))
-    assert trial.flips == 0
-    assert _bit_equal(_snapshot(working.module), _snapshot(fp32.module))
-    assert trial.accuracy == accuracy(fp32.module, data, "test", limit=LIMIT)
 
 
 def test_trials_restore_the_copy_and_never_touch_the_submodel(four_bit, data):
     before = _snapshot(four_bit.module)
     working = WorkingCopy(four_bit)
-    results = list(iter_trials(four_bit, data, 1e-2, "none", trials=2, limit=LIMIT, working=working))
-    assert all(r.flips > 0 for r in results)
+    clean = clean_correctness(working.module, data)
+    trials = [paired_trial(working, data, clean, 1e-2, "none", 0, i, 64) for i in range(2)]
+    assert all(t.flips > 0 for t in trials)
     assert working.is_clean and _bit_equal(_snapshot(working.module), before)
     assert _bit_equal(_snapshot(four_bit.module), before)
 
 
 def test_no_deep_copy_per_trial(four_bit, data, monkeypatch):
     working = WorkingCopy(four_bit)
+    clean = clean_correctness(working.module, data)
 
     def forbidden(*args, **kwargs):
         raise AssertionError("a trial deep-copied the model")
 
-    monkeypatch.setattr(reliability.copy, "deepcopy", forbidden)
-    list(iter_trials(four_bit, data, 1e-3, trials=2, limit=LIMIT, working=working))
+    monkeypatch.setattr(working_module.copy, "deepcopy", forbidden)
+    paired_trial(working, data, clean, 1e-3, "none", 0, 0, 64)
 
 
-def test_same_seed_gives_the_same_accuracies(fp32, data):
-    working = WorkingCopy(fp32)
-    a = accuracy_under_ber(fp32, data, 1e-5, "none", trials=3, seed=5, limit=LIMIT, working=working)
-    b = accuracy_under_ber(fp32, data, 1e-5, "none", trials=3, seed=5, limit=LIMIT, working=working)
-    assert a.trials == b.trials and a.mean_flips == b.mean_flips
-    # Trial i depends on (seed, i) only: asking for fewer trials gives a prefix of the same results.
-    two = accuracy_under_ber(fp32, data, 1e-5, "none", trials=2, seed=5, limit=LIMIT, working=working)
-    assert two.trials == a.trials[:2]
+def test_paired_trial_is_clean_accuracy_plus_the_change_on_its_subset(four_bit, data):
+    working = WorkingCopy(four_bit)
+    clean = clean_correctness(working.module, data)
+    trial = paired_trial(working, data, clean, 1e-2, "none", 3, 5, 64)
+    # The same download and subset, rebuilt from the trial's generator and evaluated on the whole split.
+    rng = trial_rng(3, 5)
+    arrival = download(four_bit.payload, 1e-2, "none", rng)
+    subset = draw_subset(rng, clean.size, 64)
+    with working.received(arrival) as module:
+        c = correctness(module, data)
+    expected = clean.mean() + (c[subset].astype(float) - clean[subset]).mean()
+    assert trial.estimate == pytest.approx(expected, abs=1e-12)
+    assert trial.images == 64 and trial.changed == int((c[subset] != clean[subset]).sum())
 
 
-def test_trials_stream_as_they_finish(four_bit, data):
-    stream = iter_trials(four_bit, data, 1e-3, trials=3, seed=1, limit=LIMIT)
-    first = next(stream)
-    assert first.index == 0 and 0.0 <= first.accuracy <= 1.0
-    assert [r.index for r in stream] == [1, 2]
+def test_same_seed_same_estimate_and_extending_continues_the_same_trials(four_bit, data):
+    working = WorkingCopy(four_bit)
+    clean = clean_correctness(working.module, data)
+    short = EstimateConfig(images_per_trial=64, target_half_width=0.0, min_trials=2, max_trials=3)
+    a = estimate_accuracy(four_bit, data, 1e-2, "none", short, 7, working=working, clean=clean)
+    longer = dataclasses.replace(short, max_trials=5)
+    extended = estimate_accuracy(four_bit, data, 1e-2, "none", longer, 7, working=working, clean=clean,
+                                 done=a.paired)
+    fresh = estimate_accuracy(four_bit, data, 1e-2, "none", longer, 7, working=working, clean=clean)
+    assert extended.estimates == fresh.estimates and extended.estimates[:3] == a.estimates
+    assert extended.trials == 5 and extended.stopped == "max_trials"
 
 
-def test_result_has_mean_spread_and_interval(four_bit, data):
-    res = accuracy_under_ber(four_bit, data, 1e-2, "sanitise", trials=3, seed=2, limit=LIMIT)
-    assert len(res.trials) == 3
-    assert res.mean == pytest.approx(np.mean(res.trials))
-    assert res.std == pytest.approx(np.std(res.trials, ddof=1))
-    assert res.ci95[0] <= res.mean <= res.ci95[1]
-    assert res.mean_flips > 0 and res.lossy_bits == four_bit.payload.payload_bits
+def test_estimates_stream_one_per_trial(four_bit, data):
+    config = EstimateConfig(images_per_trial=32, target_half_width=0.0, min_trials=2, max_trials=3)
+    stream = [r.trials for r in iter_estimates(four_bit, data, 1e-3, "none", config, 1)]
+    assert stream == [1, 2, 3]
 
+
+# ---------------------------------------------------------------- the interval
+
+def test_interval_is_student_t_across_trials():
+    trials = [_trial(e, changed=10, images=359) for e in (0.90, 0.93, 0.95)]   # every image: no floor
+    res = summarise_paired(trials, 1e-3, "none")
+    s = np.std([0.90, 0.93, 0.95], ddof=1)
+    assert res.half_width == pytest.approx(stats.t.ppf(0.975, 2) * s / math.sqrt(3), rel=1e-9)
+    # With 1.96 in place of t(2) = 4.30 the interval would be 2.2x too narrow.
+    assert res.half_width > 2.1 * 1.96 * s / math.sqrt(3)
+    assert (res.lo, res.hi) == pytest.approx((res.mean - res.half_width, res.mean + res.half_width))
+
+
+def test_interval_is_clipped_to_zero_and_one():
+    res = summarise_paired([_trial(e, changed=30) for e in (0.97, 1.0, 0.99)], 3e-2, "none")
+    assert res.hi == 1.0 and res.lo == pytest.approx(res.mean - res.half_width)
+    low = summarise_paired([_trial(e, changed=30) for e in (0.0, 0.04, 0.01)], 3e-2, "none")
+    assert low.lo == 0.0
+
+
+def test_no_changed_image_seen_still_gives_an_interval():
+    """Rare changes: three subsets without a changed prediction do not prove the whole split has none."""
+    res = summarise_paired([_trial(0.9) for _ in range(3)], 1e-4, "none")
+    assert res.std == 0.0 and res.half_width > 0.005   # the floor: changes not seen are not proven absent
+    whole = summarise_paired([_trial(0.9, images=359) for _ in range(3)], 1e-4, "none")
+    assert whole.half_width == 0.0                     # every image evaluated: no image sampling left
+
+
+def test_one_trial_has_no_interval_yet():
+    res = summarise_paired([_trial(0.9)], 1e-3, "none")
+    assert math.isinf(res.half_width) and (res.lo, res.hi) == (0.0, 1.0)
+
+
+def test_stopping_rule_waits_for_min_trials_then_the_target():
+    config = EstimateConfig(target_half_width=0.05, min_trials=3, max_trials=10, time_budget_s=5.0)
+    two = summarise_paired([_trial(0.9, changed=1), _trial(0.9, changed=1)], 1e-3, "none")
+    assert stop_reason(two, config) == ""
+    three = summarise_paired([_trial(0.9, changed=1, index=i) for i in range(3)], 1e-3, "none")
+    assert stop_reason(three, config) == "target"
+    wide = summarise_paired([_trial(e, changed=50) for e in (0.2, 0.9, 0.5)], 1e-3, "none")
+    assert stop_reason(wide, config, elapsed_s=1.0) == "" and stop_reason(wide, config, elapsed_s=6.0) == "time"
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    (dict(ber=0.7), "ber=0.7"), (dict(ber=-1e-3), "ber"), (dict(protection="fec"), "protection='fec'"),
+    (dict(seed=-1), "seed=-1")])
+def test_bad_input_is_refused(four_bit, data, kwargs, match):
+    args = dict(ber=1e-3, protection="none", seed=0)
+    args.update(kwargs)
+    with pytest.raises(ValueError, match=match):
+        estimate_accuracy(four_bit, data, config=EstimateConfig(images_per_trial=8), **args)
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    (dict(images_per_trial=0), "images_per_trial=0"), (dict(min_trials=1), "min_trials=1"),
+    (dict(min_trials=5, max_trials=3), "max_trials=3"), (dict(target_half_width=-0.1), "target_half_width"),
+    (dict(time_budget_s=0), "time_budget_s=0")])
+def test_bad_config_is_refused(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        EstimateConfig(**kwargs)
+
+
+def test_clean_correctness_of_another_split_size_is_refused(four_bit, data):
+    working = WorkingCopy(four_bit)
+    with pytest.raises(ValueError, match=r"clean: expected a bool array of shape \(359,\)"):
+        paired_trial(working, data, np.ones(100, dtype=bool), 1e-3, "none", 0, 0, 16)
+
+
+def test_payload_that_does_not_match_the_model_is_refused(fp32, root, data):
+    shallow = generate(root, data, SubModelSpec(depth=1), evaluate=False)
+    with pytest.raises(ValueError, match="payload"):
+        WorkingCopy(dataclasses.replace(shallow, payload=fp32.payload))
+
+
+# ---------------------------------------------------------------- the link's effect (whole-split reference)
 
 def test_fp32_without_protection_falls_to_near_chance_while_4bit_codes_keep_most(fp32, four_bit, data):
     clean32 = accuracy(fp32.module, data, "test", limit=LIMIT)
@@ -118,17 +216,69 @@ def test_uep_keeps_fp32_accuracy_at_ber_1e3(fp32, data):
     assert res.mean >= clean - 0.03 and res.reliable_bits >= 9 * fp32.payload.payload_bits // 32
 
 
-@pytest.mark.parametrize("kwargs, match", [
-    (dict(ber=0.7), "ber=0.7"), (dict(ber=-1e-3), "ber"), (dict(trials=0), "trials=0"),
-    (dict(protection="fec"), "protection='fec'"), (dict(seed=-1), "seed=-1")])
-def test_bad_input_is_refused(four_bit, data, kwargs, match):
-    args = dict(ber=1e-3, protection="none", trials=1, seed=0)
-    args.update(kwargs)
-    with pytest.raises(ValueError, match=match):
-        accuracy_under_ber(four_bit, data, limit=LIMIT, **args)
+def test_whole_split_trial_i_is_the_paired_estimators_download_i(four_bit, data):
+    working = WorkingCopy(four_bit)
+    whole = next(iter_trials(four_bit, data, 1e-2, "none", trials=1, seed=4, start=2, working=working))
+    clean = clean_correctness(working.module, data)
+    every_image = paired_trial(working, data, clean, 1e-2, "none", 4, 2, images=10_000)
+    assert every_image.images == 359 and every_image.estimate == pytest.approx(whole.accuracy, abs=1e-12)
 
 
-def test_payload_that_does_not_match_the_model_is_refused(fp32, root, data):
-    shallow = generate(root, data, SubModelSpec(depth=1), evaluate=False)
-    with pytest.raises(ValueError, match="payload"):
-        WorkingCopy(dataclasses.replace(shallow, payload=fp32.payload))
+# ---------------------------------------------------------------- coverage, checked against whole-split truth
+
+# Cells (sub-model, BER, protection) where downloads change predictions often, sometimes and rarely; the exit-1
+# sub-models are 3.7x cheaper to evaluate than the whole root, which keeps this test within a minute.
+COVERAGE_CELLS = [(SubModelSpec(depth=1, bits=4), 1e-2, "none"),
+                  (SubModelSpec(depth=1), 1e-3, "sanitise"),
+                  (SubModelSpec(depth=1, bits=4), 3e-3, "none")]
+COVERAGE_SEEDS = 40
+COVERAGE_CONFIG = EstimateConfig(images_per_trial=64, target_half_width=0.02, min_trials=3, max_trials=8)
+
+
+@pytest.fixture(scope="module")
+def coverage(root, data):
+    """For every cell and seed: the paired estimate under the stopping rule, and the exact whole-split accuracy
+    of each download it used (the same download: trial_rng(seed, index), then its subset)."""
+    rows = []
+    for spec, ber, protection in COVERAGE_CELLS:
+        out = []
+        sub = generate(root, data, spec, evaluate=False)
+        working = WorkingCopy(sub)
+        clean = clean_correctness(working.module, data)
+        exact_all = []
+        for seed in range(COVERAGE_SEEDS):
+            trials, exact = [], []
+            while True:
+                rng = trial_rng(seed, len(trials))
+                arrival = download(sub.payload, ber, protection, rng)
+                subset = draw_subset(rng, clean.size, COVERAGE_CONFIG.images_per_trial)
+                with working.received(arrival) as module:
+                    c = correctness(module, data)          # every test image: the exact accuracy of this download
+                exact.append(c.mean())
+                d = c[subset].astype(float) - clean[subset]
+                trials.append(PairedTrial(len(trials), clean.mean() + d.mean(), subset.size, clean.size,
+                                          clean.mean(), int(np.count_nonzero(d)), arrival.flips, 0, 0, 0, 0, 0, 0,
+                                          0.0, 0.0))
+                res = summarise_paired(trials, ber, protection)
+                if stop_reason(res, COVERAGE_CONFIG):
+                    break
+            out.append((spec, ber, protection, res, float(np.mean(exact))))
+            exact_all += exact
+        # The first seed's estimate is re-run by the engine itself: same trials, same numbers.
+        engine = estimate_accuracy(sub, data, ber, protection, COVERAGE_CONFIG, 0, working=working, clean=clean)
+        assert engine.estimates == pytest.approx(out[0][3].estimates, abs=1e-12)
+        rows += [(*row, float(np.mean(exact_all))) for row in out]
+    return rows
+
+
+def test_paired_interval_covers_the_exact_accuracy_of_the_same_downloads(coverage):
+    covered = [r.lo <= exact <= r.hi for _, _, _, r, exact, _ in coverage]
+    print(f"coverage of the same downloads: {np.mean(covered):.3f} of {len(covered)} estimates, "
+          f"{np.mean([r.trials for *_, r, _, _ in coverage]):.1f} trials on average")
+    assert np.mean(covered) >= 0.90, (np.mean(covered), len(covered))
+
+
+def test_paired_interval_covers_the_expected_accuracy_over_downloads(coverage):
+    covered = [r.lo <= expected <= r.hi for _, _, _, r, _, expected in coverage]
+    print(f"coverage of the expected accuracy: {np.mean(covered):.3f} of {len(covered)} estimates")
+    assert np.mean(covered) >= 0.90, (np.mean(covered), len(covered))

@@ -5,16 +5,15 @@ import math
 
 import pytest
 
-from core.network.dsi import DSI, HARDWARE_PRESETS, Application, Channel, Hardware, dsi_from_presets
-from core.network.library import LibraryConfig, build_library, open_library, reliability_available
-from core.network.select import (CONSTRAINTS, FAMILIES, SERVER_MACS_PER_S, accuracy_at_ber, best_split_by_samples,
+from core.network.dsi import DSI, HARDWARE_PRESETS, Application, ChannelReport, Hardware, dsi_from_presets
+from core.network.library import LibraryConfig, build_library, open_library
+from core.network.select import (CONSTRAINTS, TECHNIQUES, SERVER_MACS_PER_S, accuracy_at_ber, best_split_by_samples,
                          depth_tradeoff, select)
 from core.network.tiers import TIER_PRESETS, download_time
 
 # One entry per family: exit 2 (depth), the root, 4-bit (bit) and keep 50 % (parameter).
 SMALL = LibraryConfig(depths=(2, 4), keep_ratios=(1.0, 0.5), bits=(32, 4), combinations=False, retrain_steps=2,
                       ber_grid=(1e-3,), protections=("none",), trials=1)
-needs_reliability = pytest.mark.skipif(not reliability_available()[0], reason="core.link.reliability not importable")
 
 
 @pytest.fixture(scope="module")
@@ -34,9 +33,9 @@ def test_selection_on_every_hardware_preset(lib, preset):
     cands = sel.candidates
     assert set(cands.binding) <= set(CONSTRAINTS) | {""}
     assert {f"{c}_ok" for c in CONSTRAINTS} <= set(cands.columns)
-    assert list(sel.summary().technique) == list(FAMILIES)
+    assert list(sel.summary().technique) == list(TECHNIQUES)
     for fam, chosen in sel.chosen.items():
-        feasible = cands[(cands.family == fam) & (cands.binding == "")]
+        feasible = cands[(cands.technique == fam) & (cands.binding == "")]
         if chosen is None:
             assert feasible.empty and sel.reasons[fam]
         else:
@@ -56,7 +55,7 @@ def test_precision_binds_when_the_device_cannot_run_fp32(lib):
 
 def test_latency_binds_for_a_tactile_budget(lib):
     cands = select(dsi_with("smartphone", "tactile"), lib, allow_generate=False).candidates
-    root_row = cands[cands.technique == "root"].iloc[0]
+    root_row = cands[cands.is_root].iloc[0]
     assert root_row.binding == "latency" and root_row.latency_s > 1e-3
 
 
@@ -65,14 +64,12 @@ def test_accuracy_binds_below_the_minimum(lib):
     assert sel.best() is None and set(sel.candidates.binding) == {"accuracy"}
 
 
-@needs_reliability
 def test_accuracy_above_the_ber_grid_is_not_measured_and_binds(lib):
     cands = select(dsi_with("smartphone", ber=0.05), lib, allow_generate=False).candidates
     assert set(cands.binding) == {"accuracy"} and cands.accuracy.isna().all()
     assert cands.accuracy_source.str.contains("above the grid").all()
 
 
-@needs_reliability
 def test_accuracy_at_a_grid_ber_is_the_measured_one(lib):
     cands = select(dsi_with("smartphone", ber=1e-3), lib, allow_generate=False).candidates
     ber = lib.ber_table()
@@ -163,8 +160,8 @@ def test_bad_select_input(lib):
 @pytest.mark.parametrize("make, name", [
     (lambda: dsi_from_presets("toaster"), "hardware"),
     (lambda: dsi_from_presets(downlink_bps=0), "downlink_bps"),
-    (lambda: Channel(1e9, -1.0), "uplink_bps"),
-    (lambda: Channel(1e9, 1e9, ber=0.7), "ber"),
+    (lambda: ChannelReport(1e9, -1.0), "uplink_bps"),
+    (lambda: ChannelReport(1e9, 1e9, ber=0.7), "ber"),
     (lambda: Application("x", 0.0), "latency_budget_s"),
     (lambda: Hardware("x", -5, 1e9, (8,)), "model_memory_bytes"),
 ])
@@ -175,6 +172,6 @@ def test_bad_dsi_values_are_named(make, name):
 
 def test_memory_smaller_than_any_model_is_an_answer_not_an_error(lib):
     tiny = Hardware("tiny", 1.0, 1e9, (8,))
-    dsi = DSI(tiny, None, Application("x", 1.0), Channel(1e9, 1e9))
+    dsi = DSI(tiny, None, Application("x", 1.0), ChannelReport(1e9, 1e9))
     sel = select(dsi, lib, allow_generate=False)
     assert sel.best() is None and set(sel.candidates.binding) == {"memory"}

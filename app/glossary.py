@@ -1,0 +1,84 @@
+"""Plain-language explanations of the words the dashboard uses, one home for all of them: tooltips (``help=``),
+the Guide's glossary and the report read from here. Pure Python."""
+from __future__ import annotations
+
+from core.validation import check_choice
+
+TERMS: dict[str, str] = {
+    "root model": "The full trained network (here a ResNet-18) from which every smaller download is made.",
+    "sub-model": "A smaller version of the root model that is actually downloaded to the device: fewer layers, "
+                 "fewer weights, or fewer bits per weight.",
+    "in-situ model downloading": "Downloading the AI model a device needs, when and where it needs it, "
+                                 "instead of storing every model on the device.",
+    "exit": "A small classifier attached after part of the network, so that the device can answer without "
+            "running the rest. 'Exit 2' = answer after the second of the four stages.",
+    "split": "Where the device's part of the network ends and the server's part begins: the device sends the "
+             "features it computed up to the server, which finishes the job.",
+    "depth level": "Compressing by downloading only the first layers (up to an exit).",
+    "parameter level": "Compressing by pruning: the smallest weights are set to zero and not sent.",
+    "bit level": "Compressing by quantisation: each weight is sent with fewer bits (e.g. 4 instead of 32).",
+    "keep ratio": "The share of weights kept after pruning (50 % = half of them are sent).",
+    "DSI": "Device situation information: what the device tells the network about itself (memory, compute, "
+           "location, its application's deadline and accuracy need, and its radio link).",
+    "binding constraint": "The first requirement a model fails, in the order memory, precision, latency, "
+                          "accuracy: the reason the network cannot send it.",
+    "BER": "Bit-error rate: the share of transmitted bits that arrive flipped. 10⁻³ means 1 bit in 1,000.",
+    "payload": "The weights' bits, sent over the error-prone radio link (the architecture is sent separately, "
+               "without errors).",
+    "topology": "The model's architecture, shapes and scales: small, sent over a reliable channel.",
+    "protection": "What the receiving device does about flipped bits: nothing, 'sanitise' (replace impossible "
+                  "values such as infinity by zero), 'clamp' (limit each weight to its layer's known range) or "
+                  "unequal error protection (extra protection for the most important bits).",
+    "tier": "Where the AI library stores a model: edge cloud (next to the base station, for real-time "
+            "models), local cloud (non-real-time), or central cloud (generic and foundation models).",
+    "AI library": "The network's store of pre-generated sub-models with measured accuracy and size.",
+    "fp32": "32-bit floating point, the usual way to store a weight; one flipped exponent bit can make it huge.",
+    "integer code": "A weight sent as a small whole number (e.g. 4 bits) times a per-channel scale: a flipped "
+                    "bit can move it only within the code's range.",
+    "chance": "The accuracy of guessing: 1 in the number of classes (10 % for 10 classes).",
+    "latency budget": "How long the application may wait for its answer, download included.",
+    "GMAC/s": "Billions of multiply-add operations per second: how fast the device computes.",
+    "predictive downloading": "Downloading the model for the place a user is predicted to go next, before "
+                              "they arrive.",
+    "accelerator": "A chip that runs the AI model. With two, a new model loads into the spare one while the "
+                   "old one keeps running.",
+    "interruption": "Time the application waits because its model has not arrived yet.",
+    "confidence interval": "The range in which the true value lies with 95 % confidence, given the random "
+                           "trials run.",
+    "user-experienced rate": "The data rate a user can count on most of the time (the paper: 1 Gb/s in 6G).",
+}
+
+# The words issue 14 found unexplained on screen: each must have an entry above.
+JARGON = ("DSI", "sub-model", "exit", "split", "binding constraint", "BER", "protection", "tier", "GMAC/s",
+          "payload")
+
+
+def explain(term: str) -> str:
+    """The explanation of one glossary term (ValueError naming the allowed terms if it has none)."""
+    check_choice("term", term, tuple(TERMS))
+    return TERMS[term]
+
+
+def tip(*terms: str) -> str:
+    """A tooltip text explaining several terms: '**BER**: ...  \\n**protection**: ...'."""
+    if not terms:
+        raise ValueError("terms=() : name at least one glossary term")
+    return "  \n".join(f"**{t}**: {explain(t)}" for t in terms)
+
+
+def entry_words(key: str) -> str:
+    """A library entry's key in words: 'd2-r0.5-b4-s60' -> 'exit 2, keep 50 %, 4-bit, re-trained 60 steps'."""
+    import re
+
+    match = re.fullmatch(r"d(\d)-r([0-9.]+)-b(\d+)-s(\d+)", str(key))
+    if match is None:
+        raise ValueError(f"key={key!r} is not a library entry key like 'd2-r0.5-b4-s60'")
+    depth, keep, bits, steps = int(match[1]), float(match[2]), int(match[3]), int(match[4])
+    parts = ["whole backbone" if depth == 4 else f"exit {depth}", f"keep {keep:.0%}".replace("%", " %"),
+             "fp32" if bits == 32 else f"{bits}-bit"]
+    if steps:
+        parts.append(f"re-trained {steps} steps")
+    return ", ".join(parts)
+
+
+PHASE_WORDS = {"sub-models": "Making sub-models", "BER grid": "Measuring accuracy under bit errors"}

@@ -1,0 +1,152 @@
+"""Numbers as a student reads them: human units (ms, Mbit, Gb/s), percentages, points and BERs without
+scientific notation on the page. Pure Python: charts, pages and exports all format through here."""
+from __future__ import annotations
+
+import math
+
+from core.validation import check_range
+
+_SUPERSCRIPT = str.maketrans("-0123456789", "⁻⁰¹²³⁴⁵⁶⁷⁸⁹")
+
+
+def _finite(name: str, value) -> float:
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name}={value!r} must be a number") from None
+    if math.isnan(value):
+        raise ValueError(f"{name}={value!r} must be a number, not NaN")
+    return value
+
+
+def _sig(x: float, digits: int = 3) -> str:
+    """``x`` to ``digits`` significant figures, never in e-notation (1.59e+04 -> '15,900')."""
+    if x == 0:
+        return "0"
+    if math.isinf(x):
+        return "∞" if x > 0 else "-∞"
+    decimals = max(0, digits - 1 - math.floor(math.log10(abs(x))))
+    text = f"{round(x, decimals):,.{decimals}f}"
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
+    return text
+
+
+def number(x, digits: int = 3) -> str:
+    """A plain number with thousands separators and ``digits`` significant figures (no '1e-05')."""
+    return _sig(_finite("x", x), digits)
+
+
+def _scaled(value: float, units: tuple[tuple[str, float], ...], digits: int) -> str:
+    for unit, scale in units:
+        if abs(value) >= scale:
+            return f"{_sig(value / scale, digits)} {unit}"
+    unit, scale = units[-1]
+    return f"{_sig(value / scale, digits)} {unit}"
+
+
+def seconds(s, digits: int = 3) -> str:
+    """Seconds in the most readable unit (0.0042 -> '4.2 ms', 1e-6 -> '1 µs', 4000 -> '66.7 min')."""
+    s = _finite("s", s)
+    if s == 0:
+        return "0 s"
+    if s >= 3600:
+        return f"{_sig(s / 3600, digits)} h"
+    if s >= 60:
+        return f"{_sig(s / 60, digits)} min"
+    return _scaled(s, (("s", 1.0), ("ms", 1e-3), ("µs", 1e-6), ("ns", 1e-9)), digits)
+
+
+def rate(bps, digits: int = 3) -> str:
+    """A data rate in bit/s units (1.1e9 -> '1.1 Gb/s')."""
+    bps = _finite("bps", bps)
+    if bps == 0:
+        return "0 b/s"
+    return _scaled(bps, (("Tb/s", 1e12), ("Gb/s", 1e9), ("Mb/s", 1e6), ("kb/s", 1e3), ("b/s", 1.0)), digits)
+
+
+def bits(n, digits: int = 3) -> str:
+    """A number of bits (1.59e10 -> '15.9 Gbit', 3.2e6 -> '3.2 Mbit')."""
+    n = _finite("n", n)
+    if n == 0:
+        return "0 bit"
+    return _scaled(n, (("Tbit", 1e12), ("Gbit", 1e9), ("Mbit", 1e6), ("kbit", 1e3), ("bit", 1.0)), digits)
+
+
+def size_bytes(n, digits: int = 3) -> str:
+    """A memory size in bytes (2.56e5 -> '256 kB')."""
+    n = _finite("n", n)
+    if n == 0:
+        return "0 B"
+    return _scaled(n, (("GB", 1e9), ("MB", 1e6), ("kB", 1e3), ("B", 1.0)), digits)
+
+
+def count(n) -> str:
+    """A count of things: '11,172,810'; from ten million on '12.3 million' (a projector's width)."""
+    n = _finite("n", n)
+    if abs(n) >= 1e9:
+        return f"{_sig(n / 1e9)} billion"
+    if abs(n) >= 1e7:
+        return f"{_sig(n / 1e6)} million"
+    return f"{n:,.0f}" if float(n).is_integer() else _sig(n)
+
+
+def percent(share, decimals: int = 1) -> str:
+    """A share 0..1 as a percentage ('81.8 %')."""
+    share = _finite("share", share)
+    return f"{share * 100:.{decimals}f} %"
+
+
+def points(delta, decimals: int = 1) -> str:
+    """A change of a share in percentage points ('+2.3 points'); a change that rounds to zero says so."""
+    delta = _finite("delta", delta) * 100
+    if round(delta, decimals) == 0:
+        return "no change"
+    return f"{delta:+.{decimals}f} points"
+
+
+def power_of_ten(x: float) -> str:
+    """A positive number as 'm × 10ⁿ' with superscripts, or '10ⁿ' for an exact power (1e-3 -> '10⁻³')."""
+    x = _finite("x", x)
+    if x <= 0:
+        raise ValueError(f"x={x!r} must be positive")
+    exponent = math.floor(math.log10(x) + 1e-9)
+    mantissa = x / 10 ** exponent
+    power = "10" + str(exponent).translate(_SUPERSCRIPT)
+    if math.isclose(mantissa, 1.0, rel_tol=1e-6):
+        return power
+    return f"{_sig(mantissa, 2)} × {power}"
+
+
+def ber(p) -> str:
+    """A bit-error rate as read aloud: '10⁻³ (1 bit in 1,000)', '0 (error-free)'."""
+    p = check_range("ber", _finite("ber", p), 0.0, 0.5)
+    if p == 0:
+        return "0 (error-free)"
+    return f"{power_of_ten(p)} (1 bit in {_sig(1 / p, 2)})"
+
+
+def ber_short(p) -> str:
+    """A bit-error rate for a tick or a legend: '10⁻³'."""
+    p = check_range("ber", _finite("ber", p), 0.0, 0.5)
+    return "0" if p == 0 else power_of_ten(p)
+
+
+def log_ticks(lo: float, hi: float) -> tuple[list[float], list[str]]:
+    """Tick positions and labels for a log axis: every power of ten from ``lo`` to ``hi``, labelled '10⁻⁷'."""
+    lo, hi = _finite("lo", lo), _finite("hi", hi)
+    if not 0 < lo < hi:
+        raise ValueError(f"lo={lo!r}, hi={hi!r}: need 0 < lo < hi")
+    first, last = math.ceil(math.log10(lo) - 1e-9), math.floor(math.log10(hi) + 1e-9)
+    values = [10.0 ** e for e in range(first, last + 1)]
+    return values, [power_of_ten(v) for v in values]
+
+
+def progress_text(what: str, done: int, total: int, elapsed_s: float) -> str:
+    """'Making sub-models: 15 of 36, about 2 min left' (the estimate from the pace so far)."""
+    if total <= 0 or done < 0:
+        raise ValueError(f"done={done!r}, total={total!r}: need 0 <= done and total > 0")
+    text = f"{what}: {done} of {total}"
+    if 0 < done < total:
+        text += f", about {seconds(elapsed_s / done * (total - done), 2)} left"
+    return text

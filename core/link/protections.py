@@ -1,0 +1,165 @@
+"""The one registry of receiver protections: what each sends reliably, what the receiver does, how it is shown.
+
+Every other module (settings, library, selection, experiments, pages) reads names and labels from
+``PROTECTIONS``; adding a protection means adding one ``Protection`` here (and its tests), nothing else.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from core.compress.payload import INT_BITS, Payload, TensorRecord
+from core.validation import check_choice, check_int
+
+# Unequal error protection, default top bits per value word sent reliably: fp32 sign + 8 exponent bits,
+# fp16 sign + 5 exponent bits, integer codes the sign (MSB) and the next bit.
+UEP_DEFAULT_BITS = {32: 9, 16: 6, **{b: 2 for b in INT_BITS}}
+
+
+def uep_protected_bits(width: int, uep_bits: int | None = None) -> int:
+    """Top bits of a ``width``-bit value word that UEP sends reliably: ``uep_bits`` (at most the whole word) or
+    the default of its format (``UEP_DEFAULT_BITS``)."""
+    if uep_bits is None:
+        return UEP_DEFAULT_BITS[width]
+    return min(check_int("uep_bits", uep_bits, 0, 32), width)
+
+
+def _nothing_reliable(kind: str, width: int, uep_bits: int | None, uep_index: bool) -> int:
+    return 0
+
+
+def _uep_reliable(kind: str, width: int, uep_bits: int | None, uep_index: bool) -> int:
+    if kind == "values":
+        return uep_protected_bits(width, uep_bits)
+    return width if uep_index else 0
+
+
+def _keep(record: TensorRecord, values: np.ndarray) -> tuple[np.ndarray, int]:
+    return values, 0
+
+
+def _outside(record: TensorRecord, values: np.ndarray) -> np.ndarray:
+    """Non-finite values and values outside the topology's range [vmin, vmax]; exact zeros always pass (pruned
+    weights are zero whatever the range of the kept ones)."""
+    with np.errstate(invalid="ignore"):
+        outside = ~np.isfinite(values) | (values < record.vmin) | (values > record.vmax)
+    return outside & (values != 0)
+
+
+def _sanitise(record: TensorRecord, values: np.ndarray) -> tuple[np.ndarray, int]:
+    outside = _outside(record, values)
+    changed = int(np.count_nonzero(outside))
+    if not changed:
+        return values, 0
+    out = values.copy()
+    out[outside] = 0.0
+    return out, changed
+
+
+def _clamp(record: TensorRecord, values: np.ndarray) -> tuple[np.ndarray, int]:
+    outside = _outside(record, values)
+    changed = int(np.count_nonzero(outside))
+    if not changed:
+        return values, 0
+    out = values.copy()
+    nan = np.isnan(out)
+    out[nan] = 0.0
+    clip = outside & ~nan
+    out[clip] = np.clip(out[clip], record.vmin, record.vmax)
+    return out, changed
+
+
+@dataclass(frozen=True)
+class Protection:
+    """One receiver protection.
+
+    ``reliable_parts`` says in words what travels over the reliable channel besides the topology;
+    ``protected_bits(kind, width, uep_bits, uep_index)`` is how many top bits of each word of a payload segment
+    (``kind`` "values" or "index") travel reliably; ``receive_fn(record, values)`` turns one decoded tensor into
+    what the device uses and returns (values, number of values it replaced or clamped).
+    """
+
+    name: str
+    label: str
+    description: str
+    reliable_parts: str
+    receive_fn: Callable[[TensorRecord, np.ndarray], tuple[np.ndarray, int]]
+    protected_bits: Callable[[str, int, int | None, bool], int] = _nothing_reliable
+
+    def __post_init__(self):
+        if not isinstance(self.name, str) or not self.name.isidentifier():
+            raise ValueError(f"name={self.name!r} must be a short identifier (letters, digits, underscores)")
+        if not callable(self.receive_fn) or not callable(self.protected_bits):
+            raise ValueError(f"protection {self.name!r}: receive_fn and protected_bits must be functions")
+
+
+# In display order: the first is the default (no protection).
+PROTECTIONS: dict[str, Protection] = {p.name: p for p in (
+    Protection("none", "none", "The device uses whatever bits arrive.", "nothing beyond the topology", _keep),
+    Protection("sanitise", "sanitise",
+               "Values that are not finite or lie outside the tensor's range (sent with the topology) are set "
+               "to zero.", "nothing beyond the topology (the value ranges are part of it)", _sanitise),
+    Protection("clamp", "clamp",
+               "Values outside the tensor's range are clipped to it; values that are not a number become zero.",
+               "nothing beyond the topology (the value ranges are part of it)", _clamp),
+    Protection("uep", "unequal error protection",
+               "The most important bits of every weight (fp32 sign and exponent, the top two bits of an integer "
+               "code) and the positions of pruned weights travel over the reliable channel.",
+               "the top bits of every weight word and the sparse index bits", _keep, _uep_reliable),
+)}
+PROTECTION_NAMES: tuple[str, ...] = tuple(PROTECTIONS)
+
+
+def register_protection(protection: Protection) -> None:
+    """Add a protection to the registry (a new name; shown after the others). For modules that list
+    protections, register before importing them: they read the registry when imported."""
+    global PROTECTION_NAMES
+    if not isinstance(protection, Protection):
+        raise ValueError(f"protection={protection!r} must be a Protection")
+    if protection.name in PROTECTIONS:
+        raise ValueError(f"protection name {protection.name!r} is taken; allowed: a name not in {PROTECTION_NAMES}")
+    PROTECTIONS[protection.name] = protection
+    PROTECTION_NAMES = tuple(PROTECTIONS)
+
+
+def check_protection(protection) -> str:
+    """A registered protection's name (ValueError listing the registered names otherwise)."""
+    return check_choice("protection", protection, tuple(PROTECTIONS))
+
+
+def protection_label(protection: str) -> str:
+    """The label shown to users for a protection name."""
+    return PROTECTIONS[check_protection(protection)].label
+
+
+def protect_values(record: TensorRecord, values: np.ndarray, protection: str) -> tuple[np.ndarray, int, int]:
+    """Receiver protection of one decoded tensor: (values, non-finite count, values replaced or clamped).
+
+    ``sanitise`` sets non-finite values and values outside the topology's range [vmin, vmax] to zero; ``clamp``
+    sets NaN to zero and clips every other value (infinities included) to the range.
+    Exact zeros always pass: pruned weights are zero whatever the range of the kept ones.
+    """
+    fn = PROTECTIONS[check_protection(protection)].receive_fn
+    nonfinite = int(values.size - np.count_nonzero(np.isfinite(values)))
+    out, changed = fn(record, values)
+    return out, nonfinite, int(changed)
+
+
+def reliable_bits_per_word(protection: str, kind: str, width: int, uep_bits: int | None = None,
+                           uep_index: bool = True) -> int:
+    """Top bits of each ``width``-bit word of a ``kind`` segment that ``protection`` sends reliably."""
+    bits = PROTECTIONS[check_protection(protection)].protected_bits(kind, width, uep_bits, uep_index)
+    return check_int("protected bits", bits, 0, width)
+
+
+def uep_cost_bits(payload: Payload, uep_bits: int | None = None, uep_index: bool = True) -> int:
+    """Bits that unequal error protection moves to the reliable channel (top bits of every value word, and
+    the sparse index bits with ``uep_index``)."""
+    return sum(int(s.words.size) * _uep_reliable(s.kind, s.width, uep_bits, uep_index) for s in payload.segments)
+
+
+__all__ = ["Protection", "PROTECTIONS", "PROTECTION_NAMES", "UEP_DEFAULT_BITS", "register_protection",
+           "check_protection", "protection_label", "protect_values", "reliable_bits_per_word",
+           "uep_protected_bits", "uep_cost_bits"]

@@ -1,0 +1,174 @@
+"""A private, reusable copy of a sub-model that downloads corrupt in place: write what arrived, evaluate, restore.
+
+One deep copy per sub-model (never per trial); a trial writes only the tensors the channel hit and puts the
+clean values back afterwards, so a trial costs about one evaluation. The sub-model's own module (possibly a
+cached, shared one) is never touched.
+"""
+from __future__ import annotations
+
+import copy
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from core.compress.payload import Payload, decode
+from core.link.bsc import check_payload, corrupt, receive
+from core.link.packets import PacketConfig, lose_packets
+from core.model.data import DataSplits
+from core.validation import check_int
+
+EVAL_BATCH = 256  # images per forward pass: large enough for the GEMM rate, small enough to stream
+
+
+def correctness(module: torch.nn.Module, data: DataSplits, split: str = "test", index=None,
+                batch_size: int = EVAL_BATCH) -> np.ndarray:
+    """Whether ``module`` classifies each image of ``split`` (or of its positions ``index``) correctly: a bool
+    array in the order of ``index`` (of the split without it). The module's train/eval flag is restored."""
+    x, y = data.split(split)
+    batch_size = check_int("batch_size", batch_size, 1)
+    if index is None:
+        index = np.arange(len(y))
+    index = np.asarray(index, dtype=np.int64)
+    if index.size and (index.min() < 0 or index.max() >= len(y)):
+        raise ValueError(f"index: positions must lie in [0, {len(y) - 1}] of the {split!r} split")
+    out = np.empty(index.size, dtype=bool)
+    was_training = module.training
+    if was_training:  # a module already in eval mode (e.g. a shared, cached one) is not touched at all
+        module.eval()
+    try:
+        with torch.inference_mode():
+            for start in range(0, index.size, batch_size):
+                idx = torch.from_numpy(index[start:start + batch_size])
+                pred = module(data.normalise(x[idx])).argmax(1)
+                out[start:start + batch_size] = (pred == y[idx]).numpy()
+    finally:
+        if was_training:
+            module.train(True)
+    return out
+
+
+@dataclass(frozen=True)
+class Arrival:
+    """What one download over the link delivered, before it is written into a working copy."""
+
+    tensors: dict = field(compare=False)  # name -> whole array, or (flat positions, values)
+    flips: int                 # bits flipped (BSC view)
+    lossy_bits: int            # payload bits exposed to errors
+    reliable_bits: int         # bits moved to the reliable channel (UEP, reliable tensors)
+    nonfinite: int             # non-finite received values before protection
+    replaced: int              # values the protection (or packet loss) zeroed, clamped or replaced
+    lost_packets: int = 0
+    retransmitted_bits: int = 0
+
+
+def download(payload: Payload, ber: float, protection: str, rng: np.random.Generator,
+             uep_bits: int | None = None, packets: PacketConfig | None = None, fallback: dict | None = None,
+             reliable=(), uep_index: bool = True) -> Arrival:
+    """One pass of ``payload`` over the link: bit flips and the receiver's protection, or (with ``packets``)
+    the packet view with its retransmissions or lost packets."""
+    if packets is None:
+        hit = corrupt(payload, ber, rng, protection, uep_bits, reliable, check=False, uep_index=uep_index)
+        got = receive(payload, hit)
+        return Arrival(got.tensors, hit.flips, hit.lossy_bits, hit.reliable_bits, got.nonfinite, got.replaced)
+    loss = lose_packets(payload, ber, rng, packets, fallback)
+    return Arrival(loss.tensors, 0, payload.payload_bits, 0, 0, loss.replaced, loss.lost_packets,
+                   loss.retransmitted_bits)
+
+
+class WorkingCopy:
+    """A private copy of a sub-model's module plus its clean tensors; trials corrupt and restore it in place."""
+
+    def __init__(self, submodel):
+        payload = getattr(submodel, "payload", None)
+        check_payload(payload)
+        self.payload: Payload = payload
+        self.module = copy.deepcopy(submodel.module).eval()
+        for p in self.module.parameters():
+            p.requires_grad_(False)
+        self._state = self.module.state_dict()
+        for r in payload.records:
+            if r.name not in self._state:
+                raise ValueError(f"payload tensor {r.name!r} is not in the module: payload does not match it")
+            if tuple(self._state[r.name].shape) != tuple(r.shape):
+                raise ValueError(f"payload tensor {r.name!r} has shape {r.shape}, the module has "
+                                 f"{tuple(self._state[r.name].shape)}")
+        # Flat numpy views share memory with the module's tensors: writes are cheap and need no autograd.
+        self._flat = {}
+        for r in payload.records:
+            tensor = self._state[r.name]
+            if tensor.dtype != torch.float32 or not tensor.is_contiguous() or tensor.device.type != "cpu":
+                raise ValueError(f"module tensor {r.name!r} must be contiguous float32 on the CPU, "
+                                 f"not {tensor.dtype} on {tensor.device}")
+            self._flat[r.name] = tensor.detach().numpy().reshape(-1)
+        # The clean values are what a device receives at BER 0, decoded from the payload itself.
+        self._clean = {n: t.numpy().reshape(-1).copy() for n, t in decode(payload).items()}
+        self._dirty: dict = {}   # name -> None (whole tensor) or list of flat position arrays
+        self.restore(everything=True)
+        self._clean_accuracy: dict[tuple, float] = {}
+
+    def write(self, tensors: dict) -> None:
+        """Put received values into the working module: name -> whole array, or (flat positions, values)."""
+        for name, update in tensors.items():
+            target = self._flat[name]
+            if isinstance(update, tuple):
+                index, values = update
+                target[index] = values
+                if self._dirty.get(name, ()) is not None:
+                    self._dirty.setdefault(name, []).append(index)
+            else:
+                update = update.detach().cpu().numpy() if isinstance(update, torch.Tensor) else update
+                target[:] = np.asarray(update, dtype=target.dtype).reshape(-1)
+                self._dirty[name] = None
+
+    def restore(self, everything: bool = False) -> None:
+        """Put the clean values back where they were written since the last restore."""
+        dirty = dict.fromkeys(self._clean) if everything else self._dirty
+        for name, parts in dirty.items():
+            target, clean = self._flat[name], self._clean[name]
+            if parts is None:
+                target[:] = clean
+            else:
+                for index in parts:
+                    target[index] = clean[index]
+        self._dirty = {}
+
+    @property
+    def is_clean(self) -> bool:
+        return not self._dirty
+
+    def evaluate(self, data: DataSplits, split: str = "test", limit: int | None = None) -> float:
+        """Accuracy of the working module as it is now on the first ``limit`` images (cached while clean)."""
+        key = (id(data), split, limit)
+        if self.is_clean and key in self._clean_accuracy:
+            return self._clean_accuracy[key]
+        n = len(data.split(split)[1]) if limit is None else min(len(data.split(split)[1]), limit)
+        acc = float(correctness(self.module, data, split, np.arange(n)).mean())
+        if self.is_clean:
+            self._clean_accuracy[key] = acc
+        return acc
+
+    def received(self, arrival: Arrival):
+        """Context manager: the working module holds ``arrival`` inside the block and is clean again after it."""
+        return _Received(self, arrival)
+
+
+class _Received:
+    def __init__(self, working: WorkingCopy, arrival: Arrival):
+        self.working, self.arrival, self.seconds = working, arrival, 0.0
+
+    def __enter__(self):
+        started = time.perf_counter()
+        self.working.write(self.arrival.tensors)
+        self.seconds += time.perf_counter() - started
+        return self.working.module
+
+    def __exit__(self, *exc):
+        started = time.perf_counter()
+        self.working.restore()
+        self.seconds += time.perf_counter() - started
+        return False
+
+
+__all__ = ["WorkingCopy", "Arrival", "download", "correctness", "EVAL_BATCH"]

@@ -1,0 +1,3 @@
+from core.network.library.cli import main
+
+raise SystemExit(main())

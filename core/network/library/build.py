@@ -1,0 +1,210 @@
+"""Building an AI library: generate only what is missing (entries, BER cells) and repair damaged entries.
+
+The build holds a lock on the folder (a second build waits, then finds the work done); entries and BER cells are
+computed as sweep cells (core.sweep: in this process or on Ray, with identical results) and committed in cell
+order as they arrive: each weight file through a temporary file of this process renamed into place, then its row
+in one transaction, so a build stopped anywhere leaves a consistent library that the next build completes.
+"""
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from core.link.reliability import summarise_paired
+from core.model.data import DataSplits
+from core.model.models import NUM_STAGES, BackboneNet, load_checkpoint
+from core.network.tiers import tier_for_entry
+from core.sweep import SERIAL, Executor, iter_results, share
+from core.validation import check_int
+
+from .catalog import CATALOG, build_lock, check_catalog, connect, init_catalog, state_sha256
+from .cells import BerCell, ber_cell, generate_cell, group_specs
+from .config import MODES, LibraryConfig, entry_key
+from .reader import Library, spec_from_row
+from .weights import sha256_bytes, sha256_file, write_atomic
+
+Progress = Callable[[str, int, int], None]  # (phase, cells done, cells in all)
+
+
+@dataclass(frozen=True)
+class BuildReport:
+    """What one build call did: entries generated (repaired ones among them), BER cells measured, entries
+    already there, where it ran, seconds."""
+
+    path: str
+    generated: tuple[str, ...]
+    skipped: tuple[str, ...]
+    repaired: tuple[str, ...]
+    ber_cells: int
+    backend: str
+    seconds: float
+
+
+def _load_root(root_path_or_model) -> tuple[BackboneNet, dict, str]:
+    if isinstance(root_path_or_model, BackboneNet):
+        model = root_path_or_model
+        card = {"arch": "resnet18", "classes": [str(i) for i in range(model.num_classes)],
+                "input_shape": None, "width": getattr(model, "width", 1.0), "source": "model object"}
+        return model, card, ""
+    if isinstance(root_path_or_model, (str, Path)):
+        model, card = load_checkpoint(root_path_or_model)
+        file_sha = sha256_file(Path(root_path_or_model).with_suffix(".safetensors"))
+        return model, asdict(card), file_sha
+    raise ValueError(f"root_path_or_model={root_path_or_model!r} must be a BackboneNet or a checkpoint path")
+
+
+def _repair(path: Path, lib: Library) -> list[str]:
+    """Remove entries whose weight file is damaged (their BER cells go with them): the build regenerates them."""
+    bad = lib.damaged_entries()
+    if bad:
+        con = connect(path)
+        with con:
+            con.executemany("DELETE FROM entries WHERE id = ?", [(d.id,) for d in bad])
+        con.close()
+        for d in bad:
+            (lib.folder / d.file).unlink(missing_ok=True)
+    return [d.key for d in bad]
+
+
+def build_library(root_path_or_model, data: DataSplits, out_dir: str | Path,
+                  config: LibraryConfig | None = None, seed: int = 0, progress: bool | Progress = True,
+                  on_entry: Callable[[str, int], None] | None = None,
+                  executor: Executor | None = None) -> BuildReport:
+    """Build or complete the library in ``out_dir``: generate only entries (and BER cells) that are missing, and
+    regenerate entries whose weight file is damaged. Pure function of (root, data, config, seed): the executor
+    (this process by default, or Ray) changes where cells run, not what they give.
+
+    ``progress``: True for tqdm bars, False for none, or a function (phase, done, total) (the dashboard's bar).
+    ``on_entry(key, n_done)`` is called after each committed entry (tests that interrupt a build).
+    """
+    config = LibraryConfig() if config is None else config
+    if not isinstance(config, LibraryConfig):
+        raise ValueError(f"config={config!r} must be a LibraryConfig")
+    check_int("seed", seed, 0)
+    executor = SERIAL if executor is None else executor
+    if not isinstance(executor, Executor):
+        raise ValueError(f"executor={executor!r} must be a core.sweep.Executor")
+    started = time.perf_counter()
+    root, card, file_sha = _load_root(root_path_or_model)
+    root.eval()
+    if root.num_classes != data.num_classes or root.in_channels != data.input_shape[0]:
+        raise ValueError(f"data={data.name!r} ({data.num_classes} classes, {data.input_shape[0]} channels) does "
+                         f"not match the root model ({root.num_classes} classes, {root.in_channels} channels)")
+    if card.get("input_shape") is None:
+        card = {**card, "input_shape": list(data.input_shape), "classes": list(data.classes)}
+    folder = Path(out_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / CATALOG
+    bars = _Bars(progress)
+    with build_lock(folder):
+        for stray in folder.glob("*.tmp"):  # left by an interrupted write: never part of the library
+            stray.unlink()
+        init_catalog(path, state_sha256(root), card, file_sha, data, config.to_json(), seed,
+                     tier_for_entry.__doc__.split("Rule: ")[1].strip())
+        lib = Library(folder, check_catalog(path))
+        repaired = _repair(path, lib)
+        have = set(lib.entries()["key"])
+        todo = [s for s in config.specs() if entry_key(s) not in have]
+        shared = share(executor, root=root, data=data, root_card=card)
+        generated = []
+        try:
+            cells = [(seed, group) for group in group_specs(todo)]
+            for _, entries in iter_results(generate_cell, cells, shared, executor, bars.phase("sub-models")):
+                for entry in entries:
+                    _commit_entry(path, folder, entry, seed)
+                    generated.append(entry.key)
+                    if on_entry is not None:
+                        on_entry(entry.key, len(generated))
+            ber_count = _measure_ber(path, lib, shared, executor, config, seed, bars.phase("BER grid"))
+        finally:
+            bars.close()
+    skipped = tuple(entry_key(s) for s in config.specs() if entry_key(s) in have)
+    return BuildReport(str(folder), tuple(generated), skipped, tuple(repaired), ber_count, executor.describe(),
+                       round(time.perf_counter() - started, 2))
+
+
+def _commit_entry(path: Path, folder: Path, entry, seed: int) -> None:
+    fname = f"{entry.key}.safetensors"
+    digest = write_atomic(entry.weights, folder / fname)
+    row = {**entry.row, "tier": tier_for_entry(entry.row["technique"], entry.row["total_bits"]), "file": fname,
+           "file_sha256": digest, "seed": seed, "created": time.strftime("%Y-%m-%dT%H:%M:%S")}
+    con = connect(path)
+    with con:
+        con.execute(f"INSERT INTO entries ({', '.join(row)}) VALUES ({', '.join('?' * len(row))})",
+                    tuple(row.values()))
+    con.close()
+
+
+def _measure_ber(path: Path, lib: Library, shared, executor: Executor, config: LibraryConfig, seed: int,
+                 progress) -> int:
+    """Measure every missing (entry, mode, BER, protection) cell with ``config.trials`` paired trials."""
+    if not config.ber_grid or not config.protections:
+        return 0
+    entries = lib.entries()
+    done_cells = {(int(r.entry_id), r.mode, round(float(r.ber), 15), r.protection)
+                  for r in lib.ber_table().itertuples()}
+    n_test = int(lib.data_identity["test_samples"])
+    cells, groups, weights = [], [], {}
+    for row in entries.itertuples():
+        modes = MODES if int(row.depth) < NUM_STAGES and config.split_ber else MODES[:1]
+        missing = [(m, b, p) for m in modes for b in config.ber_grid for p in config.protections
+                   if (int(row.id), m, round(b, 15), p) not in done_cells]
+        if not missing:
+            continue
+        data = (lib.folder / row.file).read_bytes()
+        if sha256_bytes(data) != row.file_sha256:  # changed since the repair above: never measure a stranger
+            raise ValueError(f"library weight file {str(lib.folder / row.file)!r} changed during the build")
+        weights[row.key] = data
+        spec = spec_from_row(row._asdict())
+        for mode, ber, protection in missing:
+            groups.append((int(row.id), mode, ber, protection, len(cells), config.trials))
+            cells += [BerCell(row.key, row.file_sha256, mode, ber, protection, seed, i, config.images_per_trial,
+                              spec, int(row.total_bits)) for i in range(config.trials)]
+    if not cells:
+        return 0
+    shared = shared.with_items(**weights)
+    trials, group_index, count = [], 0, 0
+    con = connect(path)
+    try:
+        for _, result in iter_results(ber_cell, cells, shared, executor, progress):
+            trials.append(result)
+            entry_id, mode, ber, protection, first, n = groups[group_index]
+            if len(trials) < n:
+                continue
+            res = summarise_paired(trials, ber, protection, n_test=n_test)
+            with con:
+                con.execute("INSERT OR REPLACE INTO accuracy_ber VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                            (entry_id, mode, float(ber), protection, float(res.mean), float(res.std),
+                             float(res.lo), float(res.hi), n, int(res.images)))
+            trials, group_index, count = [], group_index + 1, count + 1
+    finally:
+        con.close()
+    return count
+
+
+class _Bars:
+    """tqdm bars on the command line, a caller's function (the dashboard), or nothing."""
+
+    def __init__(self, progress):
+        self.progress = progress
+        self._close = None
+
+    def phase(self, name: str):
+        if self._close:
+            self._close()
+            self._close = None
+        if self.progress is True:
+            from core.sweep import tqdm_progress
+
+            update, self._close = tqdm_progress(f"AI library: {name}")
+            return update
+        if callable(self.progress):
+            return lambda done, total: self.progress(name, done, total)
+        return None
+
+    def close(self):
+        if self._close:
+            self._close()
+            self._close = None

@@ -1,0 +1,153 @@
+"""Reading an AI library: ``open_library`` checks the catalog (and optionally every weight file); ``Library``
+answers queries (entries, BER table) and loads an entry's sub-model from its safetensors file, sha256 checked."""
+from __future__ import annotations
+
+import json
+import math
+import sqlite3
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from core.compress.combine import SubModel, SubModelCard, SubModelSpec
+from core.model.models import BackboneNet, DepthSubModel, load_checkpoint
+
+from .catalog import CATALOG, check_catalog, connect, damaged, state_sha256
+from .config import LibraryConfig
+from .weights import file_problem, module_from_tensors, read_weights, submodel_from_tensors
+
+
+@dataclass(frozen=True)
+class DamagedEntry:
+    """A catalog entry whose weight file cannot be used, and why."""
+
+    id: int
+    key: str
+    file: str
+    problem: str
+
+
+class Library:
+    """An opened AI library: read-only access to the catalog and the weight files (one connection per call)."""
+
+    def __init__(self, folder: Path, meta: dict):
+        self.folder = Path(folder)
+        self.path = self.folder / CATALOG
+        self.meta = dict(meta)
+        try:
+            self.config = LibraryConfig.from_json(meta["config"])
+        except (ValueError, TypeError) as err:
+            raise damaged(self.path, f"its config does not parse: {err}") from None
+        self.root_card = json.loads(meta["root_card"])
+        self.data_identity = json.loads(meta["data"])
+        self.seed = int(meta["seed"])
+
+    @property
+    def root_sha256(self) -> str:
+        return self.meta["root_state_sha256"]
+
+    def _query(self, sql: str, args=()) -> pd.DataFrame:
+        try:
+            con = connect(self.path, readonly=True)
+            try:
+                return pd.read_sql_query(sql, con, params=args)
+            finally:
+                con.close()
+        except (sqlite3.DatabaseError, pd.errors.DatabaseError) as err:
+            raise damaged(self.path, err) from None
+
+    def entries(self) -> pd.DataFrame:
+        """One row per sub-model: every card field, tier, weight file and its sha256 (``id`` is the entry id)."""
+        return self._query("SELECT * FROM entries ORDER BY id")
+
+    def ber_table(self) -> pd.DataFrame:
+        """Accuracy under bit errors: entry_id, mode (exit or split), ber, protection, mean, std, lo and hi (the
+        interval of the paired estimator), trials and images evaluated."""
+        return self._query("SELECT * FROM accuracy_ber ORDER BY entry_id, mode, protection, ber")
+
+    def __len__(self) -> int:
+        return int(self._query("SELECT COUNT(*) AS n FROM entries")["n"].iloc[0])
+
+    def entry(self, entry_id: int) -> dict:
+        df = self._query("SELECT * FROM entries WHERE id = ?", (int(entry_id),))
+        if df.empty:
+            ids = self._query("SELECT id FROM entries")["id"].tolist()
+            raise ValueError(f"entry_id={entry_id!r} is not in the library; allowed: {ids}")
+        return df.iloc[0].to_dict()
+
+    def _tensors(self, entry_id: int, verify: bool = True):
+        row = self.entry(entry_id)
+        tensors, meta = read_weights(self.folder / row["file"], row["file_sha256"] if verify else None)
+        return row, tensors, meta
+
+    def load_module(self, entry_id: int, verify: bool = True) -> DepthSubModel:
+        """The device model of an entry, as received at BER 0 (safetensors, no pickle; sha256 checked)."""
+        _, tensors, meta = self._tensors(entry_id, verify)
+        return module_from_tensors(tensors, meta, self.root_card)[0]
+
+    def load_submodel(self, entry_id: int, verify: bool = True) -> SubModel:
+        """The entry as a SubModel (module, re-encoded payload, masks, bits, card) for Monte Carlo channels."""
+        row, tensors, meta = self._tensors(entry_id, verify)
+        return submodel_from_tensors(tensors, meta, self.root_card, spec_from_row(row), card_from_row(row),
+                                     row["total_bits"], row["key"])
+
+    def damaged_entries(self, include_missing: bool = True) -> list[DamagedEntry]:
+        """Every entry whose weight file is missing, truncated, not safetensors or fails its sha256 (reads all).
+        ``include_missing=False`` leaves out files not made yet (a shipped catalog: see shipped.py)."""
+        out = []
+        for _, row in self.entries().iterrows():
+            if not include_missing and not (self.folder / row["file"]).exists():
+                continue
+            problem = file_problem(self.folder / row["file"], row["file_sha256"])
+            if problem:
+                out.append(DamagedEntry(int(row["id"]), row["key"], row["file"], problem))
+        return out
+
+    def verify(self) -> None:
+        """Check every weight file; ValueError naming every damaged entry (``build`` regenerates them)."""
+        bad = self.damaged_entries()
+        if bad:
+            names = ", ".join(f"{d.key} ({d.file})" for d in bad[:10]) + (" ..." if len(bad) > 10 else "")
+            raise ValueError(f"library={str(self.folder)!r} has {len(bad)} damaged entr"
+                             f"{'y' if len(bad) == 1 else 'ies'}: {names}; `build` regenerates them. "
+                             f"First problem: {bad[0].problem}")
+
+
+def spec_from_row(row) -> SubModelSpec:
+    return SubModelSpec(depth=int(row["depth"]), keep_ratio=float(row["keep_ratio"]), bits=int(row["bits"]),
+                        retrain_steps=int(row["retrain_steps"]))
+
+
+def card_from_row(row) -> SubModelCard:
+    parts = {p: int(row[f"bits_{p}"]) for p in ("values", "index", "scales", "ranges", "topology", "payload",
+                                                 "reliable")}
+    parts["total"] = int(row["total_bits"])
+    fields = set(SubModelCard.__dataclass_fields__) - {"bits_by_part", "layer_bits", "layer_density"}
+    kwargs = {f: row[f] for f in fields}
+    for f in ("accuracy_before_retrain", "accuracy_before_qat"):
+        if kwargs[f] is None or (isinstance(kwargs[f], float) and math.isnan(kwargs[f])):
+            kwargs[f] = None
+    return SubModelCard(bits_by_part=parts, layer_bits=json.loads(row["layer_bits"]),
+                        layer_density=json.loads(row["layer_density"]), **kwargs)
+
+
+def open_library(path: str | Path, *, root: BackboneNet | str | Path | None = None,
+                 verify_files: bool = False) -> Library:
+    """Open a library folder (or its catalog.sqlite); ValueError if it is damaged, foreign or of another root.
+
+    ``root`` (a model or checkpoint path), when given, must be the root model the library was built from.
+    ``verify_files`` also checks every weight file's sha256 (reads them all) and names the damaged ones.
+    """
+    p = Path(path)
+    folder = p.parent if p.name == CATALOG else p
+    lib = Library(folder, check_catalog(folder / CATALOG))
+    if root is not None:
+        model = load_checkpoint(root)[0] if isinstance(root, (str, Path)) else root
+        digest = state_sha256(model)
+        if digest != lib.root_sha256:
+            raise ValueError(f"library={str(folder)!r} was built from root model {lib.root_sha256[:12]}..., "
+                             f"not from the given root {digest[:12]}...")
+    if verify_files:
+        lib.verify()
+    return lib

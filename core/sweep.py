@@ -1,0 +1,293 @@
+"""One executor for sweeps: independent cells mapped to results, in this process or on a Ray cluster.
+
+A sweep is ``fn(shared, cell) -> result`` over a list of cells. ``fn`` is a module-level function, ``cell`` a small
+picklable value and ``shared`` a dict of big read-only objects (root model, test data) that go into Ray's object
+store once and are decoded once per worker process. Every cell draws from its own seeded generator, so serial,
+local-Ray and cluster runs give identical results; results come back in the order of the cells.
+
+    executor = Executor.from_env()                  # $INSITU_RAY_ADDRESS set: that cluster; else this process
+    for index, result in iter_results(fn, cells, share(executor, root=root, data=data), executor, progress):
+        ...
+"""
+from __future__ import annotations
+
+import os
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from core.validation import check_int, check_range
+
+RAY_ADDRESS_ENV = "INSITU_RAY_ADDRESS"
+LOCAL = "local"  # Executor(ray=LOCAL): start Ray on this machine
+PROJECT = Path(__file__).resolve().parents[1]
+CACHE_ENTRIES = 8  # decoded sub-models (and shared objects) a process keeps between cells
+
+Progress = Callable[[int, int], None]  # (cells done, cells in all)
+
+
+@dataclass(frozen=True)
+class Executor:
+    """Where sweep cells run: ``ray=None`` in this process; ``"local"`` a Ray started here with ``num_cpus``
+    workers; any other string the address of a running Ray cluster (e.g. ``"10.0.0.5:6379"`` or ``"auto"``).
+
+    Tasks that may use a GPU ask for ``gpus_per_task`` of one when the cluster has GPUs; a task whose worker
+    dies (killed, out of memory) is run again up to ``max_retries`` times."""
+
+    ray: str | None = None
+    num_cpus: int | None = None
+    gpus_per_task: float = 1.0
+    max_retries: int = 3
+
+    def __post_init__(self):
+        if self.ray is not None and (not isinstance(self.ray, str) or not self.ray.strip()):
+            raise ValueError(f"ray={self.ray!r} must be None (this process), {LOCAL!r} or a cluster address")
+        if self.num_cpus is not None:
+            check_int("num_cpus", self.num_cpus, 1)
+            if self.ray != LOCAL:
+                raise ValueError(f"num_cpus={self.num_cpus!r} applies only to ray={LOCAL!r} (a cluster has its own)")
+        check_range("gpus_per_task", self.gpus_per_task, 0.0, 1.0, lo_open=True)
+        check_int("max_retries", self.max_retries, 0)
+
+    @classmethod
+    def from_env(cls, environ=None) -> "Executor":
+        """The cluster named by $INSITU_RAY_ADDRESS (``local`` starts one here), else this process."""
+        address = (os.environ if environ is None else environ).get(RAY_ADDRESS_ENV, "").strip()
+        return cls(ray=address or None)
+
+    @classmethod
+    def from_flag(cls, flag: str | None) -> "Executor":
+        """The command lines' ``--ray [ADDRESS]``: absent (None) runs here, bare ``--ray`` a local Ray."""
+        return cls() if flag is None else cls(ray=flag or LOCAL)
+
+    @property
+    def backend(self) -> str:
+        return "serial" if self.ray is None else "ray"
+
+    def describe(self) -> str:
+        """In words, for pages and logs."""
+        if self.ray is None:
+            return "in this process"
+        if self.ray == LOCAL:
+            return f"on a Ray started on this machine ({self.num_cpus or os.cpu_count()} workers)"
+        return f"on the Ray cluster at {self.ray}"
+
+
+SERIAL = Executor()
+
+
+# ---------------------------------------------------------------- per-process cache (a Ray worker keeps it)
+
+_LOCAL = threading.local()  # one cache per thread: two dashboard sessions never share a working copy
+
+
+def _cache() -> OrderedDict:
+    if not hasattr(_LOCAL, "cache"):
+        _LOCAL.cache = OrderedDict()
+    return _LOCAL.cache
+
+
+def worker_cache(key, make: Callable[[], Any]):
+    """The value cached under ``key`` in this process (and thread), made by ``make()`` on a miss; the least
+    recently used goes first. Keys must name everything the value depends on (e.g. a weight file's sha256).
+    Cells may use a cached value only in ways that leave it as they found it (a working copy is restored)."""
+    cache = _cache()
+    if key in cache:
+        cache.move_to_end(key)
+        return cache[key]
+    value = make()
+    cache[key] = value
+    while len(cache) > CACHE_ENTRIES:
+        cache.popitem(last=False)
+    return value
+
+
+def clear_cache() -> None:
+    _cache().clear()
+
+
+# ---------------------------------------------------------------- Ray
+
+def _ray():
+    try:
+        import ray
+    except ImportError:
+        raise ValueError("ray is not installed: `python -m pip install -r requirements-ray.txt` "
+                         "(or run without --ray / $INSITU_RAY_ADDRESS)") from None
+    return ray
+
+
+def ensure_ray(executor: Executor):
+    """Connect to (or start) the executor's Ray once per process; returns the ray module."""
+    ray = _ray()
+    if ray.is_initialized():
+        return ray
+    if executor.ray == LOCAL:
+        # Workers of a local Ray inherit this environment: let them import the project's packages.
+        path = os.environ.get("PYTHONPATH", "")
+        if str(PROJECT) not in path.split(os.pathsep):
+            os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (str(PROJECT), path) if p)
+        for attempt in range(3):  # Ray waits only 30 s for its raylet: on a saturated machine, try again
+            try:
+                ray.init(num_cpus=executor.num_cpus, include_dashboard=False, log_to_driver=False,
+                         configure_logging=False)
+                break
+            except Exception as err:  # noqa: BLE001 (ray raises a bare Exception for a start-up timeout)
+                ray.shutdown()
+                if attempt == 2 or "timed out during startup" not in str(err):
+                    raise
+    else:
+        # A cluster gets the engine's code with the job (the packages of requirements.txt must be installed there).
+        ray.init(address=executor.ray, runtime_env={"py_modules": [str(PROJECT / "core")]},
+                 log_to_driver=False, configure_logging=False)
+    return ray
+
+
+@dataclass(frozen=True)
+class Shared:
+    """Big read-only objects of a sweep: values here, or Ray object references (put once) on a cluster."""
+
+    executor: Executor
+    items: dict
+
+    def with_items(self, **objects) -> "Shared":
+        """These objects added (each put into Ray's object store once)."""
+        return Shared(self.executor, {**self.items, **share(self.executor, **objects).items})
+
+
+def share(executor: Executor, **objects) -> Shared:
+    """Make ``objects`` available to every cell: on Ray each is put into the object store once."""
+    if executor.backend == "serial":
+        return Shared(executor, dict(objects))
+    ray = ensure_ray(executor)
+    # Wrapped in a list so that Ray does not resolve them per task: a worker fetches an item when a cell first
+    # asks for it and keeps it (worker_cache).
+    return Shared(executor, {name: [ray.put(value)] for name, value in objects.items()})
+
+
+class _Fetched(Mapping):
+    """The shared items as a cell sees them on a Ray worker: fetched from the object store on first use."""
+
+    def __init__(self, refs: dict):
+        self._refs = refs
+
+    def __getitem__(self, name):
+        import ray
+
+        ref = self._refs[name][0]
+        return worker_cache(("shared", ref.hex()), lambda: ray.get(ref))
+
+    def __iter__(self):
+        return iter(self._refs)
+
+    def __len__(self):
+        return len(self._refs)
+
+
+def shared_id(shared, name: str) -> str:
+    """An identity of one shared item, for worker_cache keys: its object reference on Ray, else the object's id
+    (a serial sweep clears the cache when it ends, so ids are never reused within it)."""
+    if isinstance(shared, _Fetched):
+        return shared._refs[name][0].hex()
+    return f"id:{id(shared[name])}"
+
+
+def _run_remote(fn, refs: dict, cell):
+    return fn(_Fetched(refs), cell)
+
+
+def task_device() -> str:
+    """The torch device a cell should use: ``cuda`` when Ray gave this task a GPU, else ``cpu``."""
+    try:
+        import ray
+
+        if ray.is_initialized() and ray.get_gpu_ids():
+            return "cuda"
+    except (ImportError, RuntimeError):
+        pass
+    return "cpu"
+
+
+# ---------------------------------------------------------------- running a sweep
+
+def iter_results(fn: Callable, cells: Sequence, shared: Shared | dict | None = None,
+                 executor: Executor | None = None, progress: Progress | None = None,
+                 gpu: bool = False) -> Iterator[tuple[int, Any]]:
+    """Yield ``(index, fn(shared, cells[index]))`` in the order of ``cells``, each as soon as it and every cell
+    before it are done (so a caller that commits results as they come leaves a prefix behind if stopped).
+
+    ``progress(done, total)`` is called after every finished cell. ``gpu=True`` is for cells that run their
+    torch work on ``task_device()``: on a cluster with GPUs each asks for ``gpus_per_task`` of one. (The library
+    and Fig. 3 cells do not ask yet: the engine's working copy evaluates on the CPU, and an unused GPU request
+    would only limit how many cells run at once.) The first failing cell raises its exception here."""
+    executor = SERIAL if executor is None else executor
+    if not isinstance(executor, Executor):
+        raise ValueError(f"executor={executor!r} must be a core.sweep.Executor")
+    if not callable(fn) or getattr(fn, "__qualname__", "").count("<locals>"):
+        raise ValueError(f"fn={fn!r} must be a module-level function (it is sent to workers by name)")
+    cells = list(cells)
+    if shared is None:
+        shared = share(executor)
+    elif isinstance(shared, dict):
+        shared = share(executor, **shared)
+    if not isinstance(shared, Shared) or shared.executor.backend != executor.backend:
+        raise ValueError("shared must come from core.sweep.share() with the same executor")
+    total = len(cells)
+    if executor.backend == "serial":
+        try:
+            for i, cell in enumerate(cells):
+                result = fn(shared.items, cell)
+                if progress:
+                    progress(i + 1, total)
+                yield i, result
+        finally:
+            clear_cache()  # this process is no worker: free decoded sub-models once the sweep is over
+        return
+    yield from _iter_ray(fn, cells, shared, executor, progress, gpu)
+
+
+def _iter_ray(fn, cells, shared: Shared, executor: Executor, progress, gpu: bool):
+    ray = ensure_ray(executor)
+    options = {"max_retries": executor.max_retries, "retry_exceptions": False}
+    if gpu and ray.cluster_resources().get("GPU", 0) > 0:
+        options["num_gpus"] = executor.gpus_per_task
+    remote = ray.remote(_run_remote).options(**options)
+    pending = {remote.remote(fn, shared.items, cell): i for i, cell in enumerate(cells)}
+    done: dict[int, Any] = {}
+    next_index = 0
+    try:
+        while pending:
+            ready, _ = ray.wait(list(pending), num_returns=1)
+            for ref in ready:
+                done[pending.pop(ref)] = ray.get(ref)
+                if progress:
+                    progress(len(cells) - len(pending), len(cells))
+            while next_index in done:
+                yield next_index, done.pop(next_index)
+                next_index += 1
+    finally:
+        for ref in pending:  # stopped early (error, interrupt): do not leave work running on the cluster
+            ray.cancel(ref, force=False)
+
+
+def run(fn: Callable, cells: Sequence, shared: Shared | dict | None = None, executor: Executor | None = None,
+        progress: Progress | None = None, gpu: bool = False) -> list:
+    """All results of a sweep, in the order of ``cells``."""
+    return [result for _, result in iter_results(fn, cells, shared, executor, progress, gpu)]
+
+
+def tqdm_progress(desc: str, unit: str = "cell") -> tuple[Progress, Callable[[], None]]:
+    """A progress callback drawing a tqdm bar (command lines), and the function that closes the bar."""
+    from tqdm.auto import tqdm
+
+    bar = tqdm(desc=desc, unit=unit)
+
+    def update(done: int, total: int) -> None:
+        bar.total = total
+        bar.n = done
+        bar.refresh()
+
+    return update, bar.close

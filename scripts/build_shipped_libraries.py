@@ -1,0 +1,58 @@
+"""Build the AI library of each shipped root and copy its catalog into assets/library/<root>/ (no weights: the
+dashboard regenerates an entry's weights from the root on first use and checks them against the catalog's hash).
+
+    python scripts/build_shipped_libraries.py [cifar10|digits ...] [--out library]
+
+The configurations are written here so that the shipped catalogs can be rebuilt exactly.
+"""
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from core.model.data import load_for_card  # noqa: E402
+from core.model.models import ASSETS, load_checkpoint  # noqa: E402
+from core.network.library import LibraryConfig, build_library  # noqa: E402
+from core.network.library.catalog import CATALOG  # noqa: E402
+
+SHIPPED_CONFIGS = {
+    # 24 entries: 4 exits x keep 100 % / 50 % x fp32 / 8-bit / 4-bit; 5 BERs x 4 protections, 3 paired trials of
+    # 128 photos each per cell. The photos root costs ~2-4 ms per image on 2 cores and each paired cell needs the
+    # clean model's answer on all 10,000 test photos once, so the shipped grid measures the device's own exit under
+    # BER and split inference (device part + server) at BER 0 only.
+    "resnet18_cifar10": LibraryConfig(depths=(1, 2, 3, 4), keep_ratios=(1.0, 0.5), bits=(32, 8, 4),
+                                      retrain_steps=60, trials=3, images_per_trial=128, split_ber=False),
+    # 36 entries: the full default grid of sub-models on the small digits root (359 test images); the device's own
+    # exit under BER (3 paired trials of 256 images per cell), split inference at BER 0.
+    "resnet18_digits": LibraryConfig(trials=3, images_per_trial=256, split_ber=False),
+}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("roots", nargs="*", default=list(SHIPPED_CONFIGS), choices=list(SHIPPED_CONFIGS))
+    parser.add_argument("--out", default="library", help="where the full libraries (with weights) are built")
+    args = parser.parse_args()
+    for stem in args.roots:
+        checkpoint = ASSETS / f"{stem}.safetensors"
+        _, card = load_checkpoint(checkpoint)
+        data = load_for_card(card, checkpoint)
+        folder = Path(args.out) / stem
+        started = time.perf_counter()
+        report = build_library(checkpoint, data, folder, SHIPPED_CONFIGS[stem], seed=0, progress=True)
+        print(f"{stem}: {report} in {time.perf_counter() - started:.0f} s")
+        target = ASSETS / "library" / stem
+        target.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(folder / CATALOG, target / (CATALOG + ".tmp"))
+        (target / (CATALOG + ".tmp")).replace(target / CATALOG)
+        print(f"copied the catalog to {target / CATALOG} ({(target / CATALOG).stat().st_size / 1e3:.0f} kB)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
