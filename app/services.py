@@ -16,6 +16,7 @@ from core.model.models import DEFAULT_MODEL_NAME, BackboneNet, ModelCard, load_c
 from core.network.rates import (APPLICATIONS, PAPER, PAPER_APPLICATIONS, PAPER_MODELS,  # noqa: F401
                                 REFERENCE_RATES, ROOT_MODELS)
 from core.network.select import ACCURACY_RULE, TECHNIQUES  # noqa: F401
+from core.network.tiers import HOLDS, TIER_PRESETS  # noqa: F401  (for the AI library page)
 
 
 @st.cache_resource(show_spinner="Loading the root model…")

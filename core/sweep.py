@@ -195,7 +195,13 @@ def shared_id(shared, name: str) -> str:
     return f"id:{id(shared[name])}"
 
 
-def _run_remote(fn, refs: dict, cell):
+def _run_remote(fn, refs: dict, cell, threads: int):
+    # Floating-point reductions (re-training, evaluation) depend on torch's thread count: every cell runs with
+    # the driver's, so a cluster gives bit-identical results to a serial run of the same code on the same CPU.
+    import torch
+
+    if torch.get_num_threads() != threads:
+        torch.set_num_threads(threads)
     return fn(_Fetched(refs), cell)
 
 
@@ -255,7 +261,10 @@ def _iter_ray(fn, cells, shared: Shared, executor: Executor, progress, gpu: bool
     if gpu and ray.cluster_resources().get("GPU", 0) > 0:
         options["num_gpus"] = executor.gpus_per_task
     remote = ray.remote(_run_remote).options(**options)
-    pending = {remote.remote(fn, shared.items, cell): i for i, cell in enumerate(cells)}
+    import torch
+
+    threads = torch.get_num_threads()
+    pending = {remote.remote(fn, shared.items, cell, threads): i for i, cell in enumerate(cells)}
     done: dict[int, Any] = {}
     next_index = 0
     try:

@@ -94,7 +94,11 @@ def _open_page(url: str, page_name: str, timeout_s: float = 300) -> list[str]:
                     if kinds[-1] == "script_finished":
                         return kinds
 
-    return asyncio.run(run())
+    # A thread of its own: the browser tests' Playwright session may keep an event loop running in this one.
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, run()).result()
 
 
 def test_default_page_answers_at_its_own_address(guarded_server):

@@ -4,7 +4,6 @@ import streamlit as st
 
 from app import services
 from app.library_build import build_button
-from core.network.tiers import HOLDS, TIER_PRESETS
 
 s = services.settings()
 st.title("AI library")
@@ -12,7 +11,7 @@ st.caption("Pre-generated sub-models of the root model with measured cards, stor
            "safetensors file per entry, and placed in three tiers (paper Section 3, Fig. 2).")
 
 tiers = pd.DataFrame([{"tier": t.name, "holds": t.holds, "access latency (ms)": t.access_latency_s * 1e3,
-                       "backhaul (Gb/s)": t.backhaul_bps / 1e9, "source": t.source} for t in TIER_PRESETS.values()])
+                       "backhaul (Gb/s)": t.backhaul_bps / 1e9, "source": t.source} for t in services.TIER_PRESETS.values()])
 st.dataframe(tiers, hide_index=True, width="stretch")
 
 lib, problem = services.library_or_none(s.model)
@@ -29,7 +28,7 @@ counts = entries.groupby("tier").size()
 cols = st.columns(3)
 for col, name in zip(cols, ("edge", "local", "central")):
     part = entries[entries["tier"] == name]
-    col.metric(f"{name.capitalize()} cloud ({HOLDS[name]})", f"{len(part)} sub-models",
+    col.metric(f"{name.capitalize()} cloud ({services.HOLDS[name]})", f"{len(part)} sub-models",
                f"{part['total_bits'].sum() / 8e6:.1f} MB stored" if len(part) else "empty", delta_color="off", delta_arrow="off")
 
 f1, f2, f3, f4 = st.columns(4)

@@ -101,13 +101,3 @@ def run_transfers(user, begin, bits, cancel, serving: np.ndarray, rate: np.ndarr
         remaining[rest] = np.where(stop, remaining[rest] - eff * np.maximum(cancel[rest] - t_from, 0.0), 0.0)
     return Transfers(end, finished, bits - remaining, load, in_flight)
 
-
-def shared_rate(rate: np.ndarray, serving: np.ndarray, in_flight: np.ndarray, sharing: str) -> np.ndarray:
-    """The rate a new download of each user would get at each step, given the transfers already in flight (one
-    more joins the cell): rate / (N + 1) with processor sharing, the own rate without sharing."""
-    check_choice("sharing", sharing, SHARING)
-    if sharing == "none":
-        return rate
-    steps = rate.shape[1]
-    n_others = in_flight[serving.astype(np.int64), np.arange(steps)[None, :]]
-    return (rate / (n_others + 1.0)).astype(np.float32)

@@ -12,7 +12,7 @@ import pandas as pd
 
 from core.mobility.area import Area, load_area
 from core.mobility.catalog import DEVICE_CLASSES, model_arrays
-from core.mobility.cell import SHARING, run_transfers, shared_rate
+from core.mobility.cell import SHARING, run_transfers
 from core.mobility.link import LinkConfig, RateTimeline, link_ber, serving_links
 from core.mobility.movement import MovementConfig, simulate_movement
 from core.mobility.policies import (POLICIES, DeviceConfig, PolicyConfig, Sizes, need_events, next_place_accuracy,
@@ -21,7 +21,7 @@ from core.mobility.predict import PREDICTORS, NextPlaceModel
 from core.validation import check_choice, check_int, check_range
 
 HEADING_PREDICTOR = ("heading", "straight-line heading (random waypoint has no history to learn)")
-ORACLE_PASSES = 3     # the oracle re-plans on the cell load its previous plan caused
+ORACLE_PASSES = 4     # the oracle re-plans on the cell load its previous plan caused
 
 
 @dataclass(frozen=True)
@@ -119,21 +119,24 @@ class _Run:
 
 
 def _execute(policy, events, pred, sizes, config, timeline, serving, rate, dt) -> _Run:
-    """Plan ``policy`` and run its transfers (needed and wasted) on the cells; the oracle re-plans on the cell
-    load its previous plan caused (ORACLE_PASSES times), so that it knows the future load too."""
-    plan_timeline = timeline
+    """Plan ``policy`` and run its transfers (needed and wasted) on the cells. The oracle knows the future, the
+    cell load included: it re-runs its plan ORACLE_PASSES times, each time starting every late download earlier
+    by how late it was (never before the spare memory is free)."""
+    plan = plan_downloads(policy, events, pred, sizes, config.device, config.policy, timeline, dt)
     passes = ORACLE_PASSES if policy == "oracle" and config.sharing != "none" else 1
     n_ev = len(events.user)
+    user = np.r_[events.user, plan.waste_user]
+    bits = np.r_[sizes.bits(events.user, events.context), sizes.bits(plan.waste_user, plan.waste_context)]
+    cancel = np.r_[np.full(n_ev, np.inf), plan.waste_cancel]
     for i in range(passes):
-        if i > 0:
-            plan_timeline = RateTimeline(shared_rate(rate, serving, tr.in_flight, config.sharing), dt)
-        plan = plan_downloads(policy, events, pred, sizes, config.device, config.policy, plan_timeline, dt)
         begin = np.r_[plan.start + sizes.latency(events.user, events.context), plan.waste_begin]
-        user = np.r_[events.user, plan.waste_user]
-        bits = np.r_[sizes.bits(events.user, events.context), sizes.bits(plan.waste_user, plan.waste_context)]
-        cancel = np.r_[np.full(n_ev, np.inf), plan.waste_cancel]
         tr = run_transfers(user, begin, bits, cancel, serving, rate, dt, config.sharing)
-    out = switch_outcome(events, plan.start, tr.end[:n_ev], sizes, config.device)
+        out = switch_outcome(events, plan.start, tr.end[:n_ev], sizes, config.device)
+        if i == passes - 1 or out.on_time.all():
+            break
+        finish = out.ready if config.device.accelerators == 2 else out.done
+        late = np.where(out.on_time, 0.0, finish - events.t_need + 1e-3)
+        plan = dataclasses.replace(plan, start=np.maximum(plan.start - late, events.window_open))
     alone = timeline.finish_time(events.user, begin[:n_ev], bits[:n_ev])
     return _Run(plan, out, alone, tr.end[n_ev:], tr.sent[n_ev:], tr.load_bits / dt)
 

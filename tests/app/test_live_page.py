@@ -51,6 +51,7 @@ def test_clean_accuracy_shown_is_the_default_roots_4_bit_sub_model(live, digits)
 
 def test_fp32_root_collapses_at_high_ber_and_sanitising_restores_it(live):
     live.selectbox(key="live_choice").select("Root model, fp32")
+    live.selectbox(key="w_protection").select("none")  # the default receiver sanitises
     live.select_slider(key="live_target").set_value(2.0)
     live.select_slider(key="w_ber_exp").set_value(-3.0)
     live.run()

@@ -14,11 +14,17 @@ def _run(monkeypatch, library_dir):
     return at
 
 
-def test_without_a_library_the_page_offers_to_build_one(monkeypatch, tmp_path):
-    at = _run(monkeypatch, tmp_path / "none")
-    assert any("No AI library" in w.value for w in at.warning)
-    assert any(b.label.startswith("Build the AI library") for b in at.button)
-    assert {m.label: m.value for m in at.metric}["Parameters (root, no exits)"] == "11,172,810"
+def test_the_default_root_ships_its_library_so_the_page_selects_at_once(monkeypatch, tmp_path):
+    """No build step for the shipped root (a root without a library is offered a build: test_root_models)."""
+    from core.model.models import load_default
+
+    at = _run(monkeypatch, tmp_path / "fresh")
+    assert not any("No AI library" in w.value for w in at.warning)
+    assert (tmp_path / "fresh" / "catalog.sqlite").is_file()
+    _, card = load_default()
+    shown = {m.label: m.value for m in at.metric}["Parameters (without the extra exits)"]
+    assert shown == f"{card.root_parameters / 1e6:.2f} M"
+    assert "Expected accuracy" in [m.label for m in at.metric]
 
 
 def test_smartphone_gets_a_sub_model_per_technique(monkeypatch, tiny_library):

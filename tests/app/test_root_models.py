@@ -18,14 +18,14 @@ def runs(tmp_path_factory, tiny_image_folder):
 
 
 def test_sidebar_offers_trained_checkpoints_and_pages_use_them(monkeypatch, runs, tmp_path):
-    from core.model.models import load_checkpoint
+    from core.model.models import DEFAULT_MODEL_NAME, load_checkpoint
 
     monkeypatch.setenv("INSITU_MODELS", str(runs))
     monkeypatch.setenv("INSITU_LIBRARY", str(tmp_path / "no-library"))
     at = AppTest.from_file(MAIN, default_timeout=600)
     at.switch_page("views/live.py").run()
     options = at.selectbox(key="w_model").options
-    assert options[0] == "ResNet-18 on digits (default)" and "tiny: resnet18 on folder" in options
+    assert options[0] == DEFAULT_MODEL_NAME and "tiny: resnet18 on folder" in options
     at.selectbox(key="w_model").select("tiny: resnet18 on folder")
     at.number_input(key="live_trials").set_value(2).run()
     assert not at.exception, at.exception
@@ -33,6 +33,6 @@ def test_sidebar_offers_trained_checkpoints_and_pages_use_them(monkeypatch, runs
     _, card = load_checkpoint(runs / "tiny")
     at.switch_page("views/submodels.py").run()
     assert not at.exception, at.exception
-    params = {m.label: m.value for m in at.metric}["Parameters (root, no exits)"]
-    assert params == f"{card.root_parameters:,}"
+    params = {m.label: m.value for m in at.metric}["Parameters (without the extra exits)"]
+    assert params == f"{card.root_parameters / 1e6:.2f} M"
     assert any("No AI library" in w.value and "runs" not in w.value.split("--out")[0] for w in at.warning)

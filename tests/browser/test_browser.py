@@ -152,7 +152,7 @@ def _check_live_page(page, href):
     assert not exception_texts(page), exception_texts(page)[0][:500]
     noisy = metrics(page)
     screenshot(page, "live-ber-1e-1")
-    assert _number(noisy["Expected flipped bits"]) > _number(before["Expected flipped bits"]), (before, noisy)
+    assert _number(noisy["Expected flipped bits per download"]) > _number(before["Expected flipped bits per download"]), (before, noisy)
     assert _number(noisy[ACCURACY]) < _number(before[ACCURACY]), (before, noisy)  # BER 1e-1 wrecks any model
 
     choose(page, "Device scenario", SCENARIO)
