@@ -69,13 +69,16 @@ def live_estimate():
     run_key = (ident, s.model, ber, protection, seed, target, max_trials)
     paused = st.session_state.get("live_paused") == run_key
     b1, b2, _ = st.columns([1, 1, 4])
+    button = b1.empty()  # one place: Stop while running, Continue once stopped (swapped in the same run)
     if paused:
-        if b1.button("Continue", key="live_continue"):
+        if button.button("Continue", key="live_continue"):
             st.session_state.pop("live_paused", None)
             paused = False
-    elif b1.button("Stop", key="live_stop", help="Stop after the current trial; the estimate so far stays."):
+            button.button("Stop", key="live_stop", help="Stop after the current trial; the estimate so far stays.")
+    elif button.button("Stop", key="live_stop", help="Stop after the current trial; the estimate so far stays."):
         st.session_state["live_paused"] = run_key
         paused = True
+        button.button("Continue", key="live_continue")
     clean_slot, slot = st.empty(), st.empty()
     if paused:
         res = services.live_stored(ident, s.model, ber, protection, seed, config)

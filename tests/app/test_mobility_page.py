@@ -51,9 +51,19 @@ def test_sizes_say_where_they_come_from(page):
 
 
 def test_table_and_metrics_are_the_simulators_numbers(page):
-    from core.mobility.simulate import scenario, simulate
+    """The page's numbers are the simulator's for the page's own controls and the library's model sizes."""
+    from dataclasses import replace
 
-    overall = simulate(scenario("default"), 0).overall
+    from app import services
+    from core.mobility.simulate import scenario, simulate
+    from core.model.models import DEFAULT_MODEL_NAME
+
+    state = page.session_state
+    sizes = services.mobility_sizes("", 0.0, DEFAULT_MODEL_NAME, services.library_stamp(DEFAULT_MODEL_NAME))
+    base = scenario(state["mob_preset"])
+    config = replace(base, n_users=int(state["mob_users"]), duration_s=float(state["mob_minutes"] * 60),
+                     models=sizes.models or None, device=replace(base.device, accelerators=int(state["mob_acc"])))
+    overall = simulate(config, int(state["mob_seed"])).overall
     table = policy_table(page)
     for policy in overall.index:
         assert table.loc[policy, "interruption_s_per_user"] == pytest.approx(
