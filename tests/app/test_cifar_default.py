@@ -29,8 +29,7 @@ def test_the_cifar10_card_tells_the_story_of_the_exits():
     assert (ASSETS / "library" / "resnet18_cifar10" / "catalog.sqlite").is_file()
 
 
-def test_the_first_page_shows_four_technique_cards_from_the_shipped_library(monkeypatch, tmp_path):
-    monkeypatch.setenv("INSITU_LIBRARY", str(tmp_path / "fresh"))  # a fresh clone: no library folder yet
+def test_the_first_page_shows_four_technique_cards_from_the_shipped_library():
     at = AppTest.from_file(MAIN, default_timeout=600)
     at.query_params["model"] = CIFAR
     at.run()
@@ -42,4 +41,6 @@ def test_the_first_page_shows_four_technique_cards_from_the_shipped_library(monk
     assert len(cards) + sum("Nothing fits" in e.value for e in at.error) == 4
     assert len(cards) >= 3
     assert not any(b.label.startswith("Build") for b in at.button)  # no build step anywhere
-    assert (tmp_path / "fresh" / "catalog.sqlite").is_file()
+    from app.services import library_path
+
+    assert (library_path(CIFAR) / "catalog.sqlite").is_file()  # copied from assets/library on first use
