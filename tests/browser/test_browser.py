@@ -162,7 +162,7 @@ def _check_live_page(page, href):
     preset = metrics(page)
     screenshot(page, f"live-{SCENARIO}")
     assert preset["BER / protection"].startswith("1.0e-05"), preset
-    assert _number(preset["Expected flipped bits"]) < _number(noisy["Expected flipped bits"]), (noisy, preset)
+    assert _number(preset["Expected flipped bits per download"]) < _number(noisy["Expected flipped bits per download"]), (noisy, preset)
     assert _number(preset[ACCURACY]) > _number(noisy[ACCURACY]), (noisy, preset)
 
 
