@@ -268,16 +268,8 @@ def iter_estimates(submodel, data: DataSplits, ber: float, protection: str = "no
     seed = check_int("seed", seed, 0)
     if not isinstance(config, EstimateConfig):
         raise ValueError(f"config={config!r} must be an EstimateConfig")
-    if uep_bits is not None:
-        check_int("uep_bits", uep_bits, 0, 32)
-    if packets is not None and not isinstance(packets, PacketConfig):
-        raise ValueError(f"packets={packets!r} must be a PacketConfig or None")
     reliable = tuple(reliable)
-    _check_reliable(submodel, reliable)
-    if working is None:
-        working = WorkingCopy(submodel)
-    elif working.payload is not submodel.payload:
-        raise ValueError("working: the WorkingCopy was made for another sub-model's payload")
+    working = _working_for(submodel, working, uep_bits, packets, reliable)
     started = time.perf_counter()
     if clean is None:
         clean = clean_correctness(working.module, data, split)
@@ -330,6 +322,20 @@ def estimate_accuracy(submodel, data: DataSplits, ber: float, protection: str = 
     for result in iter_estimates(submodel, data, ber, protection, config, seed, **kwargs):
         pass
     return result
+
+
+def _working_for(submodel, working, uep_bits, packets, reliable: tuple) -> WorkingCopy:
+    """Check the link arguments shared by the estimators; the caller's WorkingCopy, or a new one."""
+    if uep_bits is not None:
+        check_int("uep_bits", uep_bits, 0, 32)
+    if packets is not None and not isinstance(packets, PacketConfig):
+        raise ValueError(f"packets={packets!r} must be a PacketConfig or None")
+    _check_reliable(submodel, reliable)
+    if working is None:
+        return WorkingCopy(submodel)
+    if working.payload is not submodel.payload:
+        raise ValueError("working: the WorkingCopy was made for another sub-model's payload")
+    return working
 
 
 def _check_reliable(submodel, reliable: tuple) -> None:
@@ -452,16 +458,8 @@ def iter_trials(submodel, data: DataSplits, ber: float, protection: str = "none"
     start = check_int("start", start, 0)
     if limit is not None:
         check_int("limit", limit, 1)
-    if uep_bits is not None:
-        check_int("uep_bits", uep_bits, 0, 32)
-    if packets is not None and not isinstance(packets, PacketConfig):
-        raise ValueError(f"packets={packets!r} must be a PacketConfig or None")
     reliable = tuple(reliable)
-    _check_reliable(submodel, reliable)
-    if working is None:
-        working = WorkingCopy(submodel)
-    elif working.payload is not submodel.payload:
-        raise ValueError("working: the WorkingCopy was made for another sub-model's payload")
+    working = _working_for(submodel, working, uep_bits, packets, reliable)
     for i in range(start, start + trials):
         yield run_trial(working, data, ber, protection, trial_rng(seed, i), i, split, limit, uep_bits,
                         packets, fallback, reliable, uep_index)
