@@ -1,5 +1,6 @@
 """Accuracy of a sub-model downloaded over an unreliable link: the paired estimator, its interval and its
-stopping rule (and plain whole-split Monte Carlo, the reference it is checked against).
+stopping rule. (A trial with ``images`` at least the split's size evaluates every test image: plain whole-split
+Monte Carlo, the reference that the tests check the estimator against.)
 
 **Paired (control-variate) estimator.** ``k_i`` is 1 where the clean sub-model classifies test image ``i``
 correctly (whole split, N images, computed once). Trial ``j`` corrupts the payload with the generator
@@ -44,7 +45,7 @@ from scipy import stats
 from core.link.ber import check_ber
 from core.link.bsc import corrupt, receive
 from core.link.packets import PacketConfig
-from core.link.protections import check_protection, uep_cost_bits
+from core.link.protections import check_protection
 from core.link.working import Arrival, WorkingCopy, correctness, download
 from core.model.data import DataSplits
 from core.validation import check_int, check_range
@@ -325,7 +326,7 @@ def estimate_accuracy(submodel, data: DataSplits, ber: float, protection: str = 
 
 
 def _working_for(submodel, working, uep_bits, packets, reliable: tuple) -> WorkingCopy:
-    """Check the link arguments shared by the estimators; the caller's WorkingCopy, or a new one."""
+    """Check the link arguments; the caller's WorkingCopy of this sub-model, or a new one."""
     if uep_bits is not None:
         check_int("uep_bits", uep_bits, 0, 32)
     if packets is not None and not isinstance(packets, PacketConfig):
@@ -358,126 +359,6 @@ def predictions_after_download(working: WorkingCopy, x: torch.Tensor, ber: float
     return clean, bad, hit.flips
 
 
-# ---------------------------------------------------------------- whole-split Monte Carlo (the reference)
-
-@dataclass(frozen=True)
-class TrialResult:
-    """One download over the link and the exact whole-split (or first ``limit`` images) accuracy of what
-    arrived."""
-
-    index: int
-    accuracy: float
-    flips: int
-    lossy_bits: int
-    reliable_bits: int
-    nonfinite: int
-    replaced: int
-    lost_packets: int
-    retransmitted_bits: int
-    corrupt_seconds: float
-    eval_seconds: float
-
-
-@dataclass(frozen=True)
-class TrialsResult:
-    """Whole-split Monte Carlo: per-trial accuracies, their mean, spread and a Student-t interval of the mean
-    across trials (clipped to [0, 1]; a point for one trial). Counts the channel's randomness only: every trial
-    evaluates the same images."""
-
-    ber: float
-    protection: str
-    trials: tuple[float, ...]
-    mean: float
-    std: float
-    ci95: tuple[float, float]
-    mean_flips: float
-    lossy_bits: int
-    reliable_bits: int
-    mean_nonfinite: float
-    mean_replaced: float
-    mean_corrupt_seconds: float
-    mean_eval_seconds: float
-    seed: int
-    packets: PacketConfig | None = None
-
-    def row(self) -> dict:
-        return {"ber": self.ber, "protection": self.protection, "trials": len(self.trials), "mean": self.mean,
-                "std": self.std, "ci95_low": self.ci95[0], "ci95_high": self.ci95[1], "mean_flips": self.mean_flips,
-                "lossy_bits": self.lossy_bits, "reliable_bits": self.reliable_bits,
-                "mean_nonfinite": self.mean_nonfinite, "mean_replaced": self.mean_replaced}
-
-
-def summarise(results, ber: float, protection: str, seed: int = 0,
-              packets: PacketConfig | None = None) -> TrialsResult:
-    """TrialsResult of whole-split trials so far."""
-    results = list(results)
-    if not results:
-        raise ValueError("results=[] : at least one trial is needed for an estimate")
-    acc = np.array([r.accuracy for r in results], dtype=float)
-    n = len(acc)
-    mean = float(acc.mean())
-    std = float(acc.std(ddof=1)) if n > 1 else 0.0
-    half = t_quantile(0.95, n - 1) * std / math.sqrt(n) if n > 1 else 0.0
-    avg = lambda attr: float(np.mean([getattr(r, attr) for r in results]))  # noqa: E731
-    return TrialsResult(
-        ber=float(ber), protection=protection, trials=tuple(float(a) for a in acc), mean=mean, std=std,
-        ci95=(max(0.0, mean - half), min(1.0, mean + half)), mean_flips=avg("flips"),
-        lossy_bits=results[0].lossy_bits, reliable_bits=results[0].reliable_bits, mean_nonfinite=avg("nonfinite"),
-        mean_replaced=avg("replaced"), mean_corrupt_seconds=avg("corrupt_seconds"),
-        mean_eval_seconds=avg("eval_seconds"), seed=seed, packets=packets)
-
-
-def run_trial(working: WorkingCopy, data: DataSplits, ber: float, protection: str, rng: np.random.Generator,
-              index: int = 0, split: str = "test", limit: int | None = None, uep_bits: int | None = None,
-              packets: PacketConfig | None = None, fallback: dict | None = None, reliable=(),
-              uep_index: bool = True) -> TrialResult:
-    """Send the working copy's payload once, evaluate what arrived on the whole split, restore the copy."""
-    started = time.perf_counter()
-    arrival = download(working.payload, ber, protection, rng, uep_bits, packets, fallback, reliable, uep_index)
-    corrupt_s = time.perf_counter() - started
-    block = working.received(arrival)
-    with block:
-        started = time.perf_counter()
-        acc = working.evaluate(data, split, limit)
-        eval_s = time.perf_counter() - started
-    return TrialResult(index, acc, arrival.flips, arrival.lossy_bits, arrival.reliable_bits, arrival.nonfinite,
-                       arrival.replaced, arrival.lost_packets, arrival.retransmitted_bits,
-                       corrupt_s + block.seconds, eval_s)
-
-
-def iter_trials(submodel, data: DataSplits, ber: float, protection: str = "none", trials: int = 10,
-                seed: int = 0, split: str = "test", limit: int | None = None, uep_bits: int | None = None,
-                packets: PacketConfig | None = None, fallback: dict | None = None, start: int = 0,
-                working: WorkingCopy | None = None, reliable=(), uep_index: bool = True) -> Iterator[TrialResult]:
-    """Yield whole-split trials ``start .. start + trials - 1`` as they finish. Trial ``i`` corrupts with
-    ``trial_rng(seed, i)``: the same download as the paired estimator's trial ``i``."""
-    ber = check_ber(ber)
-    protection = check_protection(protection)
-    trials = check_int("trials", trials, 1)
-    seed = check_int("seed", seed, 0)
-    start = check_int("start", start, 0)
-    if limit is not None:
-        check_int("limit", limit, 1)
-    reliable = tuple(reliable)
-    working = _working_for(submodel, working, uep_bits, packets, reliable)
-    for i in range(start, start + trials):
-        yield run_trial(working, data, ber, protection, trial_rng(seed, i), i, split, limit, uep_bits,
-                        packets, fallback, reliable, uep_index)
-
-
-def accuracy_under_ber(submodel, data: DataSplits, ber: float, protection: str = "none", trials: int = 10,
-                       seed: int = 0, split: str = "test", limit: int | None = None,
-                       uep_bits: int | None = None, packets: PacketConfig | None = None,
-                       fallback: dict | None = None, working: WorkingCopy | None = None,
-                       reliable=(), uep_index: bool = True) -> TrialsResult:
-    """Whole-split Monte Carlo accuracy of ``submodel`` received over a BSC with bit-error rate ``ber``: every
-    trial evaluates every test image (slow on large splits; ``estimate_accuracy`` is the fast, paired way)."""
-    results = list(iter_trials(submodel, data, ber, protection, trials, seed, split, limit, uep_bits, packets,
-                               fallback, working=working, reliable=reliable, uep_index=uep_index))
-    return summarise(results, ber, protection, seed, packets)
-
-
 __all__ = ["WorkingCopy", "clean_correctness", "paired_trial", "PairedTrial", "summarise_paired", "BerResult",
            "EstimateConfig", "iter_estimates", "stop_reason", "estimate_accuracy", "interval_half_width", "t_quantile",
-           "trial_rng", "draw_subset", "predictions_after_download", "TrialResult", "TrialsResult",
-           "iter_trials", "accuracy_under_ber", "run_trial", "summarise", "uep_cost_bits"]
+           "trial_rng", "draw_subset", "predictions_after_download"]

@@ -12,15 +12,17 @@ from scipy import stats
 
 import core.link.working as working_module
 from core.compress.combine import SubModelSpec, generate
-from core.link.reliability import (EstimateConfig, PairedTrial, WorkingCopy, accuracy_under_ber, clean_correctness,
-                                   draw_subset, estimate_accuracy, iter_estimates, iter_trials, paired_trial,
-                                   stop_reason, summarise_paired, trial_rng)
+from core.link.reliability import (EstimateConfig, PairedTrial, WorkingCopy, clean_correctness, draw_subset,
+                                   estimate_accuracy, iter_estimates, paired_trial, stop_reason, summarise_paired,
+                                   trial_rng)
 from core.link.working import correctness, download
 from core.model.data import load_digits
 from core.model.evaluate import accuracy
 from core.model.models import load_digits_root
 
-LIMIT = 120  # test images per whole-split evaluation in the reference tests: keeps the suite fast on 2 cores
+# The link's effect: two trials of 120 test images each (paired with the whole split's clean answers) keep these
+# tests fast on 2 cores.
+LINK_EFFECT = EstimateConfig(images_per_trial=120, target_half_width=0.0, min_trials=2, max_trials=2)
 
 
 @pytest.fixture(scope="module")
@@ -197,31 +199,30 @@ def test_payload_that_does_not_match_the_model_is_refused(fp32, root, data):
         WorkingCopy(dataclasses.replace(shallow, payload=fp32.payload))
 
 
-# ---------------------------------------------------------------- the link's effect (whole-split reference)
+# ---------------------------------------------------------------- the link's effect
 
 def test_fp32_without_protection_falls_to_near_chance_while_4bit_codes_keep_most(fp32, four_bit, data):
-    clean32 = accuracy(fp32.module, data, "test", limit=LIMIT)
-    clean4 = accuracy(four_bit.module, data, "test", limit=LIMIT)
-    raw = accuracy_under_ber(fp32, data, 1e-3, "none", trials=2, seed=0, limit=LIMIT)
-    assert clean32 > 0.9 and raw.mean < 0.25, (clean32, raw.trials)
+    raw = estimate_accuracy(fp32, data, 1e-3, "none", LINK_EFFECT, 0)
+    assert raw.clean_accuracy > 0.9 and raw.mean < 0.25, (raw.clean_accuracy, raw.estimates)
     # Only the integer codes travel over the lossy link here (float tensors, if any, ride the reliable one).
     floats = [r.name for r in four_bit.payload.records if r.is_float]
-    codes = accuracy_under_ber(four_bit, data, 1e-3, "none", trials=2, seed=0, limit=LIMIT, reliable=floats)
-    assert codes.mean >= clean4 - 0.05, (clean4, codes.trials)
+    codes = estimate_accuracy(four_bit, data, 1e-3, "none", LINK_EFFECT, 0, reliable=floats)
+    assert codes.mean >= codes.clean_accuracy - 0.05, (codes.clean_accuracy, codes.estimates)
 
 
 def test_uep_keeps_fp32_accuracy_at_ber_1e3(fp32, data):
-    clean = accuracy(fp32.module, data, "test", limit=LIMIT)
-    res = accuracy_under_ber(fp32, data, 1e-3, "uep", trials=2, seed=0, limit=LIMIT)
-    assert res.mean >= clean - 0.03 and res.reliable_bits >= 9 * fp32.payload.payload_bits // 32
+    res = estimate_accuracy(fp32, data, 1e-3, "uep", LINK_EFFECT, 0)
+    assert res.mean >= res.clean_accuracy - 0.03 and res.reliable_bits >= 9 * fp32.payload.payload_bits // 32
 
 
-def test_whole_split_trial_i_is_the_paired_estimators_download_i(four_bit, data):
+def test_a_trial_over_every_image_is_the_exact_accuracy_of_its_download(four_bit, data):
+    """Whole-split Monte Carlo is the paired trial with every test image: trial i is download trial_rng(seed, i)."""
     working = WorkingCopy(four_bit)
-    whole = next(iter_trials(four_bit, data, 1e-2, "none", trials=1, seed=4, start=2, working=working))
     clean = clean_correctness(working.module, data)
     every_image = paired_trial(working, data, clean, 1e-2, "none", 4, 2, images=10_000)
-    assert every_image.images == 359 and every_image.estimate == pytest.approx(whole.accuracy, abs=1e-12)
+    with working.received(download(four_bit.payload, 1e-2, "none", trial_rng(4, 2))) as module:
+        exact = correctness(module, data).mean()
+    assert every_image.images == 359 and every_image.estimate == pytest.approx(exact, abs=1e-12)
 
 
 # ---------------------------------------------------------------- coverage, checked against whole-split truth
