@@ -22,14 +22,14 @@ MESSAGE_CHARS = 60  # a value quoted in a message is cut to this many characters
 
 def model_choices() -> dict:
     """Root models on offer (display name -> checkpoint path): the default and every usable checkpoint."""
-    from core.model.models import find_checkpoints
+    from core.model.roots import find_checkpoints
 
     return find_checkpoints()
 
 
 def unusable_models() -> dict[str, str]:
     """Checkpoints in the models folders that cannot be root models: file -> reason."""
-    from core.model.models import scan_checkpoints
+    from core.model.roots import scan_checkpoints
 
     return scan_checkpoints()[1]
 

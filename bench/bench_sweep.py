@@ -26,7 +26,8 @@ import pandas as pd  # noqa: E402
 import torch  # noqa: E402
 
 from core.model.data import load_for_card  # noqa: E402
-from core.model.models import load_checkpoint, resolve_checkpoint  # noqa: E402
+from core.model.models import load_checkpoint  # noqa: E402
+from core.model.roots import resolve_checkpoint  # noqa: E402
 from core.network.library import CATALOG, LibraryConfig, build_library  # noqa: E402
 from core.sweep import Executor, ensure_ray  # noqa: E402
 

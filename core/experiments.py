@@ -152,7 +152,8 @@ def fig3_table(root, data, config: Fig3Config = Fig3Config(), progress=None, exe
 
 def _fig3_command(args) -> int:
     from core.model.data import load_dataset, load_for_card
-    from core.model.models import load_checkpoint, resolve_checkpoint
+    from core.model.models import load_checkpoint
+    from core.model.roots import resolve_checkpoint
     from core.sweep import Executor
 
     checkpoint = resolve_checkpoint(args.root)

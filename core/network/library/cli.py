@@ -63,7 +63,8 @@ def _show(args) -> int:
 
 def _build(args) -> int:
     from core.model.data import load_for_card
-    from core.model.models import load_checkpoint, resolve_checkpoint
+    from core.model.models import load_checkpoint
+    from core.model.roots import resolve_checkpoint
     from core.sweep import Executor
 
     config = QUICK_CONFIG if args.quick else LibraryConfig()
