@@ -46,8 +46,17 @@ def submodel(spec: SubModelSpec, seed: int = 0, model: str = DEFAULT_MODEL_NAME)
 
 @st.cache_data(show_spinner="Measuring split points…")
 def split_rows(feature_bits: int = 8, model: str = DEFAULT_MODEL_NAME):
+    """The split table of the root: read from its AI library's depth entries when they are there (8-bit features,
+    measured on the whole test split when the library was built: no pass over the images here), else measured."""
     import pandas as pd
+    from core.network.select import library_split_points
 
+    lib, _ = library_or_none(model)
+    if feature_bits == 8 and lib is not None:
+        try:
+            return library_split_points(lib)
+        except ValueError:
+            pass  # a user-built library without every exit: measure instead
     root, _ = root_model(model)
     return pd.DataFrame([r.__dict__ for r in split_table(root, dataset(model), feature_bits)])
 
@@ -465,12 +474,14 @@ def layer_profile(_lib, lib_key: str, entry_id: int):
 
 # ---------- Depth-level early exit and progressive downloading ----------
 
-@st.cache_data(show_spinner="Running early exit on the test split…", max_entries=256)
-def early_exit(depth: int, threshold: float, feature_bits: int = 8, model: str = DEFAULT_MODEL_NAME):
-    from core.compress.depth import early_exit as run
+@st.cache_resource(show_spinner="Running every test image through the exit and the server…", max_entries=16)
+def exit_outcomes(depth: int, feature_bits: int = 8, model: str = DEFAULT_MODEL_NAME):
+    """Per-image exit confidence and answers at a split point (read-only arrays, shared): any threshold is then
+    read off without another pass (ExitOutcomes.at)."""
+    from core.compress.depth import early_exit_outcomes
 
     root, _ = root_model(model)
-    return run(root, dataset(model), depth, threshold, feature_bits).__dict__
+    return early_exit_outcomes(root, dataset(model), depth, feature_bits)
 
 
 @st.cache_data(show_spinner="Training nested sub-models all-in-one (about a minute)…", max_entries=8)

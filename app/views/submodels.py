@@ -2,7 +2,7 @@
 import pandas as pd
 import streamlit as st
 
-from app import charts, present, services
+from app import charts, present, services, units
 from app.rootcard import root_card
 from app.library_build import build_button
 from app.location import location_picker
@@ -91,11 +91,25 @@ with st.expander("Depth level: confidence-based early exit"):
     e1, e2 = st.columns(2)
     k = e1.select_slider("Split point (exit)", [1, 2, 3], value=1, key="ee_depth")
     threshold = e2.slider("Confidence threshold", 0.0, 1.0, 0.9, 0.01, key="ee_threshold")
-    ee = services.early_exit(k, threshold, 8, s.model)
-    m1, m2, m3 = st.columns(3)
-    m1.metric("Accuracy", f"{ee['accuracy']:.1%}")
-    m2.metric("Finished on the device", f"{ee['device_share']:.0%}")
-    m3.metric("Mean uplink per sample", f"{ee['mean_uplink_bits'] / 1e3:.2f} kbit")
+    measured = st.session_state.get("ee_measured", frozenset())
+    if (s.model, k) not in measured:
+        st.info(f"Measuring exit {k} runs every test image through the device's part and the server once (about "
+                "half a minute for the photos on 2 cores); after that every threshold is instant.")
+        if st.button(f"Measure exit {k} on the test images", key="ee_run"):
+            measured = measured | {(s.model, k)}
+            st.session_state["ee_measured"] = measured
+    if (s.model, k) in measured:
+        outcomes = services.exit_outcomes(k, 8, s.model)
+        ee = outcomes.at(threshold)
+        m1, m2, m3 = st.columns(3)
+        m1.metric("Accuracy", units.percent(ee.accuracy))
+        m2.metric("Finished on the device", units.percent(ee.device_share, 0))
+        m3.metric("Mean uplink per sample", units.bits(ee.mean_uplink_bits))
+        curve = pd.DataFrame([{"confidence threshold": r.threshold, "accuracy (%)": 100 * r.accuracy,
+                               "finished on the device (%)": 100 * r.device_share}
+                              for r in outcomes.curve((0.0, 0.5, 0.7, 0.8, 0.9, 0.95, 0.99, 1.0))])
+        st.caption(f"The same {len(outcomes.confidence):,} test images at other thresholds:")
+        present.table(curve)
 
 with st.expander("Parameter level: progressive download path"):
     st.caption("Nested sub-models share one set of weights (trained all-in-one), so a device upgrades from one "

@@ -4,6 +4,7 @@ from __future__ import annotations
 import copy
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 
 from core.compress.combine import architecture
@@ -82,38 +83,72 @@ class EarlyExitResult:
     device_accuracy: float         # accuracy on the samples finished on the device
 
 
+@dataclass(frozen=True)
+class ExitOutcomes:
+    """Per test image at split point k: the exit's softmax confidence and answer, and the answer the server gives
+    from the uplinked features. Any confidence threshold then costs no further pass over the images (``at``).
+    Arrays are read-only (shared by caches)."""
+
+    depth: int
+    feature_bits: int
+    uplink_bits: int               # features of one sample at feature_bits
+    confidence: np.ndarray         # float64, one per image
+    local_correct: np.ndarray      # bool: the exit's answer is right
+    server_correct: np.ndarray     # bool: the server's answer from the uplinked features is right (exit 4: = local)
+
+    def at(self, threshold: float) -> EarlyExitResult:
+        """Finish an image on the device when its confidence reaches ``threshold``, else on the server."""
+        check_range("threshold", threshold, 0.0, 1.0)
+        confident = self.confidence >= threshold if self.depth < NUM_STAGES else np.ones_like(self.local_correct)
+        right = np.where(confident, self.local_correct, self.server_correct)
+        on_device = int(confident.sum())
+        total = len(right)
+        return EarlyExitResult(self.depth, float(threshold), float(right.mean()), on_device / total,
+                               (total - on_device) * self.uplink_bits / total,
+                               float(self.local_correct[confident].mean()) if on_device else float("nan"))
+
+    def curve(self, thresholds) -> list[EarlyExitResult]:
+        return [self.at(t) for t in thresholds]
+
+
 @torch.no_grad()
+def early_exit_outcomes(root: BackboneNet, data: DataSplits, depth: int, feature_bits: int = 8,
+                        split: str = "test") -> ExitOutcomes:
+    """One pass over a data split: every image's exit confidence, exit answer and server answer at split ``depth``
+    (features quantised per sample to ``feature_bits``, as ``quantise_features``)."""
+    check_depth(depth)
+    if feature_bits not in FEATURE_BITS:
+        raise ValueError(f"feature_bits={feature_bits!r} is not one of {FEATURE_BITS}")
+    root.eval()
+    conf, local_ok, server_ok = [], [], []
+    numel = 0
+    for xb, yb in data.batches(split, 512):
+        feats = root.features(xb, depth)
+        numel = feats[0].numel()
+        local = root.exits[depth - 1](feats)
+        conf.append(torch.softmax(local, 1).amax(1).double())
+        local_ok.append(local.argmax(1) == yb)
+        if depth < NUM_STAGES:
+            f = quantise_features(feats, feature_bits)
+            for stage in root.stages[depth:]:
+                f = stage(f)
+            server_ok.append(root.exits[-1](f).argmax(1) == yb)
+        else:
+            server_ok.append(local_ok[-1])
+    arrays = [torch.cat(a).numpy() for a in (conf, local_ok, server_ok)]
+    for a in arrays:
+        a.setflags(write=False)
+    return ExitOutcomes(depth, feature_bits, 0 if depth == NUM_STAGES else numel * feature_bits, *arrays)
+
+
 def early_exit(root: BackboneNet, data: DataSplits, depth: int, threshold: float, feature_bits: int = 8,
                split: str = "test") -> EarlyExitResult:
     """Finish a sample on the device when exit ``depth`` is at least ``threshold`` confident, else on the server."""
     check_depth(depth)
     check_range("threshold", threshold, 0.0, 1.0)
-    if feature_bits not in FEATURE_BITS:
-        raise ValueError(f"feature_bits={feature_bits!r} is not one of {FEATURE_BITS}")
-    root.eval()
-    correct = on_device = device_correct = total = 0
-    uplink = 0
-    for xb, yb in data.batches(split, 512):
-        feats = root.features(xb, depth)
-        local = root.exits[depth - 1](feats)
-        confident = torch.softmax(local, 1).amax(1) >= threshold
-        pred = local.argmax(1)
-        if depth < NUM_STAGES and (~confident).any():
-            f = quantise_features(feats[~confident], feature_bits)
-            for stage in root.stages[depth:]:
-                f = stage(f)
-            pred[~confident] = root.exits[-1](f).argmax(1)
-            uplink += int((~confident).sum()) * feats[0].numel() * feature_bits
-        elif depth == NUM_STAGES:
-            confident[:] = True
-        correct += int((pred == yb).sum())
-        device_correct += int((pred[confident] == yb[confident]).sum())
-        on_device += int(confident.sum())
-        total += len(yb)
-    return EarlyExitResult(depth, float(threshold), correct / total, on_device / total, uplink / total,
-                           device_correct / on_device if on_device else float("nan"))
+    return early_exit_outcomes(root, data, depth, feature_bits, split).at(threshold)
 
 
 def early_exit_sweep(root: BackboneNet, data: DataSplits, depth: int, thresholds, feature_bits: int = 8):
     check_int("depth", depth, 1, NUM_STAGES)
-    return [early_exit(root, data, depth, t, feature_bits) for t in thresholds]
+    return early_exit_outcomes(root, data, depth, feature_bits).curve(thresholds)

@@ -303,6 +303,31 @@ def _split_frame(split_rows) -> pd.DataFrame:
     return df.sort_values("depth").reset_index(drop=True)
 
 
+def library_split_points(library: Library) -> pd.DataFrame:
+    """The split table (the columns of ``core.compress.depth.split_table`` that the trade-off needs) read from the
+    library's depth entries (exit k, keep 100 %, fp32) and its root entry: what the library measured when it built
+    them (exit accuracy and split accuracy with 8-bit features on the whole test split), so a page needs no pass
+    over the test images. Raises ValueError naming the missing exits when the library lacks them."""
+    if not isinstance(library, Library):
+        raise ValueError(f"library={library!r} must be a core.network.library.Library")
+    e = library.entries()
+    full = e[(e.keep_ratio == 1.0) & (e.bits == 32)].drop_duplicates("depth").set_index("depth")
+    missing = [k for k in range(1, NUM_STAGES + 1) if k not in full.index]
+    if missing:
+        raise ValueError(f"library {library.folder} has no fp32 entry at full width for exit(s) {missing}; "
+                         "the split table needs every exit (build it with depths 1-4, keep 1.0 and bits 32)")
+    rows = []
+    for k in range(1, NUM_STAGES + 1):
+        r = full.loc[k]
+        last = k == NUM_STAGES
+        rows.append({"depth": k, "download_bits": int(r.total_bits), "device_parameters": int(r.parameters),
+                     "device_macs": int(r.device_macs), "exit_accuracy": float(r.accuracy),
+                     "uplink_bits_per_sample": 0 if last else int(r.uplink_bits_per_sample),
+                     "server_macs": 0 if last else int(r.server_macs),
+                     "server_accuracy": float(r.accuracy if last else r.split_accuracy)})
+    return pd.DataFrame(rows)
+
+
 def depth_tradeoff(split_rows, dsi: DSI, samples: int, *, tier: Tier | None = None,
                    server_macs_per_s: float = SERVER_MACS_PER_S) -> pd.DataFrame:
     """Total latency of split inference on ``samples`` samples per split point, and the best (fastest) split.

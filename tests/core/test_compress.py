@@ -51,6 +51,56 @@ def test_confident_early_exit_trades_uplink_for_accuracy(root, digits):
         early_exit(root, digits, 5, 0.5)
 
 
+@pytest.mark.parametrize("depth", [1, 2, 3])
+def test_early_exit_outcomes_give_what_a_per_image_decision_gives(root, digits, depth):
+    """Reference: decide each image on its own (device if confident, else server from its 8-bit features)."""
+    from core.compress.depth import early_exit_outcomes, quantise_features
+
+    outcomes = early_exit_outcomes(root, digits, depth, 8)
+    x, y = next(digits.batches("test", 100_000))
+    with torch.no_grad():
+        feats = root.features(x, depth)
+        local = root.exits[depth - 1](feats)
+        conf = torch.softmax(local, 1).amax(1)
+        f = quantise_features(feats, 8)
+        for stage in root.stages[depth:]:
+            f = stage(f)
+        server = root.exits[-1](f).argmax(1)
+    for threshold in (0.0, 0.5, 0.9, 0.999, 1.0):
+        confident = conf >= threshold
+        pred = torch.where(confident, local.argmax(1), server)
+        got = outcomes.at(threshold)
+        assert abs(got.accuracy - float((pred == y).float().mean())) <= 1 / len(y)
+        assert abs(got.device_share - float(confident.float().mean())) <= 1 / len(y)
+        assert got.mean_uplink_bits == pytest.approx(float((~confident).float().mean()) * feats[0].numel() * 8,
+                                                     abs=feats[0].numel() * 8 / len(y))
+    with pytest.raises(ValueError, match="threshold=-0.1"):
+        outcomes.at(-0.1)
+    assert not outcomes.confidence.flags.writeable  # shared by the page cache: read-only
+
+
+def test_the_library_split_table_matches_a_measured_one(root, digits, tmp_path):
+    """The pages read the split table from the shipped library's depth entries instead of a pass over the images."""
+    import shutil
+
+    from core.model.models import ASSETS
+    from core.network.library import open_library
+    from core.network.select import library_split_points
+
+    shutil.copytree(ASSETS / "library" / "resnet18_digits", tmp_path / "lib")
+    from_library = library_split_points(open_library(tmp_path / "lib")).set_index("depth")
+    for r in split_table(root, digits, feature_bits=8):
+        row = from_library.loc[r.depth]
+        assert (row.download_bits, row.device_macs, row.server_macs) == (r.download_bits, r.device_macs,
+                                                                          r.server_macs)
+        assert abs(row.exit_accuracy - r.exit_accuracy) <= 1 / 359
+        if r.depth < 4:  # at exit 4 the device answers alone: nothing goes up (the library says 0 bits)
+            assert row.uplink_bits_per_sample == r.uplink_bits_per_sample
+            assert abs(row.server_accuracy - r.server_accuracy) <= 1 / 359
+        else:
+            assert row.uplink_bits_per_sample == 0 and row.server_accuracy == row.exit_accuracy
+
+
 # ---------- parameter level ----------
 
 @pytest.mark.parametrize("scope", ["global", "layer"])
