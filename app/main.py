@@ -30,4 +30,6 @@ nav = st.navigation(PAGES)
 present.init_from_url()  # before the sidebar rewrites the URL
 sidebar()
 present.apply(page_has_toggle=nav.url_path == "guide")  # the Guide has its own, beside Next
+if nav.url_path != "guide" and "step" in st.query_params:  # the story's step belongs to the Guide's link only
+    del st.query_params["step"]
 nav.run()

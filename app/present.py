@@ -1,17 +1,19 @@
-"""Presenter view and chart display for every page: ``?present=1`` or the toggle hides the sidebar, download
-buttons and raw tables and enlarges text and charts; ``chart`` is the one way pages draw a plotly figure (slide
-export config, palette, presenter scaling)."""
+"""Presenter view and what every page draws through it: ``?present=1`` or the toggle hides the sidebar, download
+buttons and raw tables and enlarges text and charts; ``chart``, ``table`` and ``metric`` draw a figure, a table
+(headers in words) or a number and remember it, so that ``report_button`` can write the view as one offline HTML
+file (app.export); ``words`` explains the jargon a page uses (app.glossary)."""
 from __future__ import annotations
 
 import streamlit as st
 
-from app import charts
+from app import charts, export, glossary, units
 
 STATE = "presenter_on"          # survives page changes (widget state does not)
 WIDGET = "w_presenter"
 FORMAT_STATE = "chart_image_format"
 SCALE = 1.4                     # text and chart fonts in presenter view (the issue asks for >= 1.3)
 TRUE = ("1", "true", "yes", "on")
+REPORT = "page_report"          # what the current page has drawn: key -> (kind, title, value), for the report
 
 # Hidden in presenter view: the sidebar and its toggle, download buttons, raw tables; text enlarged. Streamlit
 # sizes text in rem, so the root font size scales it all.
@@ -50,7 +52,9 @@ def toggle(where=None, key: str = WIDGET) -> bool:
 
 def apply(page_has_toggle: bool = False) -> None:
     """Every page, after the sidebar: the presenter styles and the toggle (main area when on, sidebar when off;
-    none here when the page draws its own), and ``present=1`` kept in the URL so that the view can be shared."""
+    none here when the page draws its own), and ``present=1`` kept in the URL so that the view can be shared.
+    Also starts this run's record of what the page draws (for its report)."""
+    st.session_state[REPORT] = {}
     if is_on():
         st.html(CSS)
         if not page_has_toggle:
@@ -82,12 +86,88 @@ def chart(fig, key: str, name: str | None = None, where=None, **kwargs):
     """st.plotly_chart with the slide export config (PNG/SVG at 1920x1080 from the modebar), the colour-blind-safe
     palette and, in presenter view, larger fonts and height. ``fig`` is copied, never changed."""
     where = where if where is not None else st
+    _remember(key, "figure", _title(fig) or (name or key).replace("_", " "), fig)
     shown = charts.readable(fig, SCALE if is_on() else 1.0)
     return where.plotly_chart(shown, key=key, config=charts.plot_config(name or key, image_format()), **kwargs)
 
 
-def table(df, **kwargs):
-    """A raw table: drawn unless presenter view is on."""
+def table(df, title: str = "", where=None, column_config: dict | None = None, **kwargs):
+    """A raw table with its headers in words (app.units.header, or the column_config's label): drawn unless
+    presenter view is on, and remembered for the report either way."""
+    where = where if where is not None else st
+    labels = {c: _label(column_config.get(c)) for c in df.columns} if column_config else {}
+    shown = units.plain_table(df.rename(columns={c: lab for c, lab in labels.items() if lab}))
+    config = {labels.get(c) or units.header(c): _without_label(v) for c, v in (column_config or {}).items()
+              if isinstance(v, dict)}
+    _remember(kwargs.get("key") or f"table{len(_record())}", "table", title, shown)
     if is_on():
         return None
-    return st.dataframe(df, **kwargs)
+    return where.dataframe(shown, column_config=config or None, **kwargs)
+
+
+def metric(where, label: str, value, delta=None, **kwargs):
+    """st.metric in ``where`` (a column, the sidebar, st), remembered for the report as a number."""
+    where = where if where is not None else st
+    _remember(f"metric:{label}:{len(_record())}", "fact", label, (str(value), "" if delta is None else str(delta)))
+    return where.metric(label, value, delta, **kwargs)
+
+
+def remember(key: str, kind: str, title: str, value) -> None:
+    """Add something drawn another way to the page's report: kind "figure", "table", "html" (a callable giving an
+    offline HTML page, e.g. a map), "fact" ((value, note)) or "text"."""
+    _remember(key, kind, title, value)
+
+
+def words(*terms: str, where=None) -> None:
+    """An expander that explains the jargon this page uses, in the glossary's words (not in presenter view)."""
+    if is_on():
+        return
+    where = where if where is not None else st
+    with where.expander("Words used on this page"):
+        for term in terms:
+            st.markdown(f"**{term}**: {glossary.explain(term)}")
+
+
+def report_button(title: str, settings, where=None) -> None:
+    """'Download this view as a report': one self-contained HTML file (app.export) with the settings and everything
+    this page drew in this run. Made when clicked (deferred), so it costs nothing until then; not in presenter view."""
+    if is_on():
+        return
+    where = where if where is not None else st
+    record = _record()
+    where.download_button("Download this view as a report", lambda: page_report(title, settings, record),
+                          f"{title.lower().replace(' ', '_')}_report.html", "text/html", on_click="ignore",
+                          key="page_report_download", icon=":material/description:",
+                          help="One HTML file with the current settings, every chart and the numbers of this page; "
+                               "it opens in any browser without internet")
+
+
+def page_report(title: str, settings, record: dict) -> str:
+    """The report of one page from its record (what ``chart``, ``table``, ``metric`` and ``remember`` kept)."""
+    return export.view_report(title, settings, list(record.values()))
+
+
+def _record() -> dict:
+    return st.session_state.setdefault(REPORT, {})
+
+
+def _remember(key: str, kind: str, title: str, value) -> None:
+    _record()[key] = (kind, title, value)
+
+
+def _title(fig) -> str:
+    text = getattr(getattr(fig.layout, "title", None), "text", None)
+    return str(text) if text else ""
+
+
+def _label(config) -> str:
+    if isinstance(config, str):
+        return config
+    if isinstance(config, dict):
+        return config.get("label") or ""
+    return ""
+
+
+def _without_label(config: dict) -> dict:
+    """A column_config entry without its label (the table's header already is the label)."""
+    return {k: v for k, v in config.items() if k != "label"}

@@ -3,11 +3,15 @@ app.services), the preset that makes its point, and a verdict on the paper's cla
 
 No streamlit drawing here: ``card(key, settings)`` returns a ``Card`` that the Guide draws and app.export writes
 into the report. Every number in a sentence is formatted from an engine result (app.units), never typed in.
+Steps of the same shape are data (``LEVEL_STEPS`` for pruning and quantisation; ``_ber_chart`` for the two BER
+steps). About 500 lines because the other steps are different computations (rates, splits, the selection, tiers,
+the mobility simulation), each with its own headline and verdict; one file keeps every claim and its test together.
 """
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import Callable
 
 import pandas as pd
 
@@ -209,67 +213,72 @@ def _depth(s: Settings) -> Card:
 
 
 # ----------------------------------------------------------------------------------------------- 3/4. levels
-def _levels(s: Settings, specs: list, labels: list[str], x_label: str, title: str):
+@dataclass(frozen=True)
+class LevelStep:
+    """A compression level's step as data: the sub-models it compares, its chart, its claim and its headline."""
+
+    values: tuple                 # keep ratios or bit widths, the last or ``featured`` one makes the headline
+    spec: Callable                # value -> SubModelSpec
+    label: Callable               # value -> "keep 10 %" / "4-bit"
+    x_label: str
+    title: str
+    claim: str
+    what: str                     # "pruned model": how the verdict names what it judges
+    featured: object              # the value the headline and the verdict are about (None: every value judged)
+    headline: Callable            # (value, its card, root card) -> sentence
+    caveat: str = ""              # appended when the verdict is not HOLDS
+
+
+def _spec(**kwargs):
+    from core.compress.combine import SubModelSpec
+
+    return SubModelSpec(**kwargs)
+
+
+LEVEL_STEPS = {
+    "parameter": LevelStep(
+        (0.5, 0.2, 0.1), lambda r: _spec(keep_ratio=r, retrain_steps=0), lambda r: f"keep {r:.0%}",
+        "share of weights kept (pruned by magnitude, no re-training)", "Pruning: smaller downloads, until accuracy "
+        "breaks", "The pruned model is re-trained to prevent dramatic performance loss; in-situ downloading is "
+        "robust against this compression (Sec. 2.2, Fig. 3(b)).", "pruned model", None,
+        lambda r, c, root: (f"Keeping {units.percent(r, 0)} of the weights cuts the download to "
+                            f"{units.percent(c.size_pct_of_root / 100, 0)} of the root, but without re-training "
+                            f"accuracy falls to {units.percent(c.accuracy)} (root {units.percent(root.test_accuracy)})."),
+        " The paper re-trains; the Sub-models page measures re-trained ones."),
+    "bit": LevelStep(
+        (8, 4, 2), lambda b: _spec(bits=b), lambda b: f"{b}-bit",
+        "bits per weight (uniform integer codes, no re-training)", "Quantisation: fewer bits per weight",
+        "Each parameter is quantised into a 4-bit representation; in-situ downloading is robust against this "
+        "compression (Sec. 4, Fig. 3(c)).", "4-bit model", 4,
+        lambda b, c, root: (f"{b}-bit codes shrink the download to {units.percent(c.size_pct_of_root / 100, 0)} of "
+                            f"the 32-bit root with {units.percent(c.accuracy)} accuracy "
+                            f"({units.points(c.accuracy - root.test_accuracy)}).")),
+}
+
+
+def _level(s: Settings, key: str) -> Card:
     from app import services
 
+    level = LEVEL_STEPS[key]
     _, root_card = services.root_model(s.model)
-    rows = [{"level": "root (no compression)", "accuracy": root_card.test_accuracy, "size_pct": 100.0,
-             "bits": None}]
-    cards = []
-    for spec, label in zip(specs, labels):
-        c = services.submodel(spec, SEED, s.model).card
-        cards.append(c)
-        rows.append({"level": label, "accuracy": c.accuracy, "size_pct": c.size_pct_of_root, "bits": c.total_bits})
-    df = pd.DataFrame(rows)
-    fig = charts.size_accuracy_figure(df, x_label, title, root_accuracy=root_card.test_accuracy,
-                                      chance=_chance(s.model))
-    return df, cards, root_card, fig
-
-
-def _parameter(s: Settings) -> Card:
-    from core.compress.combine import SubModelSpec
-
-    ratios = (0.5, 0.2, 0.1)
-    labels = [f"keep {r:.0%}" for r in ratios]
-    df, cards, root_card, fig = _levels(s, [SubModelSpec(keep_ratio=r, retrain_steps=0) for r in ratios], labels,
-                                        "share of weights kept (pruned by magnitude, no re-training)",
-                                        "Pruning: smaller downloads, until accuracy breaks")
-    smallest = cards[-1]
-    headline = (f"Keeping {units.percent(ratios[-1], 0)} of the weights cuts the download to "
-                f"{units.percent(smallest.size_pct_of_root / 100, 0)} of the root, but without re-training accuracy "
-                f"falls to {units.percent(smallest.accuracy)} (root {units.percent(root_card.test_accuracy)}).")
-    verdict = _loss_verdict("The pruned model is re-trained to prevent dramatic performance loss; in-situ "
-                            "downloading is robust against this compression (Sec. 2.2, Fig. 3(b)).",
-                            list(zip(labels, [c.accuracy for c in cards])), root_card.test_accuracy,
-                            "pruned model")
-    if verdict.kind != HOLDS:
-        verdict = Verdict(verdict.kind if verdict.kind == CONDITIONAL else CONDITIONAL, verdict.claim,
-                          verdict.finding + " The paper re-trains; the Sub-models page measures re-trained ones.")
+    labels = [level.label(v) for v in level.values]
+    cards = [services.submodel(level.spec(v), SEED, s.model).card for v in level.values]
+    df = pd.DataFrame([{"level": "root (no compression)", "accuracy": root_card.test_accuracy,
+                        "size (% of root)": 100.0, "download (bit)": None}]
+                      + [{"level": lab, "accuracy": c.accuracy, "size (% of root)": c.size_pct_of_root,
+                          "download (bit)": c.total_bits} for lab, c in zip(labels, cards)])
+    fig = charts.size_accuracy_figure(df.rename(columns={"size (% of root)": "size_pct"}), level.x_label,
+                                      level.title, root_accuracy=root_card.test_accuracy, chance=_chance(s.model))
+    featured = level.values[-1] if level.featured is None else level.featured
+    judged = [(lab, c.accuracy) for v, lab, c in zip(level.values, labels, cards)
+              if level.featured is None or v == level.featured]
+    verdict = _loss_verdict(level.claim, judged, root_card.test_accuracy, level.what)
+    if verdict.kind != HOLDS and level.caveat:
+        verdict = Verdict(CONDITIONAL, verdict.claim, verdict.finding + level.caveat)
     facts = tuple(Fact(f"{lab}: download", units.bits(c.total_bits), f"accuracy {units.percent(c.accuracy)}")
                   for lab, c in zip(labels, cards))
-    return Card(headline, fig, facts, verdict, table=df.rename(columns={"level": "level", "size_pct": "size (% of root)",
-                                                                         "bits": "download (bit)"}))
-
-
-def _bit(s: Settings) -> Card:
-    from core.compress.combine import SubModelSpec
-
-    widths = (8, 4, 2)
-    labels = [f"{b}-bit" for b in widths]
-    df, cards, root_card, fig = _levels(s, [SubModelSpec(bits=b) for b in widths], labels,
-                                        "bits per weight (uniform integer codes, no re-training)",
-                                        "Quantisation: fewer bits per weight")
-    four = cards[widths.index(4)]
-    headline = (f"4-bit codes shrink the download to {units.percent(four.size_pct_of_root / 100, 0)} of the "
-                f"32-bit root with {units.percent(four.accuracy)} accuracy "
-                f"({units.points(four.accuracy - root_card.test_accuracy)}).")
-    verdict = _loss_verdict("Each parameter is quantised into a 4-bit representation; in-situ downloading is "
-                            "robust against this compression (Sec. 4, Fig. 3(c)).",
-                            [("4-bit", four.accuracy)], root_card.test_accuracy, "4-bit model")
-    facts = tuple(Fact(f"{lab}: download", units.bits(c.total_bits), f"accuracy {units.percent(c.accuracy)}")
-                  for lab, c in zip(labels, cards))
-    return Card(headline, fig, facts, verdict, table=df.rename(columns={"size_pct": "size (% of root)",
-                                                                         "bits": "download (bit)"}))
+    headline = level.headline(featured, cards[level.values.index(featured)], root_card)
+    return Card(headline, fig, facts, verdict, table=df)
 
 
 # ----------------------------------------------------------------------------------------------- 5. combined
@@ -337,36 +346,38 @@ def _combined(s: Settings) -> Card:
                      "fails is the binding constraint. " + sel.accuracy_rule)
 
 
-# ----------------------------------------------------------------------------------------------- 6. BER
-def _ber_frame(s: Settings, bits=STORY_BITS, protections=("none",)) -> pd.DataFrame:
+# ----------------------------------------------------------------------------------------------- 6/7. BER
+_BER_CLAIM = ("A BER of 1e-3 is sufficient to rein in the performance loss; ultra-reliable communication "
+              "(BER below 1e-9) is an overkill (Sec. 4).")
+
+
+def _ber_chart(s: Settings, bits: tuple, protections: tuple, series: Callable, title: str):
+    """The BER steps' shared part: accuracy against BER per (bits, protection), its chart and a lookup at a BER."""
     from app import services
 
     frame = pd.concat([services.story_ber(b, p, STORY_BERS, SEED, s.model) for b in bits for p in protections],
                       ignore_index=True)
-    frame["series"] = [SERIES[b] for b in frame["bits"]]
-    return frame
+    frame["series"] = [series(b, p) for b, p in zip(frame["bits"], frame["protection"])]
+    fig = charts.ber_story_figure(frame, _chance(s.model), title=title)
 
-
-def _at(frame: pd.DataFrame, bits: int, ber: float, protection: str = "none") -> float:
-    row = frame[(frame["bits"] == bits) & (frame["protection"] == protection) & (frame["ber"] == ber)]
-    return float(row["mean"].iloc[0])
+    def at(b: int, ber: float, protection: str = "none") -> float:
+        row = frame[(frame["bits"] == b) & (frame["protection"] == protection) & (frame["ber"] == ber)]
+        return float(row["mean"].iloc[0])
+    return frame, fig, at
 
 
 def _ber(s: Settings) -> Card:
     from app import services
-    from core.compress.combine import SubModelSpec
 
-    frame = _ber_frame(s)
+    frame, fig, at_ber = _ber_chart(s, STORY_BITS, ("none",), lambda b, p: SERIES[b],
+                                    "Accuracy of the downloaded model against bit-error rate (no protection)")
     chance = _chance(s.model)
-    fig = charts.ber_story_figure(frame, chance, title="Accuracy of the downloaded model against bit-error rate "
-                                                       "(no protection)")
-    at = {b: _at(frame, b, PAPER_CLAIM_BER) for b in STORY_BITS}
-    clean = {b: services.submodel(SubModelSpec(bits=b), SEED, s.model).card.accuracy for b in STORY_BITS}
-    fp32_bits = services.submodel(SubModelSpec(bits=32), SEED, s.model).card.total_bits
+    at = {b: at_ber(b, PAPER_CLAIM_BER) for b in STORY_BITS}
+    made = {b: services.submodel(_spec(bits=b), SEED, s.model).card for b in STORY_BITS}
     headline = (f"At BER {units.ber_short(PAPER_CLAIM_BER)} the 4-bit model keeps {units.percent(at[4])} and the "
                 f"8-bit {units.percent(at[8])}, while raw fp32 weights fall to {units.percent(at[32])} "
                 f"(guessing: {units.percent(chance, 0)}).")
-    ok = [SERIES[b] for b in STORY_BITS if clean[b] - at[b] <= LOSS_TOLERANCE]
+    ok = [SERIES[b] for b in STORY_BITS if made[b].accuracy - at[b] <= LOSS_TOLERANCE]
     tol = units.points(LOSS_TOLERANCE).lstrip("+")
     if len(ok) == len(STORY_BITS):
         verdict = Verdict(HOLDS, _BER_CLAIM, f"Every format loses at most {tol} at BER 10⁻³ here.")
@@ -376,28 +387,22 @@ def _ber(s: Settings) -> Card:
                           "protecting receiver (next step). Ultra-reliable links are not needed for integer codes.")
     else:
         verdict = Verdict(DOES_NOT_HOLD, _BER_CLAIM, f"Every format loses more than {tol} at BER 10⁻³ here.")
+    fp32_bits = made[32].total_bits
     facts = (Fact("Flipped bits expected at 10⁻³ (fp32 model)", units.count(round(fp32_bits * PAPER_CLAIM_BER))),
              Fact("Flipped bits expected at 10⁻⁹ (fp32 model)", units.number(fp32_bits * ULTRA_RELIABLE_BER, 2)),
-             Fact("fp32 accuracy at 10⁻⁷", units.percent(_at(frame, 32, 1e-7))))
+             Fact("fp32 accuracy at 10⁻⁷", units.percent(at_ber(32, 1e-7))))
     return Card(headline, fig, facts, verdict, table=frame,
                 note="Each point: the paired estimate of the whole test split's accuracy from random trials of the "
                      "channel (bars: 95 % interval). Bits flip independently (binary symmetric channel).")
 
 
-_BER_CLAIM = ("A BER of 1e-3 is sufficient to rein in the performance loss; ultra-reliable communication "
-              "(BER below 1e-9) is an overkill (Sec. 4).")
-
-
-# ----------------------------------------------------------------------------------------------- 7. protection
 def _protection(s: Settings) -> Card:
     from core.link.protections import PROTECTIONS, protection_label
 
     names = tuple(PROTECTIONS)
-    frame = _ber_frame(s, (32,), names)
-    frame["series"] = [f"fp32, {protection_label(p)}" for p in frame["protection"]]
-    chance = _chance(s.model)
-    fig = charts.ber_story_figure(frame, chance, title="fp32 weights with each receiver protection")
-    at = {p: _at(frame, 32, PAPER_CLAIM_BER, p) for p in names}
+    frame, fig, at_ber = _ber_chart(s, (32,), names, lambda b, p: f"fp32, {protection_label(p)}",
+                                    "fp32 weights with each receiver protection")
+    at = {p: at_ber(32, PAPER_CLAIM_BER, p) for p in names}
     best = max((p for p in names if p != "none"), key=lambda p: at[p])
     headline = (f"At BER {units.ber_short(PAPER_CLAIM_BER)} a receiver that uses {protection_label(best)} keeps "
                 f"{units.percent(at[best])} of fp32 accuracy where doing nothing leaves {units.percent(at['none'])}.")
@@ -406,19 +411,17 @@ def _protection(s: Settings) -> Card:
     verdict = Verdict(CONDITIONAL if ok else DOES_NOT_HOLD, _BER_CLAIM,
                       (f"With {', '.join(ok)} even fp32 weights hold at 10⁻³: the claim needs such a receiver."
                        if ok else "No receiver protection keeps fp32 weights within tolerance at 10⁻³ here."))
-    facts = tuple(Fact(protection_label(p), units.percent(at[p]), PROTECTIONS[p].description)
-                  for p in names)
+    facts = tuple(Fact(protection_label(p), units.percent(at[p]), PROTECTIONS[p].description) for p in names)
     return Card(headline, fig, facts, verdict, table=frame)
 
 
 # ----------------------------------------------------------------------------------------------- 8. tiers
 def _tiers(s: Settings) -> Card:
     from app import services
-    from core.compress.combine import SubModelSpec
     from core.network.rates import APPLICATIONS, REFERENCE_RATES
     from core.network.tiers import TIER_PRESETS, download_time
 
-    four = services.submodel(SubModelSpec(bits=4), SEED, s.model).card
+    four = services.submodel(_spec(bits=4), SEED, s.model).card
     rate = s.downlink_mbps * 1e6
     df = pd.DataFrame([{"tier": name, "holds": t.holds, "download_s": download_time(four.total_bits, t, rate),
                         "access_s": t.access_latency_s, "source": t.source} for name, t in TIER_PRESETS.items()])
@@ -458,7 +461,8 @@ def _predictive(s: Settings) -> Card:
     from app import services
 
     preset, users, duration = MOBILITY
-    two = services.simulation(preset, users, duration, 2, SEED).overall
+    result = services.simulation(preset, users, duration, 2, SEED)
+    two = result.overall
     one = services.simulation(preset, users, duration, 1, SEED).overall
     wait = two["interruption_s_per_user"]
     fig = charts.policy_bar(two, "interruption_s_per_user", "Seconds per user the application waited for its model")
@@ -485,7 +489,7 @@ def _predictive(s: Settings) -> Card:
     else:
         problem = ""
     return Card(headline, fig, facts, verdict, table=two.reset_index(), html=html, html_offline=offline, problem=problem,
-                note=f"{users} simulated users for {units.seconds(duration)} in Central, Hong Kong (seed {SEED}).")
+                note=f"{users} simulated users for {units.seconds(duration)} in {result.area_name} (seed {SEED}).")
 
 
 # ----------------------------------------------------------------------------------------------- 10. verdicts
@@ -504,7 +508,8 @@ def _verdicts(s: Settings) -> Card:
     return Card(headline, None, (), None, table=df)
 
 
-BUILDERS = {"why": _why, "depth": _depth, "parameter": _parameter, "bit": _bit, "combined": _combined,
+BUILDERS = {"why": _why, "depth": _depth, "parameter": lambda s: _level(s, "parameter"),
+            "bit": lambda s: _level(s, "bit"), "combined": _combined,
             "ber": _ber, "protection": _protection, "tiers": _tiers, "predictive": _predictive,
             "verdicts": _verdicts}
 assert tuple(BUILDERS) == STEP_KEYS

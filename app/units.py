@@ -150,3 +150,49 @@ def progress_text(what: str, done: int, total: int, elapsed_s: float) -> str:
     if 0 < done < total:
         text += f", about {seconds(elapsed_s / done * (total - done), 2)} left"
     return text
+
+
+# ----- table headers in words (no code names on the page) -----
+# Column names used by the engine's tables -> what a student reads, with the unit.
+HEADERS = {
+    "total_bits": "download (bit)", "memory_bytes": "device memory (bytes)", "latency_s": "time to answer (s)",
+    "memory_limit_bytes": "memory for models (bytes)", "latency_budget_s": "latency budget (s)",
+    "download_s": "download (s)", "compute_s": "device compute (s)", "uplink_s": "uplink (s)",
+    "server_s": "server (s)", "total_s": "total (s)", "binding": "binding constraint",
+    "size_pct_of_root": "size (% of root)", "size_pct": "size (% of root)", "ci95_low": "95 % interval from",
+    "ci95_high": "95 % interval to", "mean_flips": "flipped bits per download", "ber": "bit-error rate",
+    "mean": "accuracy", "clean": "accuracy without errors", "max_precision_bits": "most bits the device computes",
+    "accuracy_source": "accuracy measured how", "low_bps": "from (bit/s)", "high_bps": "to (bit/s)",
+    "access_s": "access latency (s)", "holds": "holds", "within_budget": "within budget",
+    "interruption_s_per_user": "interruption per user (s)", "on_time_share": "on time (share)",
+    "next_place_accuracy": "next place right (share)", "wasted_Mbit": "wasted (Mbit)",
+    "max_fraction": "largest share that fits", "root_Mbit": "root (Mbit)", "max_Mbit": "largest sub-model (Mbit)",
+    "full_model_Gbps": "whole model needs (Gb/s)", "device_class": "device class", "key": "library key",
+    "nonzero_parameters": "non-zero weights", "effective_macs": "multiply-adds (pruned skipped)",
+    "device_memory_bytes": "device memory (bytes)", "split_accuracy": "accuracy with server",
+    "generation_seconds": "time to make (s)", "entry_id": "entry", "id": "entry",
+}
+_SUFFIXES = (("_s_per_user", " per user (s)"), ("_s_per_switch", " per switch (s)"), ("_bits", " (bit)"),
+             ("_bps", " (bit/s)"), ("_Mbps", " (Mb/s)"), ("_Gbps", " (Gb/s)"), ("_Mbit", " (Mbit)"),
+             ("_bytes", " (bytes)"), ("_pct", " (%)"), ("_ms", " (ms)"), ("_s", " (s)"))
+
+
+def header(name) -> str:
+    """A column name in words: a known engine name from HEADERS, else its unit suffix spelled out and underscores
+    read as spaces ('peak_bs_load_Mbps' -> 'peak bs load (Mb/s)')."""
+    name = str(name)
+    if name in HEADERS:
+        return HEADERS[name]
+    for suffix, words in _SUFFIXES:
+        if name.endswith(suffix) and len(name) > len(suffix):
+            return name[:-len(suffix)].replace("_", " ") + words
+    return name.replace("_", " ")
+
+
+def plain_table(df):
+    """A copy of a table for the screen or a report: headers in words, BERs as powers of ten (no '1e-05')."""
+    shown = df.copy()
+    for col in shown.columns:
+        if str(col) == "ber" and shown[col].dtype.kind == "f":
+            shown[col] = [ber_short(v) if v == v else "" for v in shown[col]]
+    return shown.rename(columns={c: header(c) for c in shown.columns})

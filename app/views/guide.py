@@ -1,14 +1,17 @@
 """Guide: the story of in-situ model downloading in ten steps, for a class or a presentation. Next / Back (buttons
 or the ← → keys), one headline, one live chart, the preset that makes the step's point and the paper's claim with
-a verdict. The steps and their numbers come from app.story (the engine, through app.services)."""
+a verdict. The step is in the URL (``?step=3``), so a link opens it. The steps and their numbers come from
+app.story (the engine, through app.services)."""
 import streamlit as st
 from streamlit.errors import StreamlitAPIException
 
 from app import export, glossary, present, services, story
 from app.controls import load_settings
-from app.settings import SCENARIOS, apply_scenario
+from app.settings import SCENARIOS, apply_scenario, cut
 
 STEP = "story_step"      # index of the current step (survives page changes)
+STEP_PARAM = "step"      # the step's number (1..N) in the URL
+STEP_PROBLEM = "story_step_problem"
 JUMP = "w_story_jump"
 REPORT = "story_report"  # (settings, html) of the last prepared report
 VERDICT_BOX = {story.HOLDS: (st.success, "Holds"), story.CONDITIONAL: (st.warning, "Holds with a caveat"),
@@ -18,11 +21,26 @@ N = len(story.STEPS)
 
 def _go(delta: int) -> None:
     st.session_state[STEP] = min(max(st.session_state.get(STEP, 0) + delta, 0), N - 1)
+    st.session_state.pop(STEP_PROBLEM, None)
 
 
 def _jump() -> None:
     if st.session_state[JUMP] is not None:  # clicking the current step again deselects it: stay
         st.session_state[STEP] = int(st.session_state[JUMP]) - 1
+        st.session_state.pop(STEP_PROBLEM, None)
+
+
+def _step_from_url() -> int:
+    """The first visit of a session opens the link's ``?step=N``; a value that is not a step is reported by name
+    (and the story starts at step 1)."""
+    raw = st.query_params.get(STEP_PARAM)
+    if raw is None:
+        return 0
+    if str(raw).strip().isdigit() and 1 <= int(raw) <= N:
+        return int(raw) - 1
+    st.session_state[STEP_PROBLEM] = (f"step={cut(raw)!r} in the link is not a step of this story; allowed: a "
+                                      f"whole number from 1 to {N}. Showing step 1.")
+    return 0
 
 
 def _use_preset(key: str) -> None:
@@ -37,14 +55,21 @@ def _link(page: str, label: str) -> None:
 
 
 s = services.settings()
-index = min(max(int(st.session_state.setdefault(STEP, 0)), 0), N - 1)
+if STEP not in st.session_state:
+    st.session_state[STEP] = _step_from_url()
+index = min(max(int(st.session_state[STEP]), 0), N - 1)
 step = story.STEPS[index]
+if st.query_params.get(STEP_PARAM) != str(index + 1):
+    st.query_params[STEP_PARAM] = str(index + 1)  # Back, Next and the keys keep the link on the step shown
 
 if not present.is_on():  # a slide has no room for the page title: the step's own heading says where we are
     st.title("Guide: in-situ model downloading in ten steps")
     st.caption("Step through with **Next** and **Back** or the **→** and **←** keys. Each step sets up its point "
                "with a preset (it changes the sidebar) and measures it live on this app's root model. For a "
                "projector: turn on the presenter view, or open this page with `?present=1`.")
+
+if st.session_state.get(STEP_PROBLEM):
+    st.warning(st.session_state[STEP_PROBLEM])
 
 back, jump, forward, mode = st.columns([1, 6, 1, 2], vertical_alignment="center")
 back.button("Back", key="story_back", icon=":material/arrow_back:", on_click=_go, args=(-1,), disabled=index == 0,
@@ -75,30 +100,36 @@ except ValueError as err:  # a setting the engine refuses for this step: said pl
     card = story.Card(f"This step cannot be computed for the current settings: {err}", problem=str(err))
 
 st.markdown(f"### {card.headline}")
+present.remember("headline", "text", f"{index + 1}. {step.title}", card.headline)
 if card.problem:
     st.warning(card.problem)
 if card.figure is not None:
     present.chart(card.figure, key=f"story_chart_{step.key}", name=f"step{index + 1}_{step.key}")
 if card.html:
     st.iframe(card.html, height=620 if present.is_on() else 520)
+    if card.html_offline:
+        present.remember("map", "html", "Map", card.html_offline)
     st.caption("Map: the first users' paths; a ring where each download started and a dot where it finished "
                "(legend on the map). Streets are drawn from the area data: no internet needed.")
 if card.facts:
     for col, fact in zip(st.columns(len(card.facts)), card.facts):
-        col.metric(fact.label, fact.value, help=fact.help or None)
+        present.metric(col, fact.label, fact.value, help=fact.help or None)
 if card.verdict is not None:
     box, word = VERDICT_BOX[card.verdict.kind]
+    present.remember("verdict", "text", f"{word}", f"The paper: {card.verdict.claim} Here: {card.verdict.finding}")
     box(f"**{word}.** *The paper:* {card.verdict.claim}  \n*Here:* {card.verdict.finding}",
         icon=":material/check_circle:" if card.verdict.kind == story.HOLDS else ":material/info:")
 if step.key == "verdicts" and card.table is not None:
     for row in card.table.itertuples(index=False):  # the recap as cards, readable on a projector
         box, word = VERDICT_BOX[row.verdict]
         box(f"**{row.step}: {word.lower()}.** {row.here}")
+    present.remember("claims", "table", "The claims", card.table)
 if card.note:
     st.caption(card.note)
 if card.table is not None and not present.is_on() and step.key != "verdicts":
     with st.expander("The numbers behind this step"):
-        present.table(card.table, hide_index=True, width="stretch", key=f"story_table_{step.key}")
+        present.table(card.table, "The numbers behind this step", hide_index=True, width="stretch",
+                      key=f"story_table_{step.key}")
 if step.page:
     _link(step.page, "Go deeper: " + {"views/rates.py": "Rate requirements", "views/submodels.py": "Sub-models",
                                        "views/live.py": "Live accuracy", "views/library.py": "AI library",
@@ -108,8 +139,9 @@ if not present.is_on():
     with st.expander("Glossary: the words this app uses"):
         for term, text in glossary.TERMS.items():
             st.markdown(f"**{term}**: {text}")
-    with st.expander("Export: slide images and a report"):
+    with st.expander("Export: slide images and reports"):
         present.format_choice()
+        present.report_button(f"Guide, step {index + 1}: {step.title}", s)
         st.caption("Every chart's camera icon (top right of the chart) saves it as a 1920x1080 image for a slide, "
                    "drawn by your browser: nothing is sent anywhere.")
         if st.button("Prepare the report of all ten steps", key="story_prepare",
@@ -120,7 +152,7 @@ if not present.is_on():
                                                                   sections))
         prepared = st.session_state.get(REPORT)
         if prepared is not None and prepared[0] == s:
-            st.download_button("Download this view as a report (HTML, opens offline)", prepared[1],
+            st.download_button("Download the whole story as a report (HTML, opens offline)", prepared[1],
                                "in_situ_story_report.html", "text/html", key="story_report_download",
                                on_click="ignore")
         elif prepared is not None:

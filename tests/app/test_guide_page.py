@@ -70,3 +70,33 @@ def test_presenter_link_hides_the_sidebar_tables_and_downloads_but_keeps_navigat
     at.toggle(key="w_presenter_guide").set_value(False).run()
     assert at.session_state["presenter_on"] is False
     assert not any('data-testid="stSidebar"' in h.proto.body for h in at.get("html"))
+
+
+def _guide_at(query: dict) -> AppTest:
+    at = AppTest.from_file(MAIN, default_timeout=900)
+    for k, v in query.items():
+        at.query_params[k] = v
+    at.switch_page("views/guide.py").run()
+    assert not at.exception, at.exception
+    return at
+
+
+def test_the_step_is_in_the_link_and_follows_back_and_next():
+    at = _guide_at({"step": "3"})
+    assert _step_header(at) == f"3. {story.STEPS[2].title}"
+    assert at.query_params["step"] == "3" and not any("step=" in w.value for w in at.warning)
+    at.button(key="story_next").click().run()
+    assert _step_header(at) == f"4. {story.STEPS[3].title}" and at.query_params["step"] == "4"
+    at.button(key="story_back").click().run()
+    at.button(key="story_back").click().run()
+    assert _step_header(at) == f"2. {story.STEPS[1].title}" and at.query_params["step"] == "2"
+
+
+@pytest.mark.parametrize("bad", ["eleven", "0", str(len(story.STEPS) + 1)])
+def test_a_bad_step_in_the_link_is_reported_by_name(bad):
+    at = _guide_at({"step": bad})
+    assert _step_header(at) == f"1. {story.STEPS[0].title}"
+    assert any(f"step={bad!r}" in w.value and f"1 to {len(story.STEPS)}" in w.value for w in at.warning), \
+        [w.value for w in at.warning]
+    at.button(key="story_next").click().run()  # moving on clears the report and writes the new step
+    assert at.query_params["step"] == "2" and not any("step=" in w.value for w in at.warning)

@@ -138,7 +138,7 @@ def test_report_is_one_offline_file_with_settings_figures_and_numbers():
     assert len(html) > 1_000_000  # plotly.js inside
     assert not re.search(r'<script[^>]+src="https?:', html)
     assert card.headline.replace("'", "&#x27;") in html
-    assert "downlink_mbps" in html and "Holds" in html
+    assert "Downlink (Mb/s)" in html and "Holds" in html
     with pytest.raises(ValueError, match="sections"):
         export.report_html("Story", s, [])
 
