@@ -1,0 +1,91 @@
+"""Sub-models page: the size-accuracy front of the library's candidates with the chosen sub-models, a sub-model's
+per-layer profile, and the offline area map on which the device's location is picked."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+
+from app.charts.style import GREY, OKABE_ITO, PALETTE, chance_line, require
+
+# Marker symbols per technique, so that depth and combined points differ in shape as well as colour.
+TECHNIQUE_SYMBOLS = {"depth": "circle", "parameter": "square", "bit": "diamond", "combined": "triangle-up",
+                     "root": "star"}
+
+
+def pareto_figure(candidates: pd.DataFrame, chosen: dict, chance: float | None = None) -> go.Figure:
+    """Size against accuracy at the device's BER for every library candidate; the chosen sub-models starred.
+
+    ``candidates`` needs label, technique, mode, total_bits, accuracy and binding; ``chosen`` maps technique to a
+    candidate row (dict) or None.
+    """
+    require(candidates, "candidates", ("label", "technique", "total_bits", "accuracy", "binding"))
+    fig = go.Figure()
+    for technique, part in candidates.groupby("technique", sort=False):
+        fig.add_trace(go.Scatter(
+            x=part["total_bits"] / 1e6, y=part["accuracy"], mode="markers", name=technique,
+            text=part["label"] + " (" + part["mode"] + ")",
+            customdata=part["binding"].replace("", "feasible"),
+            hovertemplate="%{text}<br>%{x:.2f} Mbit, accuracy %{y:.3f}<br>%{customdata}<extra></extra>",
+            marker=dict(size=10, opacity=0.85, color=PALETTE[list(TECHNIQUE_SYMBOLS).index(technique)
+                                                            % len(PALETTE)] if technique in TECHNIQUE_SYMBOLS
+                        else GREY,
+                        symbol=[TECHNIQUE_SYMBOLS.get(technique, "circle") + ("" if b == "" else "-open")
+                                for b in part["binding"]])))
+    picks = [(t, c) for t, c in chosen.items() if c is not None]
+    if picks:
+        fig.add_trace(go.Scatter(
+            x=[c["total_bits"] / 1e6 for _, c in picks], y=[c["accuracy"] for _, c in picks],
+            mode="markers+text", name="chosen", text=[t for t, _ in picks], textposition="top center",
+            marker=dict(size=18, symbol="star", color="black", line=dict(width=1, color="white"))))
+    chance_line(fig, chance)
+    fig.update_layout(xaxis=dict(type="log", title="download size (Mbit, log scale)"),
+                      yaxis=dict(title="expected accuracy at the device's BER", range=[0, 1.02], tickformat=".0%"),
+                      margin=dict(l=10, r=10, t=30, b=10), legend=dict(orientation="h"))
+    return fig
+
+
+def layer_profile_figure(layers: pd.DataFrame, title: str = "") -> go.Figure:
+    """Per-layer share of weights kept and bit width of a sub-model (columns layer, kept, bits)."""
+    require(layers, "layers", ("layer", "kept", "bits"))
+    fig = go.Figure()
+    fig.add_trace(go.Bar(x=layers["layer"], y=layers["kept"], name="non-zero weights", yaxis="y",
+                         marker_color=OKABE_ITO["sky"]))
+    fig.add_trace(go.Scatter(x=layers["layer"], y=layers["bits"], name="bits", mode="lines+markers",
+                             yaxis="y2", line=dict(color=OKABE_ITO["vermillion"])))
+    fig.update_layout(title=title, height=260, margin=dict(l=10, r=10, t=30, b=10), showlegend=False,
+                      xaxis=dict(showticklabels=False, title="layers, input to output"),
+                      yaxis=dict(title="non-zero", range=[0, 1.05], tickformat=".0%"),
+                      yaxis2=dict(title="bits", overlaying="y", side="right", range=[0, 33]))
+    return fig
+
+
+# ---------- Location picker ----------
+
+def area_figure(area, selected: str | None = None) -> go.Figure:
+    """The city area drawn from its own data (no tiles, works offline): streets, base stations and places;
+    places carry their name as customdata so that a click can select one."""
+    lat, lon = area.node_latlon[:, 0], area.node_latlon[:, 1]
+    xs, ys = [], []
+    for a, b, _ in area.edges:
+        xs += [lon[a], lon[b], None]
+        ys += [lat[a], lat[b], None]
+    fig = go.Figure(go.Scatter(x=xs, y=ys, mode="lines", line=dict(color="#bbbbbb", width=2), hoverinfo="skip",
+                               name="streets"))
+    fig.add_trace(go.Scatter(x=[b.lon for b in area.base_stations], y=[b.lat for b in area.base_stations],
+                             mode="markers", marker=dict(symbol="triangle-up", size=12, color="#555555"),
+                             name="base stations", text=[b.name for b in area.base_stations],
+                             hovertemplate="%{text}<extra>base station</extra>"))
+    for context in sorted({p.context for p in area.places}):
+        places = [p for p in area.places if p.context == context]
+        fig.add_trace(go.Scatter(
+            x=[p.lon for p in places], y=[p.lat for p in places], mode="markers", name=context,
+            customdata=[p.name for p in places], text=[p.name for p in places],
+            marker=dict(size=[18 if p.name == selected else 11 for p in places],
+                        line=dict(width=[3 if p.name == selected else 0 for p in places], color="black")),
+            hovertemplate="%{text}<extra>" + context + "</extra>"))
+    mid = float(np.mean(lat))
+    fig.update_layout(height=330, margin=dict(l=0, r=0, t=10, b=0), legend=dict(orientation="h"),
+                      xaxis=dict(visible=False), clickmode="event+select", dragmode=False,
+                      yaxis=dict(visible=False, scaleanchor="x", scaleratio=1 / np.cos(np.radians(mid))))
+    return fig
