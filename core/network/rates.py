@@ -47,33 +47,45 @@ PAPER_MODELS = ("ResNet-50", "VGG-16", "ViT-L/32")
 
 
 @dataclass(frozen=True)
+class DownloadKPI:
+    """A 3GPP AI/ML model-download KPI: a model of ``model_bytes`` delivered within ``latency_s`` at ``rate_bps``.
+    Each is both an application (its latency budget) and a reference rate, built from this one table."""
+    name: str
+    model_bytes: float
+    latency_s: float
+    rate_bps: float
+
+
+DOWNLOAD_KPIS: tuple[DownloadKPI, ...] = (DownloadKPI("3GPP image recognition", 138e6, 1.0, 1.1e9),
+                                          DownloadKPI("3GPP speech recognition", 80e6, 1.0, 640e6))
+
+
+@dataclass(frozen=True)
 class ApplicationPreset:
-    """An application with its over-the-air download latency budget (seconds), and a model size where the source gives one."""
+    """An application with its over-the-air download latency budget (seconds)."""
     name: str
     latency_s: float
     source: str
-    model_bytes: float | None = None
 
 
 APPLICATIONS: dict[str, ApplicationPreset] = {
     "image recognition": ApplicationPreset("image recognition", 1.0, PAPER_APPS),
     "video call": ApplicationPreset("video call", 0.2, PAPER_APPS),
     "tactile": ApplicationPreset("tactile", 1e-3, PAPER_APPS),
-    "3GPP image recognition": ApplicationPreset("3GPP image recognition", 1.0, TS_22_261, 138e6),
-    "3GPP speech recognition": ApplicationPreset("3GPP speech recognition", 1.0, TS_22_261, 80e6),
+    **{k.name: ApplicationPreset(k.name, k.latency_s, TS_22_261) for k in DOWNLOAD_KPIS},
 }
 PAPER_APPLICATIONS = ("image recognition", "video call", "tactile")
 
 
 @dataclass(frozen=True)
 class ReferenceRate:
-    """A reference downlink rate in bit/s; a range [low_bps, high_bps] where the source gives one."""
+    """A reference downlink rate in bit/s; a range [low_bps, high_bps] where the source gives one, and the
+    download KPI it comes from, if any."""
     name: str
     low_bps: float
     high_bps: float
     source: str
-    latency_s: float | None = None
-    model_bytes: float | None = None
+    kpi: DownloadKPI | None = None
 
     @property
     def rate_bps(self) -> float:
@@ -84,10 +96,8 @@ class ReferenceRate:
 REFERENCE_RATES: dict[str, ReferenceRate] = {
     "user-experienced": ReferenceRate("6G user-experienced rate", 1e9, 1e9, PAPER),
     "peak": ReferenceRate("6G peak rate", 1e12, 1e12, PAPER),
-    "3GPP image recognition": ReferenceRate("3GPP image recognition model download", 1.1e9, 1.1e9,
-                                            TS_22_261, latency_s=1.0, model_bytes=138e6),
-    "3GPP speech recognition": ReferenceRate("3GPP speech recognition model download", 640e6, 640e6,
-                                             TS_22_261, latency_s=1.0, model_bytes=80e6),
+    **{k.name: ReferenceRate(f"{k.name} model download", k.rate_bps, k.rate_bps, TS_22_261, k)
+       for k in DOWNLOAD_KPIS},
     "IMT-2030 peak": ReferenceRate("IMT-2030 peak rate", 50e9, 200e9, M_2160),
     "IMT-2030 user-experienced": ReferenceRate("IMT-2030 user-experienced rate", 300e6, 500e6, M_2160),
 }

@@ -91,8 +91,8 @@ def test_bits_per_param_scales_the_rate():
 def test_3gpp_presets_are_self_consistent():
     for key in ("3GPP image recognition", "3GPP speech recognition"):
         ref = REFERENCE_RATES[key]
-        assert required_rate(ref.model_bytes * 8, ref.latency_s) == pytest.approx(ref.rate_bps, rel=0.01)
-        assert APPLICATIONS[key].latency_s == ref.latency_s
+        assert required_rate(ref.kpi.model_bytes * 8, ref.kpi.latency_s) == pytest.approx(ref.rate_bps, rel=0.01)
+        assert APPLICATIONS[key].latency_s == ref.kpi.latency_s
 
 
 def test_presets_carry_a_source_and_a_valid_range():
