@@ -22,6 +22,12 @@ from core.validation import check_int
 EVAL_BATCH = 256  # images per forward pass: large enough for the GEMM rate, small enough to stream
 
 
+def _fast_layout(images: torch.Tensor) -> torch.Tensor:
+    """Images in channels-last memory order: the CPU convolutions then run 1.3-1.5x faster (measured on the CIFAR
+    root, bench/bench_channel.py) with the same predictions; the module itself is not touched (it may be shared)."""
+    return images.contiguous(memory_format=torch.channels_last) if images.dim() == 4 else images
+
+
 def correctness(module: torch.nn.Module, data: DataSplits, split: str = "test", index=None,
                 batch_size: int = EVAL_BATCH) -> np.ndarray:
     """Whether ``module`` classifies each image of ``split`` (or of its positions ``index``) correctly: a bool
@@ -41,7 +47,7 @@ def correctness(module: torch.nn.Module, data: DataSplits, split: str = "test", 
         with torch.inference_mode():
             for start in range(0, index.size, batch_size):
                 idx = torch.from_numpy(index[start:start + batch_size])
-                pred = module(data.normalise(x[idx])).argmax(1)
+                pred = module(_fast_layout(data.normalise(x[idx]))).argmax(1)
                 out[start:start + batch_size] = (pred == y[idx]).numpy()
     finally:
         if was_training:

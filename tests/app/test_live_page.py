@@ -32,9 +32,9 @@ def live():
 def test_estimate_of_4_bit_codes_shows_its_interval_trials_and_images(live):
     estimate = _metric(live, ESTIMATE)
     assert "95 % interval" in estimate.delta
-    assert "trial(s) of 64 images" in estimate.delta
+    assert "trial(s) of 128 images" in estimate.delta
     assert float(estimate.value.rstrip("%")) > 90  # 4-bit codes survive BER 1e-4
-    assert _metric(live, "BER / protection").value == "1.0e-04"
+    assert _metric(live, "BER / protection").value == "10⁻⁴"
     rests = [c.value for c in live.caption if c.value.startswith("Rests on")]
     assert len(rests) == 1 and "evaluated test images (the split has 359" in rests[0]
 
@@ -116,7 +116,7 @@ def test_sub_models_chosen_for_the_device_can_be_sent_over_the_link(monkeypatch,
     at.selectbox(key="live_choice").select(chosen[0])
     at.number_input(key="live_trials").set_value(2).run()
     assert not at.exception, at.exception
-    assert "over 2 trial(s) of 64 images" in _metric(at, ESTIMATE).delta
+    assert "over 2 trial(s) of 128 images" in _metric(at, ESTIMATE).delta
 
 
 def test_lost_packets_from_a_local_4_bit_copy_degrade_gracefully(monkeypatch, tmp_path):
