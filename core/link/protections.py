@@ -48,27 +48,32 @@ def _outside(record: TensorRecord, values: np.ndarray) -> np.ndarray:
     return outside & (values != 0)
 
 
-def _sanitise(record: TensorRecord, values: np.ndarray) -> tuple[np.ndarray, int]:
-    outside = _outside(record, values)
-    changed = int(np.count_nonzero(outside))
-    if not changed:
-        return values, 0
-    out = values.copy()
+def _repairing(repair: Callable[[TensorRecord, np.ndarray, np.ndarray], None]):
+    """A receiver function that keeps the values inside the topology's range and lets ``repair(record, out,
+    outside)`` fix the others in a copy; it returns (values, how many were outside)."""
+    def receive(record: TensorRecord, values: np.ndarray) -> tuple[np.ndarray, int]:
+        outside = _outside(record, values)
+        changed = int(np.count_nonzero(outside))
+        if not changed:
+            return values, 0
+        out = values.copy()
+        repair(record, out, outside)
+        return out, changed
+    return receive
+
+
+def _to_zero(record: TensorRecord, out: np.ndarray, outside: np.ndarray) -> None:
     out[outside] = 0.0
-    return out, changed
 
 
-def _clamp(record: TensorRecord, values: np.ndarray) -> tuple[np.ndarray, int]:
-    outside = _outside(record, values)
-    changed = int(np.count_nonzero(outside))
-    if not changed:
-        return values, 0
-    out = values.copy()
+def _to_range(record: TensorRecord, out: np.ndarray, outside: np.ndarray) -> None:
     nan = np.isnan(out)
     out[nan] = 0.0
     clip = outside & ~nan
     out[clip] = np.clip(out[clip], record.vmin, record.vmax)
-    return out, changed
+
+
+_sanitise, _clamp = _repairing(_to_zero), _repairing(_to_range)
 
 
 @dataclass(frozen=True)
