@@ -19,7 +19,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.browser.conftest import CHROMIUM_ARGS, VIEWPORT, find_chromium, free_port, healthy  # noqa: E402
+from tests.browser.conftest import CHROMIUM_ARGS, VIEWPORT, find_chromium, start_app, stop_app  # noqa: E402
 
 PROJECT = Path(__file__).resolve().parents[1]
 TARGET_S = 15.0
@@ -52,19 +52,13 @@ def main() -> None:
     head = subprocess.run(["git", "-C", str(clone), "rev-parse", "--short", "HEAD"], capture_output=True,
                           text=True).stdout.strip()
     print(f"fresh clone of {head} in {clone}; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
     env = {k: v for k, v in os.environ.items() if not k.startswith("INSITU_")}
-    log = open(tmp / "server.log", "wb")
     t0 = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app/main.py", "--server.port", str(port),
-                             "--server.address", "127.0.0.1", "--server.headless", "true"], cwd=clone, env=env,
-                            stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     try:
-        while not healthy(url):
-            if proc.poll() is not None or time.perf_counter() - t0 > 120:
-                sys.exit(f"server did not start: {(tmp / 'server.log').read_text()[-2000:]}")
-            time.sleep(0.1)
+        proc, url = start_app(tmp / "server.log", 120, env=env, cwd=clone)
+    except RuntimeError as err:
+        sys.exit(f"server did not start: {err}")
+    try:
         print(f"server healthy after {time.perf_counter() - t0:.1f} s")
         with sync_playwright() as pw:
             browser = pw.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS, headless=True)
@@ -81,9 +75,7 @@ def main() -> None:
                 page.close()
             browser.close()
     finally:
-        os.killpg(proc.pid, 15)
-        proc.wait(10)
-        log.close()
+        stop_app(proc)
         if not args.keep:
             subprocess.run(["rm", "-rf", str(tmp)])
     print(f"load average now {os.getloadavg()[0]:.1f}")

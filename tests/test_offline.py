@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import os
-import subprocess
-import sys
-import time
 import tomllib
-import urllib.request
 from pathlib import Path
 
 import pytest
+
+from tests.browser.conftest import start_app, stop_app
 
 ROOT = Path(__file__).resolve().parents[1]
 GUARD = Path(__file__).resolve().parent / "offline_guard"
@@ -24,49 +22,20 @@ def test_config_names_the_server_address():
     assert config.get("browser", {}).get("serverAddress") or config["server"].get("address")
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _healthy(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
-            return r.status == 200
-    except OSError:
-        return False
-
-
 @pytest.fixture(scope="module")
 def guarded_server(tmp_path_factory):
-    """`streamlit run app/main.py` with the project's config only (no address flags), every non-local network
-    attempt logged and refused; yields (url, log of attempts)."""
+    """`streamlit run app/main.py` with the project's config only (no flags but the port), every non-local network
+    attempt logged and refused; yields (url, log of attempts, server log)."""
     folder = tmp_path_factory.mktemp("offline")
     attempts, output = folder / "attempts.log", folder / "server.log"
     attempts.write_text("")
-    port = _free_port()
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(GUARD), str(ROOT)]),
            "OFFLINE_GUARD_LOG": str(attempts), "INSITU_LIBRARY": str(folder / "no-library")}
-    cmd = [sys.executable, "-m", "streamlit", "run", "app/main.py", "--server.port", str(port)]
-    with open(output, "wb") as log:
-        proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-                                start_new_session=True)
-    url = f"http://127.0.0.1:{port}"
+    proc, url = start_app(output, env=env, flags=())
     try:
-        deadline = time.monotonic() + 90
-        while not _healthy(url):
-            assert proc.poll() is None and time.monotonic() < deadline, output.read_text()[-2000:]
-            time.sleep(0.2)  # poll interval
         yield url, attempts, output
     finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop_app(proc)
 
 
 def _open_page(url: str, page_name: str, timeout_s: float = 300) -> list[str]:

@@ -54,15 +54,20 @@ def healthy(url: str) -> bool:
         return False
 
 
-def start_app(log_path: Path, timeout_s: float = 90.0) -> tuple[subprocess.Popen, str]:
-    """Start `streamlit run app/main.py` on 127.0.0.1 and a free port; return (process, base URL) once healthy."""
+# Flags for the browser tests' server; the offline test passes none, so that the project's config alone decides.
+SERVER_FLAGS = ("--server.address", "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false")
+
+
+def start_app(log_path: Path, timeout_s: float = 90.0, *, env: dict | None = None, cwd: Path = ROOT,
+              flags: tuple[str, ...] = SERVER_FLAGS) -> tuple[subprocess.Popen, str]:
+    """Start `streamlit run app/main.py` in ``cwd`` on a free port with ``flags`` (and ``env`` as its whole
+    environment when given); return (process, base URL on 127.0.0.1) once healthy."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     log_path.parent.mkdir(parents=True, exist_ok=True)
     log = open(log_path, "wb")
-    cmd = [sys.executable, "-m", "streamlit", "run", "app/main.py", "--server.port", str(port),
-           "--server.address", "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false"]
-    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    cmd = [sys.executable, "-m", "streamlit", "run", "app/main.py", "--server.port", str(port), *flags]
+    proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     log.close()
     deadline = time.monotonic() + timeout_s
     while not healthy(url):
