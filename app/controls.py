@@ -11,6 +11,7 @@ from dataclasses import fields, replace
 
 import streamlit as st
 
+from app import glossary, units
 from app.settings import (CHANNEL_MODES, SCENARIOS, Settings, ViewFlags, apply_scenario, cut, model_choices,
                           place_names, protection_names, unusable_models)
 from core.link.ber import BER_EXPONENTS, check_ber, on_grid, snap_ber
@@ -180,12 +181,13 @@ def sidebar() -> Settings:
         _widget(st.selectbox, "Hardware", "hardware", options=list(HARDWARE_PRESETS), key="w_hardware",
                 on_change=_on_preset_source, args=(("memory_mb", "compute_gmacs", "accelerators"),))
         hw = HARDWARE_PRESETS[st.session_state["w_hardware"]]
-        st.caption(f"Preset: {hw.model_memory_bytes / 1e6:g} MB model memory, {hw.compute_macs_per_s / 1e9:g} "
-                   f"GMAC/s, precisions {list(hw.precisions)}, {hw.accelerators} accelerator(s).")
+        st.caption(f"Preset: {units.size_bytes(hw.model_memory_bytes)} model memory, "
+                   f"{units.number(hw.compute_macs_per_s / 1e9)} billion multiply-adds per second, computes with "
+                   f"{precision_words(hw.precisions)} numbers, {hw.accelerators} accelerator(s).")
         _widget(st.number_input, "Model memory (MB)", "memory", min_value=1e-6, key="w_memory_mb", step=1.0,
                 format="%g")
-        _widget(st.number_input, "Compute (GMAC/s)", "compute", min_value=1e-6, key="w_compute_gmacs", step=1.0,
-                format="%g")
+        _widget(st.number_input, "Compute (billion multiply-adds per second)", "compute", min_value=1e-6,
+                key="w_compute_gmacs", step=1.0, format="%g", help=glossary.explain("multiply-adds per second"))
         _widget(st.selectbox, "AI accelerators", "accelerators", options=[1, 2], key="w_accelerators")
         _widget(st.selectbox, "Location", "place", options=[""] + list(place_names()), key="w_place",
                 format_func=lambda p: p or "not reported")
@@ -210,7 +212,7 @@ def sidebar() -> Settings:
             _widget(st.slider, "SNR (dB)", "snr", min_value=-20.0, max_value=60.0, key="w_snr_db", step=0.5)
             _widget(st.selectbox, "Modulation", "modulation", options=list(MODULATIONS), key="w_modulation")
         _widget(st.selectbox, "Receiver protection", "protection", options=list(protection_names()),
-                key="w_protection", format_func=protection_label)
+                key="w_protection", format_func=protection_label, help=glossary.tip("protection"))
     with sb:
         _widget(st.selectbox, "Root model", "model", options=list(model_choices()), key="w_model",
                 help="The shipped default, or any checkpoint trained with "
@@ -229,9 +231,19 @@ def sidebar() -> Settings:
     if shown != query:
         st.query_params.from_dict(query)
     ber = current.effective_ber
-    sb.caption(f"Payload BER in use: {ber:.2e}" + (f" (from {current.snr_db:g} dB, {current.modulation})"
-                                                  if current.channel_mode == "SNR" else ""))
+    sb.caption(f"{BER_IN_USE}{units.ber(ber)}" + (f" (from {current.snr_db:g} dB, {current.modulation})"
+                                                  if current.channel_mode == "SNR" else ""),
+               help=glossary.tip("BER", "payload"))
     return current
+
+
+BER_IN_USE = "Bit-error rate on the link: "  # the sidebar caption that says which BER every page uses
+
+
+def precision_words(bits) -> str:
+    """(32, 16, 8) -> '8-, 16- or 32-bit'."""
+    b = sorted(int(x) for x in bits)
+    return f"{b[0]}-bit" if len(b) == 1 else ", ".join(f"{x}-" for x in b[:-1]) + f" or {b[-1]}-bit"
 
 
 def _preset_reset(sb, flags: ViewFlags) -> None:
@@ -243,6 +255,9 @@ def _preset_reset(sb, flags: ViewFlags) -> None:
               help="Memory, compute and accelerators from the hardware preset, latency budget from the application")
 
 
+BER_SLIDER = "Bit-error rate (BER), log scale"
+
+
 def _ber_controls() -> None:
     flags = _flags()
     if "ber" in flags.hide:
@@ -250,15 +265,17 @@ def _ber_controls() -> None:
     locked = "ber" in flags.lock
     st.checkbox("Error-free link (BER 0)", key="w_ber_zero", on_change=_on_ber_zero, disabled=locked)
     zero = st.session_state["w_ber_zero"]
-    st.select_slider("BER (log10)", BER_EXPONENTS, key="w_ber_exp", on_change=_on_ber_slider,
-                     disabled=zero or locked, format_func=lambda e: f"1e{e:g}")
-    st.text_input("BER (exact)", key="w_ber_text", on_change=_on_ber_text, disabled=zero or locked,
-                  help="Any BER from 0 to 0.5, e.g. 0.002 or 2e-3; the slider shows the nearest step")
+    st.select_slider(BER_SLIDER, BER_EXPONENTS, key="w_ber_exp", on_change=_on_ber_slider,
+                     disabled=zero or locked, format_func=lambda e: units.ber_short(ber_from_exponent(e)),
+                     help=glossary.tip("BER"))
+    st.text_input("Bit-error rate, exact value", key="w_ber_text", on_change=_on_ber_text, disabled=zero or locked,
+                  help="Any BER from 0 to 0.5, e.g. 0.002 or 2e-3 (= 2 × 10⁻³); the slider shows the nearest step")
     if st.session_state.get("ber_error"):
         st.error(f"{st.session_state['ber_error']}; still using {st.session_state['ber_value']:g}")
     ber = st.session_state["ber_value"]
     if ber > 0 and not on_grid(ber):
-        st.caption(f"The slider shows the nearest step, 1e{snap_ber(ber):g}; the exact BER {ber:g} is used.")
+        st.caption(f"The slider shows the nearest step, {units.ber_short(ber_from_exponent(snap_ber(ber)))}; the "
+                   f"exact BER {units.ber_short(ber)} is used.")
 
 
 def _read(sb, flags: ViewFlags) -> Settings:

@@ -37,7 +37,9 @@ TERMS: dict[str, str] = {
                     "bit can move it only within the code's range.",
     "chance": "The accuracy of guessing: 1 in the number of classes (10 % for 10 classes).",
     "latency budget": "How long the application may wait for its answer, download included.",
-    "GMAC/s": "Billions of multiply-add operations per second: how fast the device computes.",
+    "multiply-adds per second": "How fast the device computes: a network's work is counted in multiply-add "
+                                "operations, and the sidebar gives the device's speed in billions of them per "
+                                "second.",
     "predictive downloading": "Downloading the model for the place a user is predicted to go next, before "
                               "they arrive.",
     "accelerator": "A chip that runs the AI model. With two, a new model loads into the spare one while the "
@@ -48,9 +50,10 @@ TERMS: dict[str, str] = {
     "user-experienced rate": "The data rate a user can count on most of the time (the paper: 1 Gb/s in 6G).",
 }
 
-# The words issue 14 found unexplained on screen: each must have an entry above.
-JARGON = ("DSI", "sub-model", "exit", "split", "binding constraint", "BER", "protection", "tier", "GMAC/s",
-          "payload")
+# The words issue 14 found unexplained on screen: each must have an entry above ("GMAC/s" is now written out as
+# "multiply-adds per second" wherever it was shown).
+JARGON = ("DSI", "sub-model", "exit", "split", "binding constraint", "BER", "protection", "tier",
+          "multiply-adds per second", "payload")
 
 
 def explain(term: str) -> str:
@@ -79,6 +82,29 @@ def entry_words(key: str) -> str:
     if steps:
         parts.append(f"re-trained {steps} steps")
     return ", ".join(parts)
+
+
+# core.network.select.ACCURACY_RULE in words.
+ACCURACY_RULE_WORDS = ("How the expected accuracy at your bit-error rate is read from the library: without errors, "
+                       "the accuracy measured at BER 0; between two measured BERs, in between them on a log scale; "
+                       "below the lowest measured BER, the value there (errors only lower accuracy, so this is on "
+                       "the safe side); above the highest, not measured, so the accuracy requirement fails.")
+
+# A candidate's binding constraint as the reason it cannot be sent ("3 need more memory than the device has").
+BINDING_WORDS = {"memory": "need more memory than the device has",
+                 "precision": "use more bits per weight than the device computes with",
+                 "latency": "take longer than the latency budget",
+                 "accuracy": "are not accurate enough at this bit-error rate"}
+
+
+def binding_counts(bindings) -> str:
+    """Counts of binding constraints in words: '5 can be sent; 3 need more memory than the device has; ...'."""
+    from collections import Counter
+
+    counts = Counter(str(b) for b in bindings)
+    parts = [f"{counts.pop('')} can be sent"] if "" in counts else []
+    parts += [f"{n} {BINDING_WORDS.get(b, 'fail on ' + b)}" for b, n in counts.most_common()]
+    return "; ".join(parts)
 
 
 PHASE_WORDS = {"sub-models": "Making sub-models", "BER grid": "Measuring accuracy under bit errors"}

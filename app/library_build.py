@@ -23,7 +23,7 @@ def build_button(path, model: str, label: str = "Build the AI library") -> None:
         return
     where = executor.describe()
     st.caption(f"Builds run {where}." + ("" if executor.backend == "ray" else
-                                        " Set INSITU_RAY_ADDRESS to a Ray cluster's address to build there."))
+                                        " Set the environment variable `INSITU_RAY_ADDRESS` to a Ray cluster's address to build there."))
     if not st.button(f"{label} ({total} sub-models, {where})", type="primary"):
         return
     from app import services

@@ -15,7 +15,7 @@ from typing import Callable
 
 import pandas as pd
 
-from app import charts, units
+from app import charts, glossary, units
 from app.settings import Settings
 from core.validation import check_choice
 
@@ -343,7 +343,7 @@ def _combined(s: Settings) -> Card:
         headline += ": it is the largest model in the library."
     return Card(headline, fig, tuple(facts), None, table=cands,
                 note="Constraints are checked in the order memory, precision, latency, accuracy; the first that "
-                     "fails is the binding constraint. " + sel.accuracy_rule)
+                     "fails is the binding constraint. " + glossary.ACCURACY_RULE_WORDS)
 
 
 # ----------------------------------------------------------------------------------------------- 6/7. BER

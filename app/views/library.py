@@ -1,18 +1,23 @@
 """AI library page: the three tiers (edge, local, central cloud) and the sub-models each holds, measured."""
+import re
+
 import pandas as pd
 import streamlit as st
 
-from app import services
+from app import glossary, present, services, units
 from app.library_build import build_button
+from core.link.protections import protection_label
 
 s = services.settings()
 st.title("AI library")
-st.caption("Pre-generated sub-models of the root model with measured cards, stored as a SQLite catalog plus one "
-           "safetensors file per entry, and placed in three tiers (paper Section 3, Fig. 2).")
+present.report_button("AI library", s)
+st.caption("Sub-models of the root model made in advance, each with its measured size and accuracy, stored as a "
+           "catalog plus one weight file per entry, and placed in three tiers (paper Section 3, Fig. 2).",
+           help=glossary.tip("sub-model", "tier", "AI library"))
 
 tiers = pd.DataFrame([{"tier": t.name, "holds": t.holds, "access latency (ms)": t.access_latency_s * 1e3,
                        "backhaul (Gb/s)": t.backhaul_bps / 1e9, "source": t.source} for t in services.TIER_PRESETS.values()])
-st.dataframe(tiers, hide_index=True, width="stretch")
+present.table(tiers, "The three tiers", hide_index=True, width="stretch", key="tiers_table")
 
 lib, problem = services.library_or_none(s.model)
 if lib is None:
@@ -23,13 +28,15 @@ if lib is None:
     st.stop()
 
 entries = lib.entries()
-st.caption(f"{len(entries)} entries at `{lib.folder}` · tier rule: {lib.meta.get('tier_rule', '')}")
+rule = re.sub(r",\s*core\.[A-Za-z_.]+", "", " ".join(str(lib.meta.get("tier_rule", "")).split()))  # no code names
+st.caption(f"{len(entries)} entries in the folder `{lib.folder}`. Which tier holds an entry: {rule}")
 counts = entries.groupby("tier").size()
 cols = st.columns(3)
 for col, name in zip(cols, ("edge", "local", "central")):
     part = entries[entries["tier"] == name]
-    col.metric(f"{name.capitalize()} cloud ({services.HOLDS[name]})", f"{len(part)} sub-models",
-               f"{part['total_bits'].sum() / 8e6:.1f} MB stored" if len(part) else "empty", delta_color="off", delta_arrow="off")
+    present.metric(col, f"{name.capitalize()} cloud ({services.HOLDS[name]})", f"{len(part)} sub-models",
+                   f"{units.size_bytes(part['total_bits'].sum() / 8)} stored" if len(part) else "empty",
+                   delta_color="off", delta_arrow="off", help=glossary.explain("tier"))
 
 f1, f2, f3, f4 = st.columns(4)
 tier_pick = f1.multiselect("Tier", ["edge", "local", "central"], default=["edge", "local", "central"], key="lib_tier")
@@ -43,11 +50,22 @@ view = entries[entries["tier"].isin(tier_pick) & entries["technique"].isin(tech_
                & entries["bits"].isin(bits_pick) & entries["depth"].isin(depth_pick)]
 shown = view[["id", "tier", "technique", "label", "total_bits", "size_pct_of_root", "nonzero_parameters",
               "effective_macs", "device_memory_bytes", "accuracy", "split_accuracy", "generation_seconds"]]
-st.dataframe(shown, hide_index=True, width="stretch",
-             column_config={"total_bits": st.column_config.NumberColumn("bits", format="%d"),
-                            "size_pct_of_root": st.column_config.NumberColumn("% of root", format="%.2f"),
-                            "accuracy": st.column_config.NumberColumn(format="%.3f"),
-                            "split_accuracy": st.column_config.NumberColumn("with server", format="%.3f")})
+shown = shown.assign(total_bits=shown["total_bits"] / 1e6, device_memory_bytes=shown["device_memory_bytes"] / 1e6,
+                     effective_macs=shown["effective_macs"] / 1e6)
+present.table(shown, "Entries", hide_index=True, width="stretch", key="entries_table",
+              column_config={"id": "entry", "label": "sub-model",
+                             "total_bits": st.column_config.NumberColumn("download (Mbit)", format="%.3f"),
+                             "size_pct_of_root": st.column_config.NumberColumn("size (% of root)", format="%.2f"),
+                             "nonzero_parameters": st.column_config.NumberColumn("non-zero weights", format="%d"),
+                             "effective_macs": st.column_config.NumberColumn(
+                                 "million multiply-adds per image (pruned skipped)", format="%.1f"),
+                             "device_memory_bytes": st.column_config.NumberColumn("device memory (MB)",
+                                                                                  format="%.3f"),
+                             "accuracy": st.column_config.NumberColumn("accuracy", format="percent"),
+                             "split_accuracy": st.column_config.NumberColumn("accuracy with server finishing",
+                                                                             format="percent"),
+                             "generation_seconds": st.column_config.NumberColumn("time to make (s)",
+                                                                                 format="%.1f")})
 st.download_button("Entries (CSV)", view.drop(columns=["layer_bits", "layer_density"], errors="ignore")
                    .to_csv(index=False), "ai_library.csv", "text/csv")
 
@@ -62,15 +80,18 @@ else:
                f"of {images} or more test images each, as a share of images classified correctly; the table "
                "below gives each value's 95 % interval.")
     wide = ber.pivot_table(index=["label", "mode"], columns=["protection", "ber"], values="mean")
-    wide.columns = [f"{p} @ {b:g}" for p, b in wide.columns]
-    st.dataframe(wide.reset_index(), hide_index=True, width="stretch")
+    wide.columns = [f"{protection_label(p)}, BER {units.ber_short(b)}" for p, b in wide.columns]
+    present.table(wide.reset_index(), "Accuracy under bit errors", hide_index=True, width="stretch",
+                  key="ber_wide_table", column_config={"label": "sub-model", **{
+                      c: st.column_config.NumberColumn(c, format="percent") for c in wide.columns}})
     with st.expander("Every value with its 95 % interval"):
-        st.dataframe(ber[["label", "mode", "protection", "ber", "mean", "lo", "hi", "trials", "images"]],
-                     hide_index=True, width="stretch",
-                     column_config={"mean": st.column_config.NumberColumn("accuracy", format="%.3f"),
-                                    "lo": st.column_config.NumberColumn("95 % from", format="%.3f"),
-                                    "hi": st.column_config.NumberColumn("95 % to", format="%.3f"),
-                                    "images": st.column_config.NumberColumn("images evaluated")})
+        present.table(ber[["label", "mode", "protection", "ber", "mean", "lo", "hi", "trials", "images"]],
+                      "Every value with its 95 % interval", hide_index=True, width="stretch", key="ber_long_table",
+                      column_config={"label": "sub-model", "protection": "receiver protection",
+                                     "mean": st.column_config.NumberColumn("accuracy", format="percent"),
+                                     "lo": st.column_config.NumberColumn("95 % from", format="percent"),
+                                     "hi": st.column_config.NumberColumn("95 % to", format="percent"),
+                                     "images": st.column_config.NumberColumn("images evaluated")})
     st.download_button("BER table (CSV)", ber.to_csv(index=False), "ai_library_ber.csv", "text/csv")
 
 st.subheader("Weight files")
@@ -84,3 +105,4 @@ if st.button("Check every weight file against its fingerprint (sha256)", key="li
         st.success(f"All {len(entries)} weight files match the catalog.")
 with st.expander("Complete the library (only missing or damaged entries are generated)"):
     build_button(services.library_path(s.model), s.model)
+present.words("sub-model", "tier", "AI library", "exit", "split", "BER", "protection", "keep ratio")

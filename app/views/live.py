@@ -4,17 +4,19 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from app import charts, present, services
+from app import charts, glossary, present, services, units
+from app.rootcard import dataset_words
 
 s = services.settings()
 ber, protection = s.effective_ber, s.protection
 st.title("Live accuracy")
+present.report_button("Live accuracy", s)
 st.caption("The parameter payload crosses a binary symmetric channel with the sidebar's BER; the topology "
            "(shapes, bit widths, scales, value ranges) arrives intact. Each trial is one real download: bits "
            "flipped at random, decoded, protected as chosen, and evaluated on a fresh random set of test images. "
            "The estimate is the clean accuracy on the whole test split plus the average change that the "
            "download causes on those images (a paired estimate), with a 95 % interval that counts both the "
-           "channel's and the image sampling's randomness.")
+           "channel's and the image sampling's randomness.", help=glossary.tip("payload", "topology", "BER"))
 
 options = {label: ("spec", spec) for label, spec in services.LIVE_SPECS.items()}
 lib, _ = services.library_or_none(s.model)
@@ -37,12 +39,14 @@ budget = float(st.sidebar.number_input("Live estimate: seconds per run", min_val
 ident = options[choice]
 config = services.live_config(target, max_trials, budget)
 sub = services.live_submodel(ident, s.model)
-st.caption(f"Root model: **{s.model}**. Sub-model: {sub.card.label}.")
+_, root_card = services.root_model(s.model)
+st.caption(f"Root model: ResNet-18 trained on {dataset_words(root_card)}. Sub-model: {sub.card.label}.")
 m = st.columns(3)
-m[0].metric("Payload bits on the lossy link", f"{sub.payload.payload_bits / 1e6:.2f} Mbit")
-m[1].metric("Expected flipped bits per download", f"{ber * sub.payload.payload_bits:,.0f}")
-m[2].metric("BER / protection", f"{ber:.1e}", services.PROTECTIONS[protection].label, delta_color="off",
-            delta_arrow="off")
+present.metric(m[0], "Weight bits sent over the error-prone link", units.bits(sub.payload.payload_bits),
+               help=glossary.explain("payload"))
+present.metric(m[1], "Expected flipped bits per download", units.count(round(ber * sub.payload.payload_bits)))
+present.metric(m[2], "BER / protection", units.ber_short(ber), services.PROTECTIONS[protection].label,
+               delta_color="off", delta_arrow="off", help=glossary.tip("BER", "protection"))
 
 
 def _show(res, slot, note):
@@ -52,7 +56,8 @@ def _show(res, slot, note):
         interval = (f"95 % interval {res.lo:.1%} – {res.hi:.1%} (± {100 * res.half_width:.1f} points) over "
                     f"{res.trials} trial(s) of {res.images_per_trial} images")
     with slot.container():
-        st.metric("Accuracy under this link", f"{res.mean:.1%}", interval, delta_color="off", delta_arrow="off")
+        present.metric(st, "Accuracy under this link", units.percent(res.mean), interval, delta_color="off",
+                       delta_arrow="off", help=glossary.explain("confidence interval"))
         st.caption(f"Rests on {res.trials} downloads and {res.images:,} evaluated test images (the split has "
                    f"{res.n_test:,}; the clean sub-model was evaluated on all of them: {res.clean_accuracy:.1%}). "
                    f"{res.changed:,} evaluated images changed between right and wrong. {note}")
@@ -90,13 +95,13 @@ def live_estimate():
         res = None
         for res in services.live_estimates(ident, s.model, ber, protection, seed, config):
             _show(res, slot, STOP_REASONS[res.stopped])
-    clean_slot.metric("Clean accuracy (BER 0, whole split)", f"{res.clean_accuracy:.1%}")
+    present.metric(clean_slot, "Clean accuracy (BER 0, whole split)", units.percent(res.clean_accuracy))
     if protection == "uep":
-        st.info(f"Unequal error protection moves {res.reliable_bits / 1e6:.2f} Mbit (the sign/exponent or most "
+        st.info(f"Unequal error protection moves {units.bits(res.reliable_bits)} (the sign/exponent or most "
                 f"significant code bits) to the reliable channel.")
     with st.expander("Per-trial estimates"):
-        table = pd.DataFrame({"trial": range(res.trials), "estimate": res.estimates})
-        st.dataframe(table, hide_index=True)
+        table = pd.DataFrame({"trial": range(1, res.trials + 1), "estimated accuracy": res.estimates})
+        present.table(table, "Per-trial estimates", hide_index=True, key="trials_table")
         st.download_button("Trials (CSV)", table.to_csv(index=False), "trials.csv", "text/csv")
     return res
 
@@ -131,8 +136,12 @@ def image_grid():
                                                   protection, seed, n)
     y = data.y_test[:n].numpy()
     raw = data.x_test[:n].numpy()
-    st.caption(f"One download at BER {ber:.1e} with '{protection}': {flips:,} bits flipped. "
-               "✓ correct, ✗ wrong (clean → corrupted).")
+    st.caption(f"One download at BER {units.ber_short(ber)} with {services.PROTECTIONS[protection].label}: "
+               f"{flips:,} bits flipped. Under each image: its true class, then the prediction of the clean model → "
+               "of the downloaded one (✓ correct, ✗ wrong).")
+    present.remember("image_grid", "table", f"{n} test images: true class and predictions", pd.DataFrame({
+        "true class": [data.classes[int(v)] for v in y], "clean model": [data.classes[int(v)] for v in clean[:n]],
+        "downloaded model": [data.classes[int(v)] for v in bad[:n]]}))
     cols = st.columns(8)
     for i in range(n):
         img = raw[i].transpose(1, 2, 0).squeeze(-1) if raw.shape[1] == 1 else raw[i].transpose(1, 2, 0)
@@ -141,8 +150,8 @@ def image_grid():
         factor = max(1, 64 // img.shape[0])
         big = np.kron(img, np.ones((factor, factor) + (() if img.ndim == 2 else (1,)), dtype=np.uint8))
         ok = lambda p: "✓" if p == int(y[i]) else "✗"  # noqa: E731
-        cols[i % 8].image(big, caption=f"{ok(clean[i])} {data.classes[clean[i]]} → {ok(bad[i])} "
-                                       f"{data.classes[bad[i]]}", width="stretch")
+        cols[i % 8].image(big, caption=f"true {data.classes[int(y[i])]}: {ok(clean[i])} {data.classes[clean[i]]} → "
+                                       f"{ok(bad[i])} {data.classes[bad[i]]}", width="stretch")
 
 
 ber_curve()
@@ -164,14 +173,15 @@ def packet_view():
         packets = services.PacketConfig(size * 8, mode)
         report = services.packet_report(sub.payload.payload_bits, ber, packets, s.downlink_mbps * 1e6)
         q = st.columns(3)
-        q[0].metric("Packets", f"{report.packets:,}")
-        q[1].metric("Packet error rate", f"{report.packet_error_rate:.2%}")
+        present.metric(q[0], "Packets", f"{report.packets:,}")
+        present.metric(q[1], "Packet error rate", units.percent(report.packet_error_rate, 2),
+                       help="The share of packets with at least one flipped bit")
         if mode == "retransmit":
             extra = report.expected_extra_seconds
-            q[2].metric("Expected extra download time",
-                        "never completes" if extra is None or extra == float("inf") else charts.format_seconds(extra))
+            present.metric(q[2], "Expected extra download time",
+                           "never completes" if extra is None or extra == float("inf") else units.seconds(extra))
             return
-        q[2].metric("Expected lost packets", f"{report.expected_lost_packets:,.0f}")
+        present.metric(q[2], "Expected lost packets", units.count(round(report.expected_lost_packets)))
         fallback = services.live_fallback_ident(sub) if mode == "fallback" else None
         try:
             res = services.live_estimate(ident, s.model, ber, "none", seed, services.live_config(2.0, 20, budget),
@@ -179,9 +189,11 @@ def packet_view():
         except ValueError as err:
             st.warning(f"The local copy cannot stand in for this sub-model: {str(err)[:300]}")
             return
-        st.metric("Accuracy with the lost packets' values replaced", f"{res.mean:.1%}",
+        present.metric(st, "Accuracy with the lost packets' values replaced", units.percent(res.mean),
                   f"95 % interval {res.lo:.1%} – {res.hi:.1%} over {res.trials} trial(s) of "
                   f"{res.images_per_trial} images", delta_color="off", delta_arrow="off")
 
 
 packet_view()
+present.words("sub-model", "exit", "split", "BER", "payload", "topology", "protection", "confidence interval",
+              "chance")

@@ -4,7 +4,7 @@ beside what the arithmetic gives."""
 import pandas as pd
 import streamlit as st
 
-from app import charts, present, services
+from app import charts, glossary, present, services, units
 
 APPLICATIONS, PAPER, REFERENCE_RATES = services.APPLICATIONS, services.PAPER, services.REFERENCE_RATES
 
@@ -21,8 +21,10 @@ for key, value in kept.items():
     st.session_state.setdefault(key, value)
 
 st.title("Rate requirements")
+present.report_button("Rate requirements", s)
 st.caption("Paper Fig. 4: the downlink rate R = sub-model bits / latency budget needed to download a sub-model "
-           "over the air in time. Pure arithmetic on parameter counts; change the assumptions below.")
+           "over the air in time. Pure arithmetic on parameter counts; change the assumptions below.",
+           help=glossary.tip("sub-model", "latency budget", "user-experienced rate"))
 
 c1, c2, c3 = st.columns([2, 2, 1])
 models = c1.multiselect("Root models", list(services.ROOT_MODELS), key="rates_models")
@@ -57,7 +59,7 @@ ref_df = pd.DataFrame([{"name": REFERENCE_RATES[k].name, "low_bps": REFERENCE_RA
 fig = charts.fig4_figure(table, ref_df, log_y, highlight=highlight, your_rate_bps=s.downlink_mbps * 1e6)
 present.chart(fig, key="fig4_chart", name="fig4_rates")
 st.caption(f"Thick lines: the sidebar's application ({highlight}). Black line: the sidebar's downlink, "
-           f"{s.downlink_mbps:g} Mb/s. Bits per parameter: {bits}; counts: {COUNT_LABELS[counts]}.")
+           f"{units.rate(s.downlink_mbps * 1e6)}. Bits per parameter: {bits}; counts: {COUNT_LABELS[counts]}.")
 d1, d2 = st.columns(2)
 d1.download_button("Download chart (HTML, works offline)", lambda: charts.figure_html(fig), "fig4.html",
                    "text/html", on_click="ignore", key="dl_fig4_html")
@@ -66,12 +68,13 @@ d2.download_button("Download curves (CSV)", table.to_csv(index=False), "fig4.csv
 if references:
     shown = ref_df.assign(low=ref_df["low_bps"].map(charts.format_rate),
                           high=ref_df["high_bps"].map(charts.format_rate))
-    st.dataframe(shown[["name", "low", "high", "source"]], hide_index=True, width="stretch")
+    present.table(shown[["name", "low", "high", "source"]], "Reference rates", hide_index=True, width="stretch",
+                  key="refs_table", column_config={"name": "reference rate", "low": "from", "high": "to"})
 
 st.subheader("The largest sub-model that fits")
 rate_choices = [YOURS] + list(REFERENCE_RATES)
 rate_key = st.selectbox("At the rate", rate_choices, key="rates_fit_rate",
-                        format_func=lambda k: f"{YOURS}: {s.downlink_mbps:g} Mb/s" if k == YOURS else
+                        format_func=lambda k: f"{YOURS}: {units.rate(s.downlink_mbps * 1e6)}" if k == YOURS else
                         f"{REFERENCE_RATES[k].name}: {charts.format_rate(REFERENCE_RATES[k].rate_bps)}")
 kept["rates_fit_rate"] = rate_key
 rate_bps = s.downlink_mbps * 1e6 if rate_key == YOURS else REFERENCE_RATES[rate_key].rate_bps
@@ -83,11 +86,13 @@ fits = services.fit_table(tuple(models), tuple(budgets), rate_bps, bits, counts,
 fits = fits.assign(full_model_Gbps=fits["full_model_rate_bps"] / 1e9).drop(columns="full_model_rate_bps")
 heat = charts.fit_heatmap(fits, f"Largest share of the root model deliverable at {charts.format_rate(rate_bps)}")
 present.chart(heat, key="fit_chart", name="largest_share_that_fits")
-st.dataframe(fits, hide_index=True, width="stretch", key="fit_table",
-             column_config={"max_fraction": st.column_config.NumberColumn("max fraction", format="percent"),
+present.table(fits, "Largest share that fits", hide_index=True, width="stretch", key="fit_table",
+             column_config={"whole_model_fits": "whole model fits",
+                            "max_fraction": st.column_config.NumberColumn("largest share that fits",
+                                                                          format="percent"),
                             "root_Mbit": st.column_config.NumberColumn("root (Mbit)", format="%.1f"),
                             "max_Mbit": st.column_config.NumberColumn("max sub-model (Mbit)", format="%.1f"),
-                            "latency_s": st.column_config.NumberColumn("budget (s)", format="%g"),
+                            "latency_s": st.column_config.NumberColumn("latency budget (s)", format="%g"),
                             "full_model_Gbps": st.column_config.NumberColumn("whole model needs (Gb/s)",
                                                                                  format="%.3g")})
 st.download_button("Download table (CSV)", fits.to_csv(index=False), "max_fraction.csv", "text/csv",
@@ -103,7 +108,8 @@ claims_df = pd.DataFrame({
     "full model needs": statements["paper_full_rate_bps"].map(charts.format_rate),
     "with your choices": statements["your_share"],
     "full model needs (yours)": statements["your_full_rate_bps"].map(charts.format_rate)})
-st.dataframe(claims_df, hide_index=True, width="stretch", key="claims_table",
+present.table(claims_df, "The paper's statements and the arithmetic", hide_index=True, width="stretch",
+              key="claims_table",
              column_config={"arithmetic: largest share": st.column_config.NumberColumn(format="percent"),
                             "with your choices": st.column_config.NumberColumn(format="percent")})
 st.download_button("Download statements (CSV)", claims_df.to_csv(index=False), "fig4_statements.csv", "text/csv",
@@ -111,8 +117,12 @@ st.download_button("Download statements (CSV)", claims_df.to_csv(index=False), "
 
 with st.expander("Parameter counts: the paper's numbers and torchvision's"):
     counts_df = services.parameter_counts()
-    st.dataframe(counts_df, hide_index=True, width="stretch")
+    present.table(counts_df, "Parameter counts", hide_index=True, width="stretch", key="counts_table",
+                  column_config={"arch": "torchvision architecture", "paper_params": "the paper's count",
+                                 "counted_params": "counted", "counted_params_without_head": "counted without the "
+                                 "classifier head"})
     st.caption("Counted by building each torchvision architecture on PyTorch's meta device (no weights). "
                "The paper's ViT-Large count (307 M) matches ViT-L/32, which the paper's curves use here.")
     st.download_button("Download counts (CSV)", counts_df.to_csv(index=False), "parameter_counts.csv", "text/csv",
                        on_click="ignore", key="dl_counts_csv")
+present.words("sub-model", "latency budget", "user-experienced rate")

@@ -2,22 +2,28 @@
 import pandas as pd
 import streamlit as st
 
-from app import charts, present, services, units
-from app.rootcard import root_card
+from app import charts, glossary, present, services, units
+from app.controls import precision_words
 from app.library_build import build_button
 from app.location import location_picker
+from app.rootcard import root_card
+from app.story import explain_binding
+from core.link.protections import protection_label
 
 s = services.settings()
 root, card = services.root_model(s.model)
 dsi = s.dsi()
 
 st.title("Sub-models")
+present.report_button("Sub-models", s)
 hw, app_, ch = dsi.hardware, dsi.application, dsi.channel
-st.caption(f"**{hw.name}** ({hw.model_memory_bytes / 1e6:g} MB for models, {hw.compute_macs_per_s / 1e9:g} GMAC/s, "
-           f"precisions {list(hw.precisions)}) · **{app_.name}**: {charts.format_seconds(app_.latency_budget_s)} "
+st.caption(f"The device situation (DSI) the network answers: **{hw.name}** ({units.size_bytes(hw.model_memory_bytes)} "
+           f"for models, {units.number(hw.compute_macs_per_s / 1e9)} billion multiply-adds per second, computes with "
+           f"{precision_words(hw.precisions)} numbers) · **{app_.name}**: {units.seconds(app_.latency_budget_s)} "
            f"budget, accuracy ≥ {app_.min_accuracy:.0%}, {app_.samples_per_task} sample(s) · downlink "
-           f"{charts.format_rate(ch.downlink_bps)}, uplink {charts.format_rate(ch.uplink_bps)}, BER {ch.ber:.1e} · "
-           f"receiver: {s.protection}")
+           f"{units.rate(ch.downlink_bps)}, uplink {units.rate(ch.uplink_bps)}, bit-error rate "
+           f"{units.ber(ch.ber)} · receiver: {protection_label(s.protection)}",
+           help=glossary.tip("DSI", "BER", "protection"))
 
 location_picker(s.place)
 
@@ -46,44 +52,66 @@ for col, technique in zip(cols, services.TECHNIQUES):
     with col.container(border=True):
         st.markdown(f"**{technique.capitalize()} level**" if technique != "combined" else "**Combined (Fig. 1)**")
         if chosen is None:
-            st.error(f"Nothing fits: {sel.reasons.get(technique, '')}")
+            mine = cands[cands["technique"] == technique] if "technique" in cands else cands.iloc[:0]
+            if not len(mine):
+                st.error(f"Nothing to send: the library has no {technique}-level sub-model.")
+                continue
+            closest = mine.sort_values("total_bits").iloc[0].to_dict()
+            st.error(f"Nothing fits: of {len(mine)} sub-models, {glossary.binding_counts(mine['binding'])}. The "
+                     f"smallest, {closest['label']}, cannot be sent because {explain_binding(closest, s)}.",
+                     icon=":material/cancel:")
             continue
-        st.markdown(f"`{chosen['label']}` · {chosen['mode']} · from the **{chosen['tier']}** cloud"
-                    + (" · generated now" if chosen.get("generated_on_the_fly") else ""))
-        st.metric("Expected accuracy", f"{chosen['accuracy']:.1%}", chosen["accuracy_source"], delta_color="off", delta_arrow="off")
-        st.metric("Download", f"{chosen['total_bits'] / 1e6:.2f} Mbit",
-                  f"{chosen['size_pct_of_root']:.1f} % of the root", delta_color="off", delta_arrow="off")
+        st.markdown(f"**{chosen['label']}** · {chosen['mode']} · from the **{chosen['tier']}** cloud"
+                    + (" · generated now" if chosen.get("generated_on_the_fly") else ""),
+                    help=glossary.tip("exit", "split", "tier"))
+        present.metric(st, "Expected accuracy", units.percent(chosen["accuracy"]), chosen["accuracy_source"],
+                       delta_color="off", delta_arrow="off")
+        present.metric(st, "Download", units.bits(chosen["total_bits"]),
+                       f"{chosen['size_pct_of_root']:.1f} % of the root", delta_color="off", delta_arrow="off")
         budget = chosen["latency_budget_s"]
         st.progress(min(1.0, chosen["latency_s"] / budget),
-                    text=f"latency {charts.format_seconds(chosen['latency_s'])} of "
-                         f"{charts.format_seconds(budget)}")
+                    text=f"time to answer {units.seconds(chosen['latency_s'])} of {units.seconds(budget)}")
         st.progress(min(1.0, chosen["memory_bytes"] / chosen["memory_limit_bytes"]),
-                    text=f"memory {chosen['memory_bytes'] / 1e6:.2f} of {chosen['memory_limit_bytes'] / 1e6:g} MB")
+                    text=f"memory {units.size_bytes(chosen['memory_bytes'])} of "
+                         f"{units.size_bytes(chosen['memory_limit_bytes'])}")
         st.caption(f"download {charts.format_seconds(chosen['download_s'])} · compute "
                    f"{charts.format_seconds(chosen['compute_s'])} · uplink {charts.format_seconds(chosen['uplink_s'])}"
                    f" · server {charts.format_seconds(chosen['server_s'])}")
         st.markdown(" ".join((":green[:material/check_circle:] " if chosen[f"{c}_ok"] else
-                              ":red[:material/cancel:] ") + c for c in ("memory", "precision", "latency", "accuracy")))
+                              ":red[:material/cancel:] ") + c for c in ("memory", "precision", "latency", "accuracy")),
+                    help="The four requirements, checked in this order; the first that fails is the binding "
+                         "constraint. " + glossary.explain("binding constraint"))
         if "id" in chosen and not chosen.get("generated_on_the_fly"):
             prof = services.layer_profile(lib, lib_key, int(chosen["id"]))
-            present.chart(charts.layer_profile_figure(prof, "per layer: non-zero share, bits"),
+            present.chart(charts.layer_profile_figure(prof, f"{technique} level, per layer: share of weights "
+                                                            "kept, bits per weight"),
                           width="stretch", key=f"prof_{technique}")
 
 st.subheader("The library's size–accuracy front")
 fig = charts.pareto_figure(cands, sel.chosen)
 present.chart(fig, key="pareto_chart", name="size_accuracy_front", width="stretch")
 st.download_button("Chart (HTML)", charts.figure_html(fig), "pareto.html", "text/html")
-st.caption(services.ACCURACY_RULE)
+st.caption(glossary.ACCURACY_RULE_WORDS)
+present.words("DSI", "sub-model", "exit", "split", "binding constraint", "BER", "protection", "tier")
 
-st.subheader("Every candidate and its binding constraint")
-only = st.radio("Show", ["all", "feasible", "rejected"], horizontal=True, key="cand_filter")
+st.subheader("Every candidate and its binding constraint", help=glossary.explain("binding constraint"))
+only = st.radio("Show", ["all", "feasible", "rejected"], horizontal=True, key="cand_filter",
+                format_func={"all": "all", "feasible": "can be sent", "rejected": "cannot be sent"}.get)
 view = cands if only == "all" else cands[(cands["binding"] == "") == (only == "feasible")]
 shown = view[["label", "technique", "mode", "tier", "total_bits", "memory_bytes", "latency_s", "accuracy",
-              "binding"]].rename(columns={"binding": "binding constraint"})
-st.dataframe(shown, hide_index=True, width="stretch")
+              "binding"]].assign(total_bits=view["total_bits"] / 1e6, memory_bytes=view["memory_bytes"] / 1e6,
+                                 latency_s=view["latency_s"] * 1e3)
+present.table(shown, "Every candidate and its binding constraint", hide_index=True, width="stretch",
+              key="candidates_table",
+              column_config={"label": "sub-model", "total_bits": st.column_config.NumberColumn("download (Mbit)",
+                                                                                               format="%.3f"),
+                             "memory_bytes": st.column_config.NumberColumn("device memory (MB)", format="%.3f"),
+                             "latency_s": st.column_config.NumberColumn("time to answer (ms)", format="%.2f"),
+                             "accuracy": st.column_config.NumberColumn("expected accuracy", format="percent"),
+                             "binding": "binding constraint"})
 st.download_button("Candidates (CSV)", cands.to_csv(index=False), "candidates.csv", "text/csv")
-counts = cands["binding"].replace("", "feasible").value_counts()
-st.caption("Candidates by verdict: " + ", ".join(f"{k}: {v}" for k, v in counts.items()))
+st.caption(f"Of {len(cands)} candidates: {glossary.binding_counts(cands['binding'])}. An empty binding constraint "
+           "means the sub-model can be sent.")
 
 with st.expander("Depth level: confidence-based early exit"):
     st.caption("The device answers at its exit when the softmax confidence reaches the threshold; otherwise it "
@@ -129,5 +157,5 @@ with st.expander("Parameter level: progressive download path"):
                                   "upgrade (Mbit)": path["delta_bits"] / 1e6,
                                   "path so far (Mbit)": path["cumulative_bits"] / 1e6,
                                   "extra vs direct (Mbit)": path["overhead_bits"] / 1e6})
-            st.dataframe(shown, hide_index=True, width="stretch")
+            present.table(shown, "Progressive download path", hide_index=True, width="stretch")
             st.download_button("Progressive path (CSV)", path.to_csv(index=False), "progressive.csv", "text/csv")

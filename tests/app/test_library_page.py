@@ -15,9 +15,9 @@ def test_library_page_lists_entries_by_tier_and_filters(monkeypatch, tiny_librar
     assert not at.exception, at.exception
     entries = open_library(tiny_library).entries()
     table = at.dataframe[1].value
-    assert sorted(table["id"]) == sorted(entries["id"])
+    assert sorted(table["entry"]) == sorted(entries["id"])  # headers in words: the id column reads "entry"
     shown = sum(int(m.value.split()[0]) for m in at.metric if m.label.endswith("cloud (real-time)")
                 or "cloud (" in m.label)
     assert shown == len(entries)
     at.multiselect(key="lib_bits").set_value([8]).run()
-    assert set(at.dataframe[1].value["id"]) == set(entries[entries["bits"] == 8]["id"])
+    assert set(at.dataframe[1].value["entry"]) == set(entries[entries["bits"] == 8]["id"])

@@ -34,14 +34,14 @@ def test_a_ber_off_the_slider_grid_is_kept_and_the_link_is_not_rewritten():
     assert at.session_state["settings"].ber == 0.002
     assert at.text_input(key="w_ber_text").value == "0.002"
     assert at.select_slider(key="w_ber_exp").value == -2.5  # the nearest step, said so in a caption
-    assert any("exact BER 0.002 is used" in c for c in sidebar_texts(at, "caption"))
+    assert any("exact BER 2 × 10⁻³ is used" in c for c in sidebar_texts(at, "caption"))
     assert query(at) == {"ber": "0.002"} and not at.sidebar.warning
 
 
 def test_a_ber_above_the_slider_is_kept_too():
     at = open_app({"ber": "0.5"})
     assert at.session_state["settings"].ber == 0.5 and query(at) == {"ber": "0.5"}
-    assert any(c.startswith("Payload BER in use: 5.00e-01") for c in sidebar_texts(at, "caption"))
+    assert any(c.startswith("Bit-error rate on the link: 5 × 10⁻¹ (1 bit in 2)") for c in sidebar_texts(at, "caption"))
 
 
 def test_typing_an_exact_ber_moves_the_slider_to_the_nearest_step():
@@ -106,7 +106,7 @@ def test_a_link_locks_and_hides_controls_and_keeps_its_flags():
 
 def test_a_link_can_hide_the_ber_and_its_value_still_holds():
     at = open_app({"ber": "0.003", "hide": "ber,scenario"})
-    assert "BER (log10)" not in [s.label for s in at.select_slider]
+    assert "Bit-error rate (BER), log scale" not in [s.label for s in at.select_slider]
     assert "Device scenario" not in [s.label for s in at.sidebar.selectbox]
     assert at.session_state["settings"].ber == 0.003
     at.selectbox(key="w_protection").select("sanitise").run()

@@ -19,11 +19,11 @@ from tests.browser.conftest import (COLD_S, ROOT, VIEWPORT, WARM_S, captions, ch
 
 pytestmark = pytest.mark.browser
 
-BER_CAPTION = "Payload BER in use: "
+BER_CAPTION = "Bit-error rate on the link: "
 LIVE = "Live accuracy"
 ACCURACY = "Accuracy under this link"
 SCENARIO = "Car trip"  # BER 1e-5, protection none, hardware vehicle (app/settings.py)
-SCENARIO_BER = "1.00e-05"
+SCENARIO_BER = "10⁻⁵ (1 bit in 100,000)"
 SESSIONS = 10
 
 
@@ -65,8 +65,8 @@ def tour(browser, app_url) -> Tour:
             page.mouse.move(VIEWPORT["width"] * 0.6, VIEWPORT["height"] / 2)
             page.mouse.wheel(0, 20_000)  # content below the fold loads too (and its requests are recorded)
             screenshot(page, f"page-{label}")
-        set_slider_to_end(page, "BER (log10)")
-        wait_caption(page, BER_CAPTION, "1.00e-01")
+        set_slider_to_end(page, "Bit-error rate (BER)")
+        wait_caption(page, BER_CAPTION, "10⁻¹ (1 bit in 10)")
         wait_idle(page, WARM_S)
         screenshot(page, f"page-{seen.labels[-1]}-ber-1e-1" if seen.labels else "ber-1e-1")
     finally:
@@ -89,7 +89,7 @@ def test_default_page_answers_at_its_own_address(browser, app_url):
         heading(page, "Sub-models").wait_for(timeout=COLD_S * 1000)
         wait_idle(page, COLD_S)
         assert "Page not found" not in page.inner_text("body")
-        wait_caption(page, BER_CAPTION, "2.00e-03")  # the link's exact BER, not a slider step
+        wait_caption(page, BER_CAPTION, "2 × 10⁻³ (1 bit in 500)")  # the link's exact BER, not a slider step
     finally:
         context.close()
 
@@ -146,8 +146,8 @@ def _check_live_page(page, href):
     before = metrics(page)
     assert ACCURACY in before, f"no '{ACCURACY}' metric on the Live accuracy page; metrics: {before}"
 
-    assert set_slider_to_end(page, "BER (log10)") == "1e-1"
-    wait_caption(page, BER_CAPTION, "1.00e-01")
+    assert set_slider_to_end(page, "Bit-error rate (BER)") == "10⁻¹"
+    wait_caption(page, BER_CAPTION, "10⁻¹ (1 bit in 10)")
     wait_idle(page, WARM_S)
     assert not exception_texts(page), exception_texts(page)[0][:500]
     noisy = metrics(page)
@@ -161,7 +161,7 @@ def _check_live_page(page, href):
     assert not exception_texts(page), exception_texts(page)[0][:500]
     preset = metrics(page)
     screenshot(page, f"live-{SCENARIO}")
-    assert preset["BER / protection"].startswith("1.0e-05"), preset
+    assert preset["BER / protection"].startswith("10⁻⁵"), preset
     assert _number(preset["Expected flipped bits per download"]) < _number(noisy["Expected flipped bits per download"]), (noisy, preset)
     assert _number(preset[ACCURACY]) > _number(noisy[ACCURACY]), (noisy, preset)
 
@@ -172,14 +172,14 @@ def _check_sidebar(page):
         return [c for c in captions(page, '[data-testid="stSidebar"]') if c.startswith(prefix)]
 
     ber_default, hw_default = shown(BER_CAPTION), shown("Preset:")
-    assert set_slider_to_end(page, "BER (log10)") == "1e-1"
-    wait_caption(page, BER_CAPTION, "1.00e-01")
+    assert set_slider_to_end(page, "Bit-error rate (BER)") == "10⁻¹"
+    wait_caption(page, BER_CAPTION, "10⁻¹ (1 bit in 10)")
     wait_idle(page, WARM_S)
     choose(page, "Device scenario", SCENARIO)
     wait_caption(page, BER_CAPTION, SCENARIO_BER)
     wait_idle(page, WARM_S)
     # wait_caption has seen the caption read 1e-1, then the preset's BER; it started elsewhere:
-    assert ber_default and ber_default[0] != BER_CAPTION + "1.00e-01", ber_default
+    assert ber_default and ber_default[0] != BER_CAPTION + "10⁻¹ (1 bit in 10)", ber_default
     assert hw_default != shown("Preset:"), "the hardware caption did not follow the preset's hardware"
 
 
