@@ -12,8 +12,8 @@ from dataclasses import fields, replace
 import streamlit as st
 
 from app import glossary, units
-from app.settings import (CHANNEL_MODES, SCENARIOS, Settings, ViewFlags, apply_scenario, cut, model_choices,
-                          place_names, protection_names, unusable_models)
+from app.settings import (CHANNEL_MODES, SCENARIOS, Settings, ViewFlags, apply_scenario, area_choices, cut,
+                          model_choices, place_names, protection_names, unusable_models)
 from core.link.ber import BER_EXPONENTS, check_ber, on_grid, snap_ber
 from core.link.link_budget import MODULATIONS
 from core.link.protections import protection_label
@@ -120,8 +120,37 @@ def use_link(rate_bps: float, ber: float) -> None:
 
 def _on_scenario() -> None:
     name = st.session_state["w_scenario"]
+    st.session_state.pop("scenario_error", None)
     if name != "custom":
-        load_settings(apply_scenario(name))
+        try:
+            load_settings(apply_scenario(name))
+        except ValueError as err:      # e.g. its area file was removed: say so, keep the current settings
+            st.session_state["scenario_error"] = str(err)
+            st.session_state["w_scenario"] = "custom"
+
+
+def set_area(key: str) -> None:
+    """Choose the area (its key, see app.settings.area_choices) for every page; the location is kept when the new
+    area has a place of that name, else it becomes "not reported". For callbacks (the sidebar's and the
+    Predictive downloads page's area boxes)."""
+    st.session_state["w_area"] = key
+    try:
+        names = place_names(key)
+    except ValueError:
+        names = ()          # a damaged file: the sidebar reports it when it reads the settings
+    if st.session_state.get("w_place", "") not in names:
+        st.session_state["w_place"] = ""
+
+
+def _on_area() -> None:
+    set_area(st.session_state["w_area"])
+
+
+def _area_places(key: str) -> list[str]:
+    try:
+        return list(place_names(key))
+    except ValueError:
+        return []
 
 
 def _on_preset_source(fields_: tuple[str, ...]) -> None:
@@ -177,6 +206,8 @@ def sidebar() -> Settings:
                      "city scenarios)")
         if st.session_state.get("w_scenario") in SCENARIOS and "scenario" not in flags.hide:
             st.caption(SCENARIOS[st.session_state["w_scenario"]].story)
+        if st.session_state.get("scenario_error"):
+            st.error(st.session_state["scenario_error"])
     with sb.expander("Device", expanded=True):
         _widget(st.selectbox, "Hardware", "hardware", options=list(HARDWARE_PRESETS), key="w_hardware",
                 on_change=_on_preset_source, args=(("memory_mb", "compute_gmacs", "accelerators"),))
@@ -189,8 +220,15 @@ def sidebar() -> Settings:
         _widget(st.number_input, "Compute (billion multiply-adds per second)", "compute", min_value=1e-6,
                 key="w_compute_gmacs", step=1.0, format="%g", help=glossary.explain("multiply-adds per second"))
         _widget(st.selectbox, "AI accelerators", "accelerators", options=[1, 2], key="w_accelerators")
-        _widget(st.selectbox, "Location", "place", options=[""] + list(place_names()), key="w_place",
-                format_func=lambda p: p or "not reported")
+        areas = area_choices()
+        if st.session_state.get("w_area") not in areas:   # an area file removed since: back to the default
+            set_area(Settings().area)
+        _widget(st.selectbox, "Area", "area", options=list(areas), key="w_area", on_change=_on_area,
+                format_func=lambda k: areas.get(k, k),
+                help="The city the device is in (every page uses it). Area files in assets/area or $INSITU_AREAS; "
+                     "make one from an OpenStreetMap extract with python -m core.mobility.osm")
+        _widget(st.selectbox, "Location", "place", options=[""] + _area_places(st.session_state["w_area"]),
+                key="w_place", format_func=lambda p: p or "not reported")
     with sb.expander("Application", expanded=True):
         _widget(st.selectbox, "Application", "application", options=list(APPLICATIONS), key="w_application",
                 on_change=_on_preset_source, args=(("latency_ms",),))
@@ -310,4 +348,4 @@ def _governed(control: str) -> tuple[str, ...]:
     return CONTROLS[control]
 
 
-__all__ = ["sidebar", "load_settings", "use_link", "parse_ber", "ber_text", "ber_from_exponent"]
+__all__ = ["sidebar", "load_settings", "use_link", "set_area", "parse_ber", "ber_text", "ber_from_exponent"]

@@ -4,6 +4,8 @@ Page helper: the map is drawn from the area data (no tile server); the link come
 """
 from __future__ import annotations
 
+from pathlib import Path
+
 import streamlit as st
 
 from app import charts, present, services
@@ -22,14 +24,15 @@ def _on_pick() -> None:
 def location_picker(place_name: str) -> None:
     """An expander with the area map; clicking a place sets the sidebar's location."""
     area = services.area()
-    with st.expander(f"Device location: {place_name or 'not reported'} (click a place on the map)"):
+    with st.expander(f"Device location: {place_name or 'not reported'} in {area.name} (click a place on the map)"):
         present.chart(charts.area_figure(area, place_name), key="loc_map", name="area_map", on_select=_on_pick,
                         selection_mode="points", width="stretch")
         place = next((p for p in area.places if p.name == place_name), None)
         if place is None:
             st.caption("Pick a place to see what it needs and the link there.")
             return
-        link = services.place_link(place.name)
+        stamp = Path(area.path).stat().st_mtime if area.path else 0.0   # a replaced area file is read again
+        link = services.place_link(place.name, services.settings().area, stamp)
         st.markdown(f"**{place.name}** ({place.kind}): the device needs: "
                     f"{area.context_labels.get(place.context, place.context)}. Served by "
                     f"{link.station} at {link.distance_m:.0f} m: SNR {link.snr_db:.1f} dB, "

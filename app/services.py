@@ -69,18 +69,20 @@ def settings() -> Settings:
 # ---------- Device location ----------
 
 def area():
-    """The shipped area data (core.mobility.area.load_area caches it: one object per process, read-only)."""
-    from core.mobility.area import load_area
+    """The sidebar's area (core.mobility.area.load_area caches it: one object per file version, read-only)."""
+    from app.settings import area_of
 
-    return load_area()
+    return area_of(settings().area)
 
 
 @st.cache_data(show_spinner=False, max_entries=256)
-def place_link(place: str):
-    """The link at a place of the area (core.mobility.link.link_at with its default configuration)."""
+def place_link(place: str, area_key: str = "", area_stamp: float = 0.0):
+    """The link at a place of an area (core.mobility.link.link_at with its default configuration); ``area_key``
+    names the area ("" the default), ``area_stamp`` its file's modification time (a replaced file is read again)."""
+    from app.settings import area_of
     from core.mobility.link import link_at
 
-    return link_at(area(), place)
+    return link_at(area_of(area_key), place)
 
 
 # ---------- Live accuracy ----------

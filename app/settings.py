@@ -6,11 +6,11 @@ link reproduces the sender's view exactly: every value is kept as given or repor
 from __future__ import annotations
 
 from dataclasses import dataclass, fields, replace
-from functools import lru_cache
 
 from core.link.ber import check_ber
 from core.link.link_budget import MODULATIONS, ber_from_snr
 from core.link.protections import PROTECTIONS, check_protection
+from core.mobility.area import DEFAULT_AREA_KEY
 from core.model.models import DEFAULT_MODEL_NAME
 from core.network.dsi import DSI, HARDWARE_PRESETS, Application, ChannelReport, Hardware, Location
 from core.network.rates import APPLICATIONS
@@ -34,12 +34,29 @@ def unusable_models() -> dict[str, str]:
     return scan_checkpoints()[1]
 
 
-@lru_cache(maxsize=1)
-def place_names() -> tuple[str, ...]:
-    """Names of the places of the shipped area data (the Location choices)."""
-    from core.mobility.area import load_area
+def area_choices() -> dict[str, str]:
+    """Areas on offer (key -> the area's name from its file): the shipped default first, then every area file in
+    assets/area and $INSITU_AREAS. The key (the file name without .json) is what settings and links carry."""
+    from core.mobility.area import area_key, list_areas
 
-    return tuple(p.name for p in load_area().places)
+    return {area_key(path): name for name, path in list_areas().items()}
+
+
+def area_of(key: str = DEFAULT_AREA_KEY):
+    """The area called ``key`` (loaded and validated; cached on the file's modification time). ValueError names a
+    key that is not on offer or a damaged file."""
+    from core.mobility.area import area_file, load_area
+
+    file = area_file(key)
+    try:
+        return load_area(file)
+    except ValueError as err:
+        raise ValueError(f"area={cut(key)!r} cannot be used: {err}") from None
+
+
+def place_names(area: str = DEFAULT_AREA_KEY) -> tuple[str, ...]:
+    """Names of the places of an area (the Location choices); ``area`` is its key (default: the shipped area)."""
+    return tuple(p.name for p in area_of(area).places)
 
 
 def cut(text, limit: int = MESSAGE_CHARS) -> str:
@@ -61,7 +78,8 @@ class Settings:
     memory_mb: float | None = None
     compute_gmacs: float | None = None
     accelerators: int | None = None
-    place: str = ""
+    area: str = DEFAULT_AREA_KEY  # an area file's name without .json (assets/area or $INSITU_AREAS)
+    place: str = ""               # a place of that area, or "" (not reported)
     application: str = "image recognition"
     latency_ms: float | None = None
     min_accuracy: float = 0.8  # the CIFAR-10 root reaches 86 % at its last exit, 71 % at exit 1
@@ -76,6 +94,8 @@ class Settings:
     model: str = DEFAULT_MODEL_NAME
 
     def __post_init__(self):
+        if self.area == "":
+            object.__setattr__(self, "area", DEFAULT_AREA_KEY)   # "" names the default area too
         check_choice("scenario", self.scenario, ("custom",) + tuple(SCENARIOS))
         check_choice("hardware", self.hardware, tuple(HARDWARE_PRESETS))
         if self.memory_mb is not None:
@@ -84,9 +104,11 @@ class Settings:
             check_range("compute_gmacs", self.compute_gmacs, 0.0, lo_open=True)
         if self.accelerators is not None:
             check_int("accelerators", self.accelerators, 1, 2)
-        if self.place and self.place not in place_names():
-            raise ValueError(f"place={cut(self.place)!r} is not a place of the area data; allowed: one of its "
-                             f"{len(place_names())} places (the Location box lists them)")
+        area = area_of(self.area)
+        if self.place and self.place not in {p.name for p in area.places}:
+            raise ValueError(f"place={cut(self.place)!r} is not a place of the area data of {area.name!r} "
+                             f"(area={self.area!r}); allowed: one of its {len(area.places)} places (the Location "
+                             "box lists them), or choose the area that has it")
         check_choice("application", self.application, tuple(APPLICATIONS))
         if self.latency_ms is not None:
             check_range("latency_ms", self.latency_ms, 0.0, lo_open=True)
@@ -125,9 +147,7 @@ class Settings:
         """The reported location: the chosen place of the area data, or None."""
         if not self.place:
             return None
-        from core.mobility.area import load_area
-
-        place = next(p for p in load_area().places if p.name == self.place)  # checked in __post_init__
+        place = next(p for p in area_of(self.area).places if p.name == self.place)  # checked in __post_init__
         return Location(place.lat, place.lon, place.name)
 
     def dsi(self, location: Location | None = None) -> DSI:
@@ -163,7 +183,8 @@ class Settings:
                                 f"{['custom', *SCENARIOS]}")
             else:
                 values = {"scenario": name, **SCENARIOS[name].settings}
-        for key, raw in query.items():
+        # The area first: a place is checked against the area the same link names, wherever it stands in the link.
+        for key, raw in sorted(query.items(), key=lambda item: item[0] != "area"):
             if key not in _PARSERS or key == "scenario":
                 continue  # view flags (lock, hide) and other pages' parameters are not settings
             try:
@@ -204,7 +225,7 @@ def _quote_cut(message: str, raw) -> str:
 
 _PARSERS = {
     "scenario": str, "hardware": str, "memory_mb": _optional(float), "compute_gmacs": _optional(float),
-    "accelerators": _optional(_int), "place": str, "application": str, "latency_ms": _optional(float),
+    "accelerators": _optional(_int), "area": str, "place": str, "application": str, "latency_ms": _optional(float),
     "min_accuracy": float, "samples": _int, "downlink_mbps": float, "uplink_mbps": float, "channel_mode": str,
     "ber": float, "snr_db": float, "modulation": str, "protection": str, "model": str,
 }
@@ -213,7 +234,9 @@ assert set(_PARSERS) == {f.name for f in fields(Settings)}
 
 @dataclass(frozen=True)
 class Scenario:
-    """A device scenario: a story and the sidebar settings that tell it (the key is its name in the URL)."""
+    """A device scenario: a story and the sidebar settings that tell it (the key is its name in the URL). A
+    scenario with a place names the area it is in (``area``), so that it means the same place whichever area is
+    chosen when it is applied; one without a place keeps the default area."""
     key: str
     title: str
     story: str
@@ -223,10 +246,12 @@ class Scenario:
 SCENARIOS: dict[str, Scenario] = {s.key: s for s in [
     Scenario("museum", "Museum visit",
              "A visitor's phone gets a tour-guide image recogniser before entering the museum.",
-             dict(hardware="smartphone", application="image recognition", place="Hong Kong Museum of Medical Sciences",
+             dict(hardware="smartphone", application="image recognition", area="hku_central",
+                  place="Hong Kong Museum of Medical Sciences",
                   downlink_mbps=1000.0, uplink_mbps=500.0, ber=1e-4, min_accuracy=0.82, samples=20)),
     Scenario("car", "Car trip", "A car downloads its auto-navigation model while the driver walks to the car park.",
-             dict(hardware="vehicle", application="video call", place="Rumsey Street Car Park", downlink_mbps=500.0,
+             dict(hardware="vehicle", application="video call", area="hku_central", place="Rumsey Street Car Park",
+                  downlink_mbps=500.0,
                   uplink_mbps=100.0, ber=1e-5, min_accuracy=0.85, samples=100)),
     Scenario("robot", "Tactile robot", "A remote-controlled robot needs a new model within the tactile 1 ms budget.",
              dict(hardware="AR/VR headset", application="tactile", downlink_mbps=1_000_000.0,
@@ -244,15 +269,20 @@ def scenario_key(name: str) -> str | None:
 
 
 def apply_scenario(name: str) -> Settings:
+    """The settings of a scenario preset. ValueError says which preset when its area or place cannot be used
+    (an area file removed or changed since the preset was written)."""
     check_choice("scenario", name, tuple(SCENARIOS))
-    return Settings(scenario=name, **SCENARIOS[name].settings)
+    try:
+        return Settings(scenario=name, **SCENARIOS[name].settings)
+    except ValueError as err:
+        raise ValueError(f"The scenario {SCENARIOS[name].title!r} cannot be applied: {err}") from None
 
 
 # ----- controls a link can lock or hide (like TensorFlow Playground's hide flags) -----
 # Control name in the URL -> the settings it governs. "ber" covers the slider, the exact box and "error-free".
 CONTROLS: dict[str, tuple[str, ...]] = {
     "scenario": ("scenario",), "hardware": ("hardware",), "memory": ("memory_mb",), "compute": ("compute_gmacs",),
-    "accelerators": ("accelerators",), "place": ("place",), "application": ("application",),
+    "accelerators": ("accelerators",), "area": ("area",), "place": ("place",), "application": ("application",),
     "latency": ("latency_ms",), "accuracy": ("min_accuracy",), "samples": ("samples",),
     "downlink": ("downlink_mbps",), "uplink": ("uplink_mbps",), "channel_mode": ("channel_mode",),
     "ber": ("ber",), "snr": ("snr_db",), "modulation": ("modulation",), "protection": ("protection",),

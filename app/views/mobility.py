@@ -5,7 +5,9 @@ from the AI library, offline map and per-user timelines, all from one cached run
 import streamlit as st
 
 from app import charts, present, services
+from app.controls import set_area
 from app.maps import map_html, timeline_figure
+from app.settings import area_choices
 
 _presets = services.mobility_presets()
 SCENARIOS, POLICIES = _presets["scenarios"], _presets["policies"]
@@ -35,21 +37,28 @@ def _on_preset() -> None:
     st.session_state.update(_from_preset(st.session_state["mob_preset"]))
 
 
+def _on_area() -> None:
+    set_area(st.session_state["mob_area"])   # the area is one choice for every page: the sidebar's
+
+
 # Widget values survive a visit to another page (Streamlit drops the state of widgets that are not drawn).
-areas = services.area_files()
 kept = st.session_state.setdefault("mobility_kept", {"mob_preset": "default", **_from_preset("default"),
-                                                     "mob_seed": 0, "mob_policy": "predictive",
-                                                     "mob_area": next(iter(areas))})
-if kept["mob_area"] not in areas:       # a file removed since: back to the default area
-    kept["mob_area"] = next(iter(areas))
+                                                     "mob_seed": 0, "mob_policy": "predictive"})
 for key, value in kept.items():
     st.session_state.setdefault(key, value)
 
 st.title("Predictive downloads")
-area_name = st.selectbox("Area", list(areas), key="mob_area",
-                         help="Area files in assets/area/. Make one from an OpenStreetMap extract with "
-                              "python -m core.mobility.osm town.osm --out assets/area/town.json")
-area_path, area_stamp = areas[area_name]
+areas = services.area_files()          # display name -> (file, modification time)
+area_names = area_choices()            # key -> display name, the same files
+current = services.settings().area
+st.session_state["mob_area"] = current if current in area_names else next(iter(area_names))
+flags = st.session_state.get("view_flags")
+area_key = st.selectbox("Area", list(area_names), key="mob_area", format_func=lambda k: area_names.get(k, k),
+                        on_change=_on_area, disabled=flags is not None and "area" in flags.lock + flags.hide,
+                        help="The same choice as the sidebar's Area. Area files in assets/area/ or $INSITU_AREAS; "
+                             "make one from an OpenStreetMap extract with python -m core.mobility.osm town.osm "
+                             "--out assets/area/town.json")
+area_path, area_stamp = areas[area_names[area_key]]
 try:
     area = services.area_at(area_path)
 except ValueError as err:  # a damaged area file is reported by name; the page stays up
@@ -94,12 +103,14 @@ cols = st.columns(len(overall))
 for col, (policy, row) in zip(cols, overall.iterrows()):
     col.metric(f"{policy}: interruption per user", f"{row['interruption_s_per_user']:.2f} s",
                help="Seconds per user that the application waited for its model")
-table = overall.reset_index()[["policy", "switches", "interruption_s_per_user", "on_time_share",
+table = overall.reset_index()[["policy", "users", "switches", "interruption_s_per_user", "on_time_share",
                                "next_place_accuracy", "wasted_Mbit", "wasted_share", "after_window_Mbit",
                                "peak_bs_load_Mbps", "mean_bs_load_Mbps", "sharing_delay_s_per_switch",
                                "predicted_share", "downloaded_Mbit"]]
 st.dataframe(table, hide_index=True, width="stretch", key="policy_table",
-             column_config={"interruption_s_per_user": st.column_config.NumberColumn("interruption per user (s)",
+             column_config={"users": st.column_config.NumberColumn("users", format="%d"),
+                            "switches": st.column_config.NumberColumn("model switches", format="%d"),
+                            "interruption_s_per_user": st.column_config.NumberColumn("interruption per user (s)",
                                                                                      format="%.2f"),
                             "on_time_share": st.column_config.NumberColumn("on time", format="percent"),
                             "next_place_accuracy": st.column_config.NumberColumn("next place right",
@@ -121,12 +132,25 @@ st.caption(f"{result.config.n_users} users, {result.config.duration_s / 60:g} mi
            "Peak load: the largest one-minute mean download rate at one base station. Delay from sharing: how "
            "much longer each needed download took because other downloads shared its cell (processor sharing: "
            "each of N downloads gets 1/N of the airtime).")
+if {"reactive", "predictive"} <= set(overall.index):
+    delay = overall["sharing_delay_s_per_switch"]
+    slower = delay["predictive"] - delay["reactive"]
+    peak = overall.loc["predictive", "peak_bs_load_Mbps"] / max(overall.loc["reactive", "peak_bs_load_Mbps"], 1e-9)
+    st.markdown(f"**Load under sharing.** With prefetching the busiest base station's peak load is "
+                f"{peak:.2f} times that of reactive downloads. "
+                + (f"Each needed download takes {slower:.2f} s longer because of the downloads sharing its cell "
+                   f"({delay['predictive']:.2f} s against {delay['reactive']:.2f} s per switch): the delay that "
+                   "prefetches cause to other users." if slower >= 0 else
+                   f"Yet each needed download waits less for its cell ({delay['predictive']:.2f} s against "
+                   f"{delay['reactive']:.2f} s per switch): prefetches start earlier and spread over time, so here "
+                   "they cause no extra delay to other users on average."))
 
 st.subheader("Next-place predictors")
 pred_table = result.predictors[["label", "trips", "next_place_accuracy", "next_place_accuracy_route",
                                 "on_time_share", "interruption_s_per_user", "wasted_share", "peak_bs_load_Mbps"]]
 st.dataframe(pred_table, hide_index=True, width="stretch", key="predictor_table",
              column_config={"label": "predictor",
+                            "trips": st.column_config.NumberColumn("trips judged", format="%d"),
                             "next_place_accuracy": st.column_config.NumberColumn("next place right at departure",
                                                                                  format="percent"),
                             "next_place_accuracy_route": st.column_config.NumberColumn(
@@ -143,15 +167,22 @@ st.caption("Each predictor drives the predictive policy on the same users. Learn
            "Wi-Fi users (Dartmouth) and 70-95 % next place in other studies.")
 
 st.subheader("Model sizes")
+DEVICE_CLASS_LABELS = {"walk": "walking (phone)", "drive": "driving (car)"}
 size_table = sizes.rows[["device_class", "hardware", "context", "application", "model", "bits", "tier",
                          "source"]].assign(bits=lambda d: d["bits"] / 1e6).rename(columns={"bits": "Mbit"})
+size_table = size_table.assign(device_class=size_table["device_class"].map(lambda d: DEVICE_CLASS_LABELS.get(d, d)),
+                               context=size_table["context"].map(lambda c: area.context_labels.get(c, c)))
 if sizes.from_library:
     st.caption(f"From the AI library: {sizes.note}. Each size is the sub-model that select() picks for the "
                "context's application and the device (walkers carry a smartphone, drivers use the car's computer).")
 else:
     st.info(f"No AI library is available, so the sizes come from the named fallback table "
             f"(core.mobility.catalog.MODEL_PRESETS): {sizes.note}")
-st.dataframe(size_table, hide_index=True, width="stretch", key="size_table")
+st.dataframe(size_table, hide_index=True, width="stretch", key="size_table",
+             column_config={"device_class": "user", "hardware": "device", "context": "model needed",
+                            "application": "application (latency budget)", "model": "sub-model chosen",
+                            "Mbit": st.column_config.NumberColumn("size (Mbit)", format="%.2f"),
+                            "tier": "library tier", "source": "where the size comes from"})
 
 d1, d2, d3 = st.columns(3)
 d1.download_button("Policy table (CSV)", table.to_csv(index=False), "policies.csv", "text/csv", on_click="ignore",
@@ -175,9 +206,11 @@ l2.download_button("Load per base station (CSV)", lambda: result.load.to_csv(ind
 st.subheader("Map")
 policy = st.radio("Downloads shown on the map", POLICIES, key="mob_policy", horizontal=True)
 kept["mob_policy"] = policy
-st.caption("The first 20 users' paths; circles: where each download started (ring) and finished (dot), green on "
-           "time, red late. Press play on the map to watch them move. Land and sea come from the area's coastline "
-           "file, streets from the area data, so the map needs no internet.")
+st.caption(f"{area.name}: the first 20 users' paths; circles: where each download started (ring) and finished "
+           "(dot), green on time, red late. Press play on the map to watch them move. "
+           + (f"Land and sea come from the area's coastline file ({area.coastline.get('file', '')}), "
+              if area.coastline else "This area file has no coastline, so land and sea are not drawn; ")
+           + "streets from the area data, so the map needs no internet.")
 # st.iframe replaces the deprecated components.v1.html; the HTML is ours and loads Leaflet from /app/static only.
 st.iframe(services.mobility_map(*args, policy, 20, False, *extra), height=560)
 st.download_button("Map (HTML, opens offline)", lambda: map_html(result, policy=policy, inline_assets=True),

@@ -13,6 +13,7 @@ import numpy as np
 
 AREA_DIR = Path(__file__).resolve().parents[2] / "assets" / "area"
 DEFAULT_AREA_PATH = AREA_DIR / "hku_central.json"
+DEFAULT_AREA_KEY = DEFAULT_AREA_PATH.stem      # how settings and links name the default area
 ROUTINE_ROLES = ("home", "work", "lunch", "leisure")
 # Which kinds of place serve each step of a working day (ONE simulator's working-day model: home, office, evening
 # activities). An area file may give its own "roles"; a role no kind serves falls back to every place.
@@ -355,14 +356,40 @@ def load_area(path: str | Path | None = None) -> Area:
     return _load_cached(str(file), file.stat().st_mtime)
 
 
+def area_folders() -> list[Path]:
+    """Where area files are looked for: ``assets/area`` and the folder named by $INSITU_AREAS (if set)."""
+    import os
+
+    return [AREA_DIR] + ([Path(os.environ["INSITU_AREAS"])] if os.environ.get("INSITU_AREAS") else [])
+
+
+def area_file(key: str = "") -> Path:
+    """The file of the area called ``key`` in settings and links: its file name without ``.json`` (e.g.
+    "hku_central"), looked for in :func:`area_folders`; "" is the default area. ValueError names the areas on
+    offer. Only the file's existence is checked here; :func:`load_area` validates it."""
+    key = str(key)
+    if key in ("", DEFAULT_AREA_KEY):
+        return DEFAULT_AREA_PATH
+    if key and not any(c in key for c in "/\\\0") and not key.startswith("."):   # a name, never a path
+        for folder in area_folders():
+            file = folder / f"{key}.json"
+            if file.is_file():
+                return file
+    on_offer = [f.stem for f in list_areas().values()]
+    raise ValueError(f"area={key!r} is not an area file on offer; allowed: {on_offer} (files in "
+                     f"{', '.join(str(f) for f in area_folders())}; make one with python -m core.mobility.osm)")
+
+
+def area_key(path: str | Path) -> str:
+    """The key of an area file (its name without ``.json``): the inverse of :func:`area_file`."""
+    return Path(path).stem
+
+
 def list_areas(folder: str | Path | None = None) -> dict[str, Path]:
     """Area files on offer (display name -> path): every ``*.json`` in ``assets/area`` and in the folder named by
     $INSITU_AREAS (or only in ``folder``) that looks like an area (has nodes and places); the default first.
     Files are only peeked at, not validated; one that cannot be read is listed as damaged."""
-    import os
-
-    folders = [Path(folder)] if folder is not None else [AREA_DIR] + (
-        [Path(os.environ["INSITU_AREAS"])] if os.environ.get("INSITU_AREAS") else [])
+    folders = [Path(folder)] if folder is not None else area_folders()
     files = [f for d in folders if d.is_dir() for f in sorted(d.glob("*.json"))]
     found = {}
     for file in sorted(files, key=lambda f: f != DEFAULT_AREA_PATH):

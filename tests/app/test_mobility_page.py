@@ -45,9 +45,34 @@ def test_predictors_are_compared_on_the_same_users(page):
 
 def test_sizes_say_where_they_come_from(page):
     sizes = next(d.value for d in page.dataframe if "source" in d.value.columns)
-    assert set(sizes["device_class"]) == {"walk", "drive"} and (sizes["Mbit"] > 0).all()
+    assert set(sizes["device_class"]) == {"walking (phone)", "driving (car)"} and (sizes["Mbit"] > 0).all()
+    assert not sizes["context"].str.contains("_").any()          # the model's plain name, not the context id
     shown = " ".join(m.value for m in page.info) + " ".join(c.value for c in page.caption)
     assert "fallback table" in shown or "From the AI library" in shown
+
+
+def test_tables_have_plain_headers_and_fixed_formats(page):
+    """Every table on the page: headers in words (no snake_case), every number column with a fixed format (no
+    scientific notation), the unit in the header where there is one."""
+    import json
+
+    import pandas as pd
+
+    labels = []
+    for frame in page.dataframe:
+        config = json.loads(frame.proto.columns or "{}")
+        for column in frame.value.columns:
+            conf = config.get(column, {})
+            if conf.get("hidden"):
+                continue
+            label = conf.get("label", column)
+            labels.append(label)
+            assert "_" not in label, f"column {column!r} is shown as {label!r}"
+            if pd.api.types.is_float_dtype(frame.value[column]):
+                assert conf.get("type_config", {}).get("format"), f"number column {label!r} has no format"
+    for unit in ("interruption per user (s)", "peak BS load (Mb/s)", "mean BS load (Mb/s)", "size (Mbit)",
+                 "delay from sharing the cell (s per switch)", "next place right at departure", "on time"):
+        assert unit in labels, (unit, labels)
 
 
 def test_table_and_metrics_are_the_simulators_numbers(page):
@@ -104,27 +129,88 @@ def test_one_accelerator_interrupts_even_the_oracle():
     assert not at.exception and "late" in at.get("iframe")[0].proto.srcdoc
 
 
-def test_another_city_from_openstreetmap_is_a_choice(tmp_path, monkeypatch):
+@pytest.fixture
+def small_town(tmp_path, monkeypatch):
+    """An area file made by the OSM command from the small extract that the engine's tests write (one home for
+    it), offered through $INSITU_AREAS; its key is "town"."""
     import importlib.util
 
     from core.mobility.osm import main as osm_main
 
-    # The small OSM extract that the engine's tests write (one home for it).
     spec = importlib.util.spec_from_file_location(
         "mobility_city_tests", Path(__file__).resolve().parents[1] / "core" / "test_mobility_city.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    _write_osm = module._write_osm
-
     osm = tmp_path / "town.osm"
-    _write_osm(osm)
+    module._write_osm(osm)
     osm_main([str(osm), "--out", str(tmp_path / "areas" / "town.json"), "--name", "Small town"])
     monkeypatch.setenv("INSITU_AREAS", str(tmp_path / "areas"))
+    return "town"
+
+
+def _page_text(at) -> str:
+    parts = [t.value for t in at.title] + [c.value for c in at.caption] + [m.value for m in at.markdown]
+    parts += [str(d.value.to_dict()) for d in at.dataframe] + [str(e.value) for e in [*at.error, *at.info]]
+    return "\n".join(parts)
+
+
+def test_another_city_from_openstreetmap_is_a_choice(small_town):
     at = AppTest.from_file(MAIN, default_timeout=600)
     at.switch_page("views/mobility.py").run()
     at.number_input(key="mob_users").set_value(30).run()
-    at.selectbox(key="mob_area").select("Small town").run()
+    at.selectbox(key="mob_area").select(small_town).run()
     assert not at.exception, at.exception
+    assert at.session_state["settings"].area == small_town              # one choice: the sidebar follows
+    assert at.selectbox(key="w_area").value == small_town
+    text = _page_text(at)
+    assert "Small town" in text and "Hong Kong" not in text, text[:2000]
     assert any("Small town" in c.value for c in at.caption)
     html = at.get("iframe")[0].proto.srcdoc
     assert "No coastline in this area file" in html and "Hong Kong" not in html
+    sizes = next(d.value for d in at.dataframe if "source" in d.value.columns)
+    assert (sizes["Mbit"] > 0).all()
+
+
+def test_the_sidebar_area_drives_the_page_and_the_location(small_town):
+    at = AppTest.from_file(MAIN, default_timeout=600)
+    at.run()
+    at.selectbox(key="w_area").select(small_town).run()
+    assert not at.exception, at.exception
+    places = at.selectbox(key="w_place").options
+    assert "City Museum" in places and "Hong Kong Museum of Medical Sciences" not in places
+    at.selectbox(key="w_place").select("City Museum").run()
+    assert at.session_state["settings"].dsi().location.place == "City Museum"
+    assert (at.query_params["area"], at.query_params["place"]) == (small_town, "City Museum")   # a shareable link
+    at.switch_page("views/mobility.py").run()
+    assert at.selectbox(key="mob_area").value == small_town
+    # The museum preset names its area (Hong Kong): applying it moves every page there, place included.
+    at.selectbox(key="w_scenario").select("museum").run()
+    assert not at.exception, at.exception
+    s = at.session_state["settings"]
+    assert (s.area, s.place) == ("hku_central", "Hong Kong Museum of Medical Sciences")
+    assert at.selectbox(key="mob_area").value == "hku_central"
+    # Back to the town: the Hong Kong place is not there, so the location becomes "not reported".
+    at.selectbox(key="mob_area").select(small_town).run()
+    assert not at.exception and at.session_state["settings"].place == "" and not at.error
+
+
+def test_a_place_is_resolved_against_the_area_of_the_same_link(small_town):
+    from app.settings import SCENARIOS, Settings, apply_scenario
+
+    for query in ({"place": "City Museum", "area": small_town}, {"area": small_town, "place": "City Museum"}):
+        s, problems = Settings.from_query(query)
+        assert problems == [] and (s.area, s.place) == (small_town, "City Museum")
+        assert Settings.from_query(s.to_query())[0] == s
+    _, problems = Settings.from_query({"place": "City Museum"})          # not in the default area: said so
+    assert len(problems) == 1 and "not a place of the area data of 'HKU, Sai Ying Pun" in problems[0]
+    _, problems = Settings.from_query({"area": small_town, "place": "Man Mo Temple"})
+    assert "not a place of the area data of 'Small town'" in problems[0] and "choose the area" in problems[0]
+    _, problems = Settings.from_query({"area": "atlantis"})
+    assert "area='atlantis' is not an area file on offer" in problems[0] and small_town in problems[0]
+    for key, preset in SCENARIOS.items():            # a preset with a place names its area; each applies as is
+        if preset.settings.get("place"):
+            assert preset.settings.get("area") == "hku_central", key
+        assert apply_scenario(key).scenario == key
+    # A museum link with another area: the area that has no such place is reported, the preset's place stays.
+    s, problems = Settings.from_query({"scenario": "museum", "area": small_town})
+    assert s.area == "hku_central" and len(problems) == 1 and "Hong Kong Museum of Medical Sciences" in problems[0]
