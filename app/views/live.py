@@ -38,7 +38,12 @@ budget = float(st.sidebar.number_input("Live estimate: seconds per run", min_val
                                        help="A run stops after this long; Continue runs it further."))
 ident = options[choice]
 config = services.live_config(target, max_trials, budget)
-sub = services.live_submodel(ident, s.model)
+try:
+    sub = services.live_submodel(ident, s.model)
+except ValueError as err:  # e.g. a damaged library entry: say which and how to repair it, no traceback
+    st.error(f"The sub-model \"{choice}\" cannot be loaded: {str(err)[:300]} \"Complete the library\" on the "
+             "AI library page regenerates damaged entries; the other sub-models here still work.")
+    st.stop()
 _, root_card = services.root_model(s.model)
 st.caption(f"Root model: ResNet-18 trained on {dataset_words(root_card)}. Sub-model: {sub.card.label}.")
 m = st.columns(3)
