@@ -460,10 +460,14 @@ MOBILITY = ("default", 200, 3600.0)
 def _predictive(s: Settings) -> Card:
     from app import services
 
+    from core.mobility.area import area_file
+
     preset, users, duration = MOBILITY
-    result = services.simulation(preset, users, duration, 2, SEED)
+    file = area_file(getattr(s, "area", ""))  # the sidebar's area: its file gives the name said below
+    where = (str(file), (), file.stat().st_mtime)
+    result = services.simulation(preset, users, duration, 2, SEED, *where)
     two = result.overall
-    one = services.simulation(preset, users, duration, 1, SEED).overall
+    one = services.simulation(preset, users, duration, 1, SEED, *where).overall
     wait = two["interruption_s_per_user"]
     fig = charts.policy_bar(two, "interruption_s_per_user", "Seconds per user the application waited for its model")
     headline = (f"Predicting the next place cut each user's waiting from {units.seconds(wait['reactive'])} "
@@ -481,15 +485,15 @@ def _predictive(s: Settings) -> Card:
                   units.seconds(one.loc["predictive", "interruption_s_per_user"]),
                   "with one AI accelerator every switch stops the application while the new model loads"))
     try:
-        html = services.mobility_map(preset, users, duration, 2, SEED, "predictive")
-        offline = services.mobility_map(preset, users, duration, 2, SEED, "predictive", inline_assets=True)
+        html = services.mobility_map(preset, users, duration, 2, SEED, "predictive", 20, False, *where)
+        offline = services.mobility_map(preset, users, duration, 2, SEED, "predictive", 20, True, *where)
     except (TypeError, ValueError) as err:  # the map is an extra; its absence is said, not hidden
         html = offline = None
         problem = f"The map could not be drawn: {err}"
     else:
         problem = ""
-    return Card(headline, fig, facts, verdict, table=two.reset_index(), html=html, html_offline=offline, problem=problem,
-                note=f"{users} simulated users for {units.seconds(duration)} in {result.area_name} (seed {SEED}).")
+    return Card(headline, fig, facts, verdict, table=two.reset_index(), html=html, html_offline=offline,
+                problem=problem, note=f"{users} simulated users for {units.seconds(duration)} in {result.area_name} (seed {SEED}).")
 
 
 # ----------------------------------------------------------------------------------------------- 10. verdicts

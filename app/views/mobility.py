@@ -48,6 +48,7 @@ for key, value in kept.items():
     st.session_state.setdefault(key, value)
 
 st.title("Predictive downloads")
+present.report_button("Predictive downloads", services.settings())
 areas = services.area_files()          # display name -> (file, modification time)
 area_names = area_choices()            # key -> display name, the same files
 current = services.settings().area
@@ -71,7 +72,7 @@ st.caption(f"Simulated users walk and drive between the places of {area.name}. E
 
 c1, c2, c3, c4, c5 = st.columns([2, 1, 1, 1, 1])
 preset = c1.selectbox("Scenario preset", list(SCENARIOS), key="mob_preset", on_change=_on_preset,
-                      help="Sets users, duration and accelerators")
+                      format_func=lambda k: k.replace("_", " "), help="Sets users, duration and accelerators")
 users = c2.number_input("Users", min_value=10, max_value=2000, step=10, key="mob_users")
 minutes = c3.select_slider("Duration (min)", MINUTES, key="mob_minutes")
 accelerators = c4.radio("AI accelerators", (1, 2), key="mob_acc", horizontal=True,
@@ -126,6 +127,7 @@ st.dataframe(table, hide_index=True, width="stretch", key="policy_table",
                                 "delay from sharing the cell (s per switch)", format="%.2f"),
                             "predicted_share": st.column_config.NumberColumn("predicted", format="percent"),
                             "downloaded_Mbit": st.column_config.NumberColumn("downloaded (Mbit)", format="%.0f")})
+present.remember("policy_table", "table", "Policy comparison", table)
 st.caption(f"{result.config.n_users} users, {result.config.duration_s / 60:g} min, {accelerators} accelerator(s), "
            f"seed {seed}, area: {result.area_name}. Switches: model changes the users needed. Wasted: bits of "
            "wrongly predicted models (prefetches for needs after the simulated window are counted apart). "
@@ -161,6 +163,7 @@ st.dataframe(pred_table, hide_index=True, width="stretch", key="predictor_table"
                             "wasted_share": st.column_config.NumberColumn("wasted share", format="percent"),
                             "peak_bs_load_Mbps": st.column_config.NumberColumn("peak BS load (Mb/s)",
                                                                                format="%.1f")})
+present.remember("predictor_table", "table", "Next-place predictors", pred_table)
 st.caption("Each predictor drives the predictive policy on the same users. Learned from each user's past visits; "
            "users without history (10 %) get the crowd's habits. The route refines the guess as the user walks. "
            "For comparison, published order-2 Markov predictors reach about 72 % next-cell accuracy on real "
@@ -184,6 +187,7 @@ st.dataframe(size_table, hide_index=True, width="stretch", key="size_table",
                             "Mbit": st.column_config.NumberColumn("size (Mbit)", format="%.2f"),
                             "tier": "library tier", "source": "where the size comes from"})
 
+present.remember("size_table", "table", "Model sizes", size_table)
 d1, d2, d3 = st.columns(3)
 d1.download_button("Policy table (CSV)", table.to_csv(index=False), "policies.csv", "text/csv", on_click="ignore",
                    key="dl_policies")
@@ -208,11 +212,12 @@ policy = st.radio("Downloads shown on the map", POLICIES, key="mob_policy", hori
 kept["mob_policy"] = policy
 st.caption(f"{area.name}: the first 20 users' paths; circles: where each download started (ring) and finished "
            "(dot), green on time, red late. Press play on the map to watch them move. "
-           + (f"Land and sea come from the area's coastline file ({area.coastline.get('file', '')}), "
+           + (f"Land and sea come from the area's coastline file (`{area.coastline.get('file', '')}`), "
               if area.coastline else "This area file has no coastline, so land and sea are not drawn; ")
            + "streets from the area data, so the map needs no internet.")
 # st.iframe replaces the deprecated components.v1.html; the HTML is ours and loads Leaflet from /app/static only.
 st.iframe(services.mobility_map(*args, policy, 20, False, *extra), height=560)
+present.remember("map", "html", "Map", lambda: map_html(result, policy=policy, inline_assets=True))
 st.download_button("Map (HTML, opens offline)", lambda: map_html(result, policy=policy, inline_assets=True),
                    "predictive_downloads_map.html", "text/html", on_click="ignore", key="dl_map")
 
@@ -225,3 +230,4 @@ user = st.selectbox("User", choices, index=choices.index(default_user), key="mob
                     format_func=lambda u: f"user {u} ({users_df.loc[u, 'mode']}, {users_df.loc[u, 'switches']} "
                                           "model switches)" + (" — on the map" if u < 20 else ""))
 present.chart(timeline_figure(result, user), key="timeline_chart", name=f"timeline_user_{user}")
+present.words("predictive downloading", "accelerator", "interruption", "sub-model", "AI library", "tier")

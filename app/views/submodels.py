@@ -54,7 +54,7 @@ for col, technique in zip(cols, services.TECHNIQUES):
         if chosen is None:
             mine = cands[cands["technique"] == technique] if "technique" in cands else cands.iloc[:0]
             if not len(mine):
-                st.error(f"Nothing to send: the library has no {technique}-level sub-model.")
+                st.error(f"Nothing to send: the library has no {technique}-level sub-model.", icon=":material/cancel:")
                 continue
             closest = mine.sort_values("total_bits").iloc[0].to_dict()
             st.error(f"Nothing fits: of {len(mine)} sub-models, {glossary.binding_counts(mine['binding'])}. The "

@@ -40,7 +40,7 @@ def test_rfid_tag_gets_nothing_and_memory_is_the_reason(monkeypatch, tiny_librar
     at = _run(monkeypatch, tiny_library)
     at.selectbox(key="w_hardware").select("passive RFID/NFC tag").run()
     assert not at.exception, at.exception
-    assert len(at.error) == 4 and sum("memory binds" in e.value for e in at.error) >= 2
+    assert len(at.error) == 4 and sum("need more memory than the device has" in e.value for e in at.error) >= 2
     assert set(at.dataframe[0].value["binding constraint"]) == {"memory"}
 
 
