@@ -114,10 +114,12 @@ class Legend(MacroElement):
     var legend = L.control({position: 'bottomright'});
     legend.onAdd = function() {
         var div = L.DomUtil.create('div', 'mobility-legend');
-        div.style.cssText = 'background: white; padding: 6px 8px; font: 12px sans-serif; border-radius: 4px; ' +
-                            'max-width: 260px; line-height: 1.4;';
+        div.style.cssText = 'background: rgba(255,255,255,0.92); padding: 5px 8px; font: 11px sans-serif; ' +
+                            'border-radius: 4px; max-width: 240px; line-height: 1.35; max-height: 70vh; ' +
+                            'overflow-y: auto;';
         div.innerHTML = {{ this.html }};
         L.DomEvent.disableClickPropagation(div);
+        L.DomEvent.disableScrollPropagation(div);
         return div;
     };
     legend.addTo({{ this._parent.get_name() }});
@@ -141,23 +143,37 @@ def _swatch(color: str, shape: str = "box", border: str = "#555") -> str:
 def legend_html(area: Area, policy: str) -> str:
     """The legend's HTML: land and sea (with the coastline's source and caveat), streets, base stations, each
     context's colour and the download markers."""
-    rows = ['<b>Legend</b>']
+    rows = []
     if area.coastline:
         rows += [_swatch(LAND) + "land", _swatch(SEA) + "sea"]
-    rows += [_swatch("#8a8275", "line") + "street", _swatch("#ffd700", "dot", "black") + "base station (edge server)"]
+    rows += [_swatch("#8a8275", "line") + "street", _station_swatch() + "base station (edge server)"]
     for context in sorted({p.context for p in area.places}):
         rows.append(_swatch(context_color(context), "dot") + f"place needing the "
                     f"{area.context_labels.get(context, context)} model")
     rows += [_swatch(ON_TIME, "dot") + f"{policy} download on time", _swatch(LATE, "dot") + f"{policy} download late",
-             '<span style="font-size:11px">ring: download starts; dot: download done</span>']
+             '<span style="font-size:10px">ring: download starts; dot: download done</span>']
     if area.coastline:
         c = area.coastline
-        rows.append(f'<span style="font-size:11px">Coastline: GSHHG full resolution ({c.get("licence", "")}). '
+        licence = c.get("licence", "").split(" (")[0]       # the SPDX name; the file keeps the full statement
+        rows.append(f'<span style="font-size:10px">Coastline: GSHHG full resolution ({licence}). '
                     f'{c.get("caveat", "")}</span>')
     else:
-        rows.append('<span style="font-size:11px">No coastline in this area file: land and sea are not drawn.'
+        rows.append('<span style="font-size:10px">No coastline in this area file: land and sea are not drawn.'
                     '</span>')
-    return "<br>".join(rows)
+    # Collapsible (open at first), so that the map under it can be seen.
+    return ('<details open><summary style="cursor:pointer"><b>Legend</b></summary>' + "<br>".join(rows)
+            + "</details>")
+
+
+STATION_FILL = "#ffd700"
+STATION_SIZE_PX = 12
+
+
+def _station_swatch() -> str:
+    """The base-station symbol as drawn on the map: a gold square with a black border (places are round)."""
+    return (f'<span style="display:inline-block;width:{STATION_SIZE_PX}px;height:{STATION_SIZE_PX}px;'
+            f'background:{STATION_FILL};border:2px solid black;box-sizing:border-box;margin-right:5px;'
+            'vertical-align:middle"></span>')
 
 
 def add_land(fmap: folium.Map, area: Area, name: str) -> None:
@@ -223,11 +239,13 @@ def build_map(result: SimulationResult, area: Area | None = None, *, sample_user
                                     f" model").add_to(places)
 
     stations = folium.FeatureGroup(name=LAYER_NAMES["base_stations"]).add_to(fmap)
-    for b in area.base_stations:
-        folium.CircleMarker([b.lat, b.lon], radius=7, color="black", weight=2, fill=True, fill_color="#ffd700",
-                            fill_opacity=1.0,
-                            tooltip=f"Base station {b.name}" + (" with edge server" if b.edge_server else "")
-                            ).add_to(stations)
+    for b in area.base_stations:      # squares (a DivIcon: plain Leaflet, nothing fetched), so never read as a place
+        half = STATION_SIZE_PX // 2
+        folium.Marker([b.lat, b.lon], icon=folium.DivIcon(html=_station_swatch().replace("margin-right:5px;", ""),
+                                                          icon_size=(STATION_SIZE_PX, STATION_SIZE_PX),
+                                                          icon_anchor=(half, half), class_name="mobility-station"),
+                      tooltip=f"Base station {b.name}" + (" with edge server" if b.edge_server else "")
+                      ).add_to(stations)
 
     sample = _sample_tracks(result, sample_users)
     paths = folium.FeatureGroup(name=LAYER_NAMES["paths"]).add_to(fmap)
@@ -258,8 +276,10 @@ def build_map(result: SimulationResult, area: Area | None = None, *, sample_user
          "path": np.round(t[["lat", "lon"]].to_numpy(), 6).tolist()} for u, t in by_user.items()]}
     fmap.add_child(TimeSlider(data, moving, interval_ms))
     fmap.add_child(Legend(legend_html(area, policy)))
-    folium.LayerControl(collapsed=False).add_to(fmap)
-    fmap.fit_bounds([latlon.min(axis=0).tolist(), latlon.max(axis=0).tolist()])
+    folium.LayerControl(collapsed=True).add_to(fmap)    # an icon at the top right; opens on hover
+    # The area fills the map left of the legend (bottom right) and above the time slider (bottom left).
+    fmap.fit_bounds([latlon.min(axis=0).tolist(), latlon.max(axis=0).tolist()], padding_top_left=(20, 20),
+                    padding_bottom_right=(275, 40))
     return fmap
 
 
