@@ -3,7 +3,8 @@
 The entries are generated first (not timed); then the same BER grid (the default library's BERs, protections,
 trials and images per trial) is measured on two copies of that library, once in this process and once on a
 local Ray with ``--workers`` workers. Prints both times, the speed-up, Ray's start-up time (separately), and
-whether the two catalogs are identical.
+whether the catalogs are identical. The serial run is timed twice: with torch's default threads (intra-op
+parallel: on 2 cores it already uses both) and with 1 thread (one core, what a worker runs).
 
     python bench/bench_sweep.py                 # the default library's entries (36; long on 2 cores)
     python bench/bench_sweep.py --quick         # 4 entries (depth 1 and 4, fp32 and 4-bit): a few minutes
@@ -64,15 +65,23 @@ def main() -> int:
         build_library(checkpoint, data, base, replace(config, ber_grid=()), progress=False)
         n_entries = len(config.specs())
         print(f"entries generated (not timed below): {n_entries} in {time.perf_counter() - started:.0f} s")
-        serial_dir, ray_dir = work / "serial", work / "ray"
-        shutil.copytree(base, serial_dir)
-        shutil.copytree(base, ray_dir)
+        serial_dir, one_dir, ray_dir = work / "serial", work / "one_thread", work / "ray"
+        for d in (serial_dir, one_dir, ray_dir):
+            shutil.copytree(base, d)
 
+        threads = torch.get_num_threads()
         started = time.perf_counter()
         serial = build_library(checkpoint, data, serial_dir, config, progress=False)
         serial_s = time.perf_counter() - started
-        print(f"serial (this process): {serial.ber_cells} BER cells x {config.trials} trials of "
-              f"{config.images_per_trial} images in {serial_s:.1f} s; load average {os.getloadavg()[0]:.1f}")
+        print(f"serial (this process, {threads} torch threads): {serial.ber_cells} BER cells x {config.trials} "
+              f"trials of {config.images_per_trial} images in {serial_s:.1f} s; load average {os.getloadavg()[0]:.1f}")
+        torch.set_num_threads(1)
+        started = time.perf_counter()
+        build_library(checkpoint, data, one_dir, config, progress=False)
+        one_s = time.perf_counter() - started
+        torch.set_num_threads(threads)
+        print(f"serial (this process, 1 torch thread: one core): {one_s:.1f} s; load average "
+              f"{os.getloadavg()[0]:.1f}")
 
         executor = Executor("local", num_cpus=args.workers)
         started = time.perf_counter()
@@ -84,8 +93,9 @@ def main() -> int:
         print(f"Ray start-up: {startup_s:.1f} s (not counted below)")
         print(f"local Ray, {args.workers} workers: {on_ray.ber_cells} BER cells in {ray_s:.1f} s; "
               f"load average {os.getloadavg()[0]:.1f}")
-        same = _ber(serial_dir).equals(_ber(ray_dir))
-        print(f"speed-up: {serial_s / ray_s:.2f}x; identical BER tables: {same}")
+        same = _ber(serial_dir).equals(_ber(ray_dir)) and _ber(serial_dir).equals(_ber(one_dir))
+        print(f"speed-up of Ray over serial with {threads} threads: {serial_s / ray_s:.2f}x; over serial on one "
+              f"core: {one_s / ray_s:.2f}x; identical BER tables (all three): {same}")
         return 0 if same else 1
     finally:
         shutil.rmtree(work, ignore_errors=True)

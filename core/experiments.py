@@ -91,7 +91,7 @@ def fig3_table(root, data, config: Fig3Config = Fig3Config(), progress=None, exe
     """
     import pandas as pd
 
-    from core.network.library.cells import BerCell, ber_cell
+    from core.network.library.cells import BerCell, ber_cell, with_clean
     from core.link.reliability import summarise_paired
     from core.sweep import SERIAL, iter_results, share
 
@@ -114,9 +114,10 @@ def fig3_table(root, data, config: Fig3Config = Fig3Config(), progress=None, exe
                 groups.append((i, ber, protection, n))
                 cells += [BerCell(f"sub{i}", f"fig3:{config.seed}:{i}", "exit", ber, protection, config.seed, t,
                                   images, spec) for t in range(n)]
+    shared = with_clean(cells, shared, executor)
     measured, trials, g = {}, [], 0
     started = time.perf_counter()
-    for _, trial in iter_results(ber_cell, cells, shared, executor):
+    for _, trial in iter_results(ber_cell, cells, shared, executor, threads_per_task=1):
         trials.append(trial)
         i, ber, protection, n = groups[g]
         if len(trials) < n:

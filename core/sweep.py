@@ -196,8 +196,9 @@ def shared_id(shared, name: str) -> str:
 
 
 def _run_remote(fn, refs: dict, cell, threads: int):
-    # Floating-point reductions (re-training, evaluation) depend on torch's thread count: every cell runs with
-    # the driver's, so a cluster gives bit-identical results to a serial run of the same code on the same CPU.
+    # Floating-point reductions in training depend on torch's thread count: a cell runs with the driver's count
+    # unless the sweep says its cells only evaluate (``threads_per_task``), so a cluster gives bit-identical
+    # results to a serial run of the same code on the same CPU.
     import torch
 
     if torch.get_num_threads() != threads:
@@ -221,14 +222,19 @@ def task_device() -> str:
 
 def iter_results(fn: Callable, cells: Sequence, shared: Shared | dict | None = None,
                  executor: Executor | None = None, progress: Progress | None = None,
-                 gpu: bool = False) -> Iterator[tuple[int, Any]]:
+                 gpu: bool = False, threads_per_task: int | None = None) -> Iterator[tuple[int, Any]]:
     """Yield ``(index, fn(shared, cells[index]))`` in the order of ``cells``, each as soon as it and every cell
     before it are done (so a caller that commits results as they come leaves a prefix behind if stopped).
 
     ``progress(done, total)`` is called after every finished cell. ``gpu=True`` is for cells that run their
     torch work on ``task_device()``: on a cluster with GPUs each asks for ``gpus_per_task`` of one. (The library
     and Fig. 3 cells do not ask yet: the engine's working copy evaluates on the CPU, and an unused GPU request
-    would only limit how many cells run at once.) The first failing cell raises its exception here."""
+    would only limit how many cells run at once.) The first failing cell raises its exception here.
+
+    ``threads_per_task``: torch threads of each remote cell (default: the driver's count, which keeps training
+    cells bit-identical to a serial run). Cells that only evaluate may pass 1, so that one worker per core runs
+    in parallel: inference outputs of this engine do not depend on the thread count (the serial-vs-Ray identity
+    test of the library's BER grid checks it)."""
     executor = SERIAL if executor is None else executor
     if not isinstance(executor, Executor):
         raise ValueError(f"executor={executor!r} must be a core.sweep.Executor")
@@ -252,10 +258,12 @@ def iter_results(fn: Callable, cells: Sequence, shared: Shared | dict | None = N
         finally:
             clear_cache()  # this process is no worker: free decoded sub-models once the sweep is over
         return
-    yield from _iter_ray(fn, cells, shared, executor, progress, gpu)
+    if threads_per_task is not None:
+        check_int("threads_per_task", threads_per_task, 1)
+    yield from _iter_ray(fn, cells, shared, executor, progress, gpu, threads_per_task)
 
 
-def _iter_ray(fn, cells, shared: Shared, executor: Executor, progress, gpu: bool):
+def _iter_ray(fn, cells, shared: Shared, executor: Executor, progress, gpu: bool, threads_per_task: int | None):
     ray = ensure_ray(executor)
     options = {"max_retries": executor.max_retries, "retry_exceptions": False}
     if gpu and ray.cluster_resources().get("GPU", 0) > 0:
@@ -263,7 +271,7 @@ def _iter_ray(fn, cells, shared: Shared, executor: Executor, progress, gpu: bool
     remote = ray.remote(_run_remote).options(**options)
     import torch
 
-    threads = torch.get_num_threads()
+    threads = torch.get_num_threads() if threads_per_task is None else threads_per_task
     pending = {remote.remote(fn, shared.items, cell, threads): i for i, cell in enumerate(cells)}
     done: dict[int, Any] = {}
     next_index = 0
@@ -283,9 +291,9 @@ def _iter_ray(fn, cells, shared: Shared, executor: Executor, progress, gpu: bool
 
 
 def run(fn: Callable, cells: Sequence, shared: Shared | dict | None = None, executor: Executor | None = None,
-        progress: Progress | None = None, gpu: bool = False) -> list:
+        progress: Progress | None = None, gpu: bool = False, threads_per_task: int | None = None) -> list:
     """All results of a sweep, in the order of ``cells``."""
-    return [result for _, result in iter_results(fn, cells, shared, executor, progress, gpu)]
+    return [result for _, result in iter_results(fn, cells, shared, executor, progress, gpu, threads_per_task)]
 
 
 def tqdm_progress(desc: str, unit: str = "cell") -> tuple[Progress, Callable[[], None]]:

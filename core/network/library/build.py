@@ -20,7 +20,7 @@ from core.sweep import SERIAL, Executor, iter_results, share
 from core.validation import check_int
 
 from .catalog import CATALOG, build_lock, check_catalog, connect, init_catalog, state_sha256
-from .cells import BerCell, ber_cell, generate_cell, group_specs
+from .cells import BerCell, ber_cell, generate_cell, group_specs, with_clean
 from .config import MODES, LibraryConfig, entry_key
 from .reader import Library, spec_from_row
 from .weights import sha256_bytes, sha256_file, write_atomic
@@ -117,7 +117,7 @@ def build_library(root_path_or_model, data: DataSplits, out_dir: str | Path,
                     generated.append(entry.key)
                     if on_entry is not None:
                         on_entry(entry.key, len(generated))
-            ber_count = _measure_ber(path, lib, shared, executor, config, seed, bars.phase("BER grid"))
+            ber_count = _measure_ber(path, lib, shared, executor, config, seed, bars)
         finally:
             bars.close()
     skipped = tuple(entry_key(s) for s in config.specs() if entry_key(s) in have)
@@ -138,7 +138,7 @@ def _commit_entry(path: Path, folder: Path, entry, seed: int) -> None:
 
 
 def _measure_ber(path: Path, lib: Library, shared, executor: Executor, config: LibraryConfig, seed: int,
-                 progress) -> int:
+                 bars: "_Bars") -> int:
     """Measure every missing (entry, mode, BER, protection) cell with ``config.trials`` paired trials."""
     if not config.ber_grid or not config.protections:
         return 0
@@ -164,11 +164,12 @@ def _measure_ber(path: Path, lib: Library, shared, executor: Executor, config: L
                               spec, int(row.total_bits)) for i in range(config.trials)]
     if not cells:
         return 0
-    shared = shared.with_items(**weights)
+    shared = with_clean(cells, shared.with_items(**weights), executor, bars.phase("Measuring each sub-model without bit errors"))
+    progress = bars.phase("BER grid")
     trials, group_index, count = [], 0, 0
     con = connect(path)
     try:
-        for _, result in iter_results(ber_cell, cells, shared, executor, progress):
+        for _, result in iter_results(ber_cell, cells, shared, executor, progress, threads_per_task=1):
             trials.append(result)
             entry_id, mode, ber, protection, first, n = groups[group_index]
             if len(trials) < n:

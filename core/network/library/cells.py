@@ -12,6 +12,7 @@ import json
 import time
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 
 from core.compress.combine import SubModel, SubModelSpec, generate
@@ -21,7 +22,7 @@ from core.link.reliability import clean_correctness, paired_trial
 from core.link.working import WorkingCopy
 from core.model.data import DataSplits
 from core.model.models import NUM_STAGES, BackboneNet, DepthSubModel, server_model
-from core.sweep import shared_id, worker_cache
+from core.sweep import run, shared_id, worker_cache
 
 from .config import FEATURE_BITS, entry_key
 from .weights import parse_weights, submodel_from_tensors, weights_bytes
@@ -171,7 +172,7 @@ class BerCell:
     total_bits: int = 0
 
 
-def _working_state(shared, cell: BerCell):
+def _working_copy(shared, cell: BerCell) -> WorkingCopy:
     item = shared[cell.source]
     if isinstance(item, (bytes, bytearray)):
         tensors, meta = parse_weights(bytes(item), cell.source)
@@ -183,14 +184,42 @@ def _working_state(shared, cell: BerCell):
     if cell.mode == "split":
         split = SplitModule(sub.module, server_model(shared["root"], sub.spec.depth))
         model = SubModel(sub.spec, split, sub.payload, sub.masks, sub.bits_map, sub.card)
-    working = WorkingCopy(model)  # private to this process; trials corrupt and restore it in place
-    return working, clean_correctness(working.module, shared["data"])
+    return WorkingCopy(model)  # private to this process; trials corrupt and restore it in place
+
+
+def _working(shared, cell: BerCell) -> WorkingCopy:
+    key = ("working", cell.sha256, cell.mode, shared_id(shared, cell.source), shared_id(shared, "root"),
+           shared_id(shared, "data"))
+    return worker_cache(key, lambda: _working_copy(shared, cell))
+
+
+def clean_name(cell: BerCell) -> str:
+    """The shared item holding the clean per-image correctness of a cell's sub-model and mode."""
+    return f"clean:{cell.source}:{cell.mode}"
+
+
+def clean_cell(shared, cell: BerCell) -> np.ndarray:
+    """The clean sub-model's per-image correctness on the whole test split: once per sub-model and mode."""
+    return clean_correctness(_working(shared, cell).module, shared["data"])
+
+
+def with_clean(cells, shared, executor, progress=None):
+    """``shared`` plus the clean correctness of every (sub-model, mode) among ``cells``, each computed once (in
+    parallel on Ray) and shared, so that no worker repeats the pass over the whole test split."""
+    firsts = list({clean_name(c): c for c in cells}.values())
+    arrays = run(clean_cell, firsts, shared, executor, progress, threads_per_task=1)
+    return shared.with_items(**{clean_name(c): a for c, a in zip(firsts, arrays)})
 
 
 def ber_cell(shared, cell: BerCell):
-    """One paired trial (core.link.reliability.paired_trial) of a cell; its working copy is kept per process."""
-    key = ("working", cell.sha256, cell.mode, shared_id(shared, cell.source), shared_id(shared, "root"),
-           shared_id(shared, "data"))
-    working, clean = worker_cache(key, lambda: _working_state(shared, cell))
+    """One paired trial (core.link.reliability.paired_trial) of a cell; its working copy is kept per process, and
+    its clean correctness comes from ``with_clean`` (or is computed here once per process without it)."""
+    working = _working(shared, cell)
+    name = clean_name(cell)
+    if name in shared:
+        clean = shared[name]
+    else:
+        key = ("clean", cell.sha256, cell.mode, shared_id(shared, cell.source), shared_id(shared, "data"))
+        clean = worker_cache(key, lambda: clean_correctness(working.module, shared["data"]))
     return paired_trial(working, shared["data"], clean, cell.ber, cell.protection, cell.seed, cell.index,
                         cell.images)
