@@ -12,6 +12,10 @@ from app.settings import area_choices
 _presets = services.mobility_presets()
 SCENARIOS, POLICIES = _presets["scenarios"], _presets["policies"]
 MINUTES = (10, 20, 30, 60, 120, 240)
+PRESET_LABELS = {"default": "default (daily routines)", "routine": "daily routines", "habits": "personal habits",
+                 "no_cell_sharing": "no cell sharing", "single_accelerator": "one AI accelerator",
+                 "mostly_drivers": "mostly drivers", "random_waypoint": "random waypoint (unpredictable)",
+                 "fr2_400mhz": "5G FR2 at 400 MHz", "benchmark_1000": "1,000 users (benchmark)"}
 PRESET_STORIES = {
     "default": "200 users with daily routines (home, work, lunch, leisure) for an hour, walking and driving on "
                "the streets; downloads share each cell; devices with two AI accelerators",
@@ -72,7 +76,8 @@ st.caption(f"Simulated users walk and drive between the places of {area.name}. E
 
 c1, c2, c3, c4, c5 = st.columns([2, 1, 1, 1, 1])
 preset = c1.selectbox("Scenario preset", list(SCENARIOS), key="mob_preset", on_change=_on_preset,
-                      format_func=lambda k: k.replace("_", " "), help="Sets users, duration and accelerators")
+                      format_func=lambda k: PRESET_LABELS.get(k, k.replace("_", " ")),
+                      help="Sets users, duration and accelerators")
 users = c2.number_input("Users", min_value=10, max_value=2000, step=10, key="mob_users")
 minutes = c3.select_slider("Duration (min)", MINUTES, key="mob_minutes")
 accelerators = c4.radio("AI accelerators", (1, 2), key="mob_acc", horizontal=True,
