@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from core.mobility.area import list_areas, load_area
+from core.mobility.area import DEFAULT_AREA_PATH, area_file, area_key, list_areas, load_area
 from core.mobility.catalog import FALLBACK_SOURCE, library_models, model_arrays, preset_models
 from core.mobility.cell import run_transfers
 from core.mobility.movement import ROUTINE, MovementConfig, simulate_movement
@@ -200,6 +200,19 @@ def test_a_damaged_area_file_is_named(tmp_path):
     with pytest.raises(ValueError, match="bad.json is not valid JSON"):
         load_area(bad)
     assert any("damaged" in name for name in list_areas(tmp_path))
+
+
+def test_an_area_is_named_by_its_file_in_settings_and_links(tmp_path, monkeypatch):
+    assert area_file("") == area_file("hku_central") == DEFAULT_AREA_PATH and area_key(DEFAULT_AREA_PATH) == "hku_central"
+    _write_osm(tmp_path / "town.osm")
+    osm_main([str(tmp_path / "town.osm"), "--out", str(tmp_path / "areas" / "town.json"), "--name", "Town"])
+    with pytest.raises(ValueError, match=r"area='town' is not an area file on offer; allowed: \['hku_central'\]"):
+        area_file("town")
+    monkeypatch.setenv("INSITU_AREAS", str(tmp_path / "areas"))
+    assert area_file("town") == tmp_path / "areas" / "town.json" and area_key(area_file("town")) == "town"
+    for bad in ("../areas/town", "/etc/passwd", ".hidden", "town.json"):     # a name, never a path
+        with pytest.raises(ValueError, match="is not an area file on offer"):
+            area_file(bad)
 
 
 # --- model sizes from the AI library -----------------------------------------------------------------------
