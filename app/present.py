@@ -82,12 +82,15 @@ def format_choice(where=None) -> str:
     return image_format()
 
 
-def chart(fig, key: str, name: str | None = None, where=None, **kwargs):
+def chart(fig, key: str, name: str | None = None, where=None, height: int | None = None, **kwargs):
     """st.plotly_chart with the slide export config (PNG/SVG at 1920x1080 from the modebar), the colour-blind-safe
-    palette and, in presenter view, larger fonts and height. ``fig`` is copied, never changed."""
+    palette and, in presenter view, larger fonts and height (``height`` in pixels overrides it: a slide's room).
+    ``fig`` is copied, never changed."""
     where = where if where is not None else st
     _remember(key, "figure", _title(fig) or (name or key).replace("_", " "), fig)
     shown = charts.readable(fig, SCALE if is_on() else 1.0)
+    if height is not None:
+        shown.update_layout(height=int(height))
     return where.plotly_chart(shown, key=key, config=charts.plot_config(name or key, image_format()), **kwargs)
 
 

@@ -58,8 +58,9 @@ def readable(fig: go.Figure, scale: float = 1.0) -> go.Figure:
 def ber_axis(fig: go.Figure, lo: float, hi: float, axis: str = "xaxis", title: str = "bit-error rate (BER)") -> None:
     """A log BER axis ticked at every power of ten as '10⁻³', never '100n' or '1e-3'."""
     values, labels = units.log_ticks(lo, hi)
+    pad = 0.15  # of a decade on each side, so that markers at the first and last tick are drawn whole
     fig.update_layout({axis: dict(type="log", title=title, tickvals=values, ticktext=labels,
-                                  range=[np.log10(lo), np.log10(hi)])})
+                                  range=[np.log10(lo) - pad, np.log10(hi) + pad])})
 
 
 def chance_line(fig: go.Figure, chance: float | None, **where) -> None:

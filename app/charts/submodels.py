@@ -39,7 +39,7 @@ def pareto_figure(candidates: pd.DataFrame, chosen: dict, chance: float | None =
             mode="markers+text", name="chosen", text=[t for t, _ in picks], textposition="top center",
             marker=dict(size=18, symbol="star", color="black", line=dict(width=1, color="white"))))
     chance_line(fig, chance)
-    fig.update_layout(xaxis=dict(type="log", title="download size (Mbit, log scale)"),
+    fig.update_layout(xaxis=dict(type="log", dtick=1, title="download size (Mbit, log scale)"),
                       yaxis=dict(title="expected accuracy at the device's BER", range=[0, 1.02], tickformat=".0%"),
                       margin=dict(l=10, r=10, t=30, b=10), legend=dict(orientation="h"))
     return fig

@@ -17,6 +17,7 @@ REPORT = "story_report"  # (settings, html) of the last prepared report
 VERDICT_BOX = {story.HOLDS: (st.success, "Holds"), story.CONDITIONAL: (st.warning, "Holds with a caveat"),
                story.DOES_NOT_HOLD: (st.error, "Does not hold here")}
 N = len(story.STEPS)
+SLIDE_CHART_PX = 600     # presenter view: the chart's height, so that it ends above a 1080-pixel screen's edge
 
 
 def _go(delta: int) -> None:
@@ -81,32 +82,40 @@ forward.button("Next", key="story_next", icon=":material/arrow_forward:", icon_p
                args=(1,), disabled=index == N - 1, shortcut="Right", type="primary", width="stretch")
 present.toggle(mode, key="w_presenter_guide")
 
-st.header(f"{index + 1}. {step.title}", anchor=f"step-{step.key}")
-terms = " · ".join(step.terms)
-st.markdown(f"Words on this step: *{terms}*", help=glossary.tip(*step.terms))
+# In presenter view the step's title, its words (a tooltip) and its preset share one row, and the headline is a
+# size smaller, so that the chart fits a 1080-pixel-high screen without scrolling (tests/browser/test_story.py).
+slide = present.is_on()
+has_preset = step.preset is not None and step.preset in SCENARIOS
+title_col, preset_col = st.columns([3, 1], vertical_alignment="center") if slide and has_preset else (st, st)
+title_col.header(f"{index + 1}. {step.title}", anchor=f"step-{step.key}",
+                 help=glossary.tip(*step.terms) if slide else None)
+if not slide:
+    st.markdown(f"Words on this step: *{' · '.join(step.terms)}*", help=glossary.tip(*step.terms))
 
-if step.preset is not None and step.preset in SCENARIOS:
+if has_preset:
     scenario = SCENARIOS[step.preset]
     in_use = s == apply_scenario(step.preset)
-    p1, p2 = st.columns([2, 5], vertical_alignment="center")
+    p1, p2 = (preset_col, None) if slide else st.columns([2, 5], vertical_alignment="center")
     p1.button(f"Use the preset: {scenario.title}" + (" (in use)" if in_use else ""), key=f"story_preset_{step.key}",
               on_click=_use_preset, args=(step.preset,), icon=":material/tune:", disabled=in_use,
-              help=scenario.story)
-    p2.caption(f"Why this preset: {step.why_preset}.")
+              help=f"Why this preset: {step.why_preset}. {scenario.story}" if slide else scenario.story)
+    if p2 is not None:
+        p2.caption(f"Why this preset: {step.why_preset}.")
 
 try:
     card = story.card(step.key, s)
 except ValueError as err:  # a setting the engine refuses for this step: said plainly, the story goes on
     card = story.Card(f"This step cannot be computed for the current settings: {err}", problem=str(err))
 
-st.markdown(f"### {card.headline}")
+st.markdown(f"{'####' if slide else '###'} {card.headline}")
 present.remember("headline", "text", f"{index + 1}. {step.title}", card.headline)
 if card.problem:
     st.warning(card.problem)
 if card.figure is not None:
-    present.chart(card.figure, key=f"story_chart_{step.key}", name=f"step{index + 1}_{step.key}")
+    present.chart(card.figure, key=f"story_chart_{step.key}", name=f"step{index + 1}_{step.key}",
+                  height=SLIDE_CHART_PX if slide else None)
 if card.html:
-    st.iframe(card.html, height=620 if present.is_on() else 520)
+    st.iframe(card.html, height=SLIDE_CHART_PX if slide else 520)
     if card.html_offline:
         present.remember("map", "html", "Map", card.html_offline)
     st.caption("Map: the first users' paths; a ring where each download started and a dot where it finished "

@@ -16,6 +16,15 @@ pytestmark = pytest.mark.browser
 SLIDE = {"width": 1920, "height": 1080}
 
 
+# Where the step's first chart sits on the slide, and how wide the page is against the window.
+LAYOUT_JS = """() => {
+  const chart = document.querySelector('[data-testid="stMain"] .js-plotly-plot');
+  const box = chart ? chart.getBoundingClientRect() : null;
+  return {chart_bottom: box ? box.bottom : null, window_h: window.innerHeight,
+          page_w: document.documentElement.scrollWidth, window_w: window.innerWidth};
+}"""
+
+
 def _step_heading(page, n: int):
     return page.get_by_role("heading", name=f"{n}. {story.STEPS[n - 1].title}", level=2)
 
@@ -41,6 +50,7 @@ def walk(browser, app_url, tmp_path_factory):
                 "sidebar_visible": page.locator('[data-testid="stSidebar"]').is_visible(),
                 "root_font_px": page.evaluate("() => parseFloat(getComputedStyle(document.documentElement).fontSize)"),
                 "charts": page.locator(".js-plotly-plot").count(),
+                **page.evaluate(LAYOUT_JS),
             })
             if n < len(story.STEPS):
                 page.locator("body").press("ArrowRight")  # the Next button's keyboard shortcut
@@ -72,3 +82,12 @@ def test_the_walk_asks_no_other_host(walk, app_url):
     foreign = sorted({u for u in walk["urls"] if urlsplit(u).scheme not in ("data", "blob", "about")
                       and urlsplit(u).netloc != own})
     assert walk["urls"] and not foreign, foreign[:20]
+
+
+def test_each_chart_fits_the_slide_without_scrolling_and_nothing_sticks_out_right(walk):
+    """At 1920x1080 the step's chart ends above the screen's lower edge (headline and chart on one slide), and the
+    page is no wider than the window."""
+    below = {s["n"]: s["chart_bottom"] for s in walk["steps"] if s["chart_bottom"] and s["chart_bottom"] > s["window_h"]}
+    assert not below, f"chart bottom below {SLIDE['height']} px on steps {below}; screenshots: {walk['folder']}"
+    wide = {s["n"]: s["page_w"] for s in walk["steps"] if s["page_w"] > s["window_w"]}
+    assert not wide, f"page wider than the window on steps {wide}; screenshots: {walk['folder']}"
