@@ -92,7 +92,7 @@ def place_link(place: str, area_key: str = "", area_stamp: float = 0.0):
 
 from core.compress.combine import SubModelSpec as _Spec  # noqa: E402
 from core.link.packets import PACKET_MODES, PacketConfig, packet_report  # noqa: E402,F401  (for the Live page)
-from core.link.protections import PROTECTIONS  # noqa: E402,F401
+from core.link.protections import PROTECTIONS, protection_label  # noqa: E402,F401
 from core.link.reliability import EstimateConfig  # noqa: E402
 
 # The sub-models the Live page offers besides the library's choices (label -> spec).

@@ -6,7 +6,6 @@ import streamlit as st
 
 from app import glossary, present, services, units
 from app.library_build import build_button
-from core.link.protections import protection_label
 
 s = services.settings()
 st.title("AI library")
@@ -80,7 +79,7 @@ else:
                f"of {images} or more test images each, as a share of images classified correctly; the table "
                "below gives each value's 95 % interval.")
     wide = ber.pivot_table(index=["label", "mode"], columns=["protection", "ber"], values="mean")
-    wide.columns = [f"{protection_label(p)}, BER {units.ber_short(b)}" for p, b in wide.columns]
+    wide.columns = [f"{services.protection_label(p)}, BER {units.ber_short(b)}" for p, b in wide.columns]
     present.table(wide.reset_index(), "Accuracy under bit errors", hide_index=True, width="stretch",
                   key="ber_wide_table", column_config={"label": "sub-model", **{
                       c: st.column_config.NumberColumn(c, format="percent") for c in wide.columns}})

@@ -8,7 +8,6 @@ from app.library_build import build_button
 from app.location import location_picker
 from app.rootcard import root_card
 from app.story import explain_binding
-from core.link.protections import protection_label
 
 s = services.settings()
 root, card = services.root_model(s.model)
@@ -22,7 +21,7 @@ st.caption(f"The device situation (DSI) the network answers: **{hw.name}** ({uni
            f"{precision_words(hw.precisions)} numbers) · **{app_.name}**: {units.seconds(app_.latency_budget_s)} "
            f"budget, accuracy ≥ {app_.min_accuracy:.0%}, {app_.samples_per_task} sample(s) · downlink "
            f"{units.rate(ch.downlink_bps)}, uplink {units.rate(ch.uplink_bps)}, bit-error rate "
-           f"{units.ber(ch.ber)} · receiver: {protection_label(s.protection)}",
+           f"{units.ber(ch.ber)} · receiver: {services.protection_label(s.protection)}",
            help=glossary.tip("DSI", "BER", "protection"))
 
 location_picker(s.place)
