@@ -347,8 +347,8 @@ def _combined(s: Settings) -> Card:
 
 
 # ----------------------------------------------------------------------------------------------- 6/7. BER
-_BER_CLAIM = ("A BER of 1e-3 is sufficient to rein in the performance loss; ultra-reliable communication "
-              "(BER below 1e-9) is an overkill (Sec. 4).")
+_BER_CLAIM = ("A BER of 10⁻³ is sufficient to rein in the performance loss; ultra-reliable communication "
+              "(BER below 10⁻⁹) is an overkill (Sec. 4).")
 
 
 def _ber_chart(s: Settings, bits: tuple, protections: tuple, series: Callable, title: str):
