@@ -8,7 +8,7 @@ if str(ROOT) not in sys.path:  # `streamlit run app/main.py` puts app/ on the pa
 
 import streamlit as st  # noqa: E402
 
-from app import present  # noqa: E402
+from app import present, services  # noqa: E402
 from app.controls import sidebar  # noqa: E402
 
 st.set_page_config(page_title="In-situ model downloading", page_icon=str(ROOT / "app" / "static" / "icon.png"), layout="wide")
@@ -26,6 +26,7 @@ PAGES = [
     st.Page("views/guide.py", title="Guide", icon=":material/school:", url_path="guide"),
 ]
 
+services.forget_replaced_roots()  # a root file replaced under the same name: no cached value of the old one
 nav = st.navigation(PAGES)
 present.init_from_url()  # before the sidebar rewrites the URL
 sidebar()

@@ -2,8 +2,14 @@
 
 Everything handed out is read-only by contract: pages never mutate a cached model (the engine copies before it
 changes anything), and cache keys are plain values the page passes explicitly.
+
+Longer than 400 lines on purpose: this is the one cached service layer, so every cache, its key and its size
+limit can be read in one file (sections: roots and data, location, live estimates, rates, mobility, library,
+depth and progressive, guide). A package with one module per section is the next step if it grows further.
 """
 from __future__ import annotations
+
+import threading
 
 import streamlit as st
 
@@ -19,6 +25,30 @@ from core.network.select import ACCURACY_RULE, TECHNIQUES  # noqa: F401
 from core.network.tiers import HOLDS, TIER_PRESETS  # noqa: F401  (for the AI library page)
 
 
+_ROOTS_SEEN: dict[str, tuple] = {}  # root name -> the file identity its cached values were made from
+_ROOTS_LOCK = threading.Lock()
+
+
+def forget_replaced_roots() -> list[str]:
+    """Called by the router before every run: when a root model's file was replaced since its cached values were
+    made (another path, modification time or size under the same name), every cache is cleared, so no page shows
+    numbers of the old file. Caches are keyed by the root's name; this keeps that key honest. Returns the names."""
+    replaced = []
+    with _ROOTS_LOCK:
+        for model, seen in list(_ROOTS_SEEN.items()):
+            try:
+                now = root_identity(model)
+            except (OSError, KeyError, ValueError):
+                now = None
+            if now != seen:
+                replaced.append(model)
+                del _ROOTS_SEEN[model]
+    if replaced:
+        st.cache_data.clear()
+        st.cache_resource.clear()
+    return replaced
+
+
 @st.cache_resource(show_spinner="Loading the root model…")
 def root_model(model: str = DEFAULT_MODEL_NAME) -> tuple[BackboneNet, ModelCard]:
     from app.settings import model_choices
@@ -26,7 +56,10 @@ def root_model(model: str = DEFAULT_MODEL_NAME) -> tuple[BackboneNet, ModelCard]
     choices = model_choices()
     if model not in choices:
         raise ValueError(f"model={model!r} is not one of {list(choices)}")
+    identity = root_identity(model)
     root, card = load_checkpoint(choices[model])
+    with _ROOTS_LOCK:
+        _ROOTS_SEEN[model] = identity
     for p in root.parameters():
         p.requires_grad_(False)  # shared and read-only
     return root, card
@@ -93,6 +126,7 @@ def place_link(place: str, area_key: str = "", area_stamp: float = 0.0):
 from core.compress.combine import SubModelSpec as _Spec  # noqa: E402
 from core.link.packets import PACKET_MODES, PacketConfig, packet_report  # noqa: E402,F401  (for the Live page)
 from core.link.protections import PROTECTIONS, protection_label  # noqa: E402,F401
+from core.link.ber import BER_GRID  # noqa: E402,F401  (the Live page's curve)
 from core.link.reliability import EstimateConfig  # noqa: E402
 
 # The sub-models the Live page offers besides the library's choices (label -> spec).

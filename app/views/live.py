@@ -121,8 +121,14 @@ def ber_curve():
     protections = st.multiselect("Protections", list(services.PROTECTIONS), default=sorted({"none", protection}),
                                  format_func=lambda p: services.PROTECTIONS[p].label, key="curve_prot")
     curve_config = services.live_config(3.0, 10, None)
-    rows = [{**r.row(), "ber": b, "protection": p}
-            for b, p, r in services.ber_sweep(ident, s.model, tuple(protections), seed, curve_config)]
+    total = len(services.BER_GRID) * len(protections)
+    bar = st.empty()  # a first visit measures every point (about a second each on photos): say how far it is
+    rows = []
+    for b, p, r in services.ber_sweep(ident, s.model, tuple(protections), seed, curve_config):
+        rows.append({**r.row(), "ber": b, "protection": p})
+        if len(rows) < total:
+            bar.progress(len(rows) / total, text=f"Measuring the curve: {len(rows)} of {total} points")
+    bar.empty()
     frame = pd.DataFrame(rows).rename(columns={"ci_low": "ci95_low", "ci_high": "ci95_high"})
     now = None if result is None else (ber, result.mean, protection)
     fig = charts.ber_curve_figure(frame, current=now) if len(frame) else None

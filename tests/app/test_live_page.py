@@ -150,3 +150,30 @@ def test_a_damaged_library_entry_is_reported_by_name_not_raised(monkeypatch, tin
     at.selectbox(key="live_choice").select(chosen[0]).run()
     assert not at.exception, at.exception
     assert any("damaged" in e.value and "Complete the library" in e.value for e in at.error)
+
+
+def test_a_root_file_replaced_under_the_same_name_is_read_again(monkeypatch, shuffled_root, tmp_path):
+    """Caches are keyed by the root's name: a checkpoint retrained into the same file must not keep showing the
+    old file's numbers (the router clears the caches when a root's file changed)."""
+    import shutil
+
+    from core.model.models import DIGITS_CHECKPOINT
+
+    folder = tmp_path / "models"
+    folder.mkdir()
+    for suffix in (".safetensors", ".json"):
+        shutil.copy(DIGITS_CHECKPOINT.with_suffix(suffix), folder / f"mine{suffix}")
+    monkeypatch.setenv("INSITU_MODELS", str(folder))
+    monkeypatch.setenv("INSITU_LIBRARY", str(tmp_path / "no-library"))
+    at = AppTest.from_file(MAIN, default_timeout=600)
+    at.switch_page("views/live.py").run()
+    mine = next(o for o in at.selectbox(key="w_model").options if o.startswith("mine"))
+    at.selectbox(key="w_model").select(mine).run()
+    assert not at.exception, at.exception
+    before = _percent(at, CLEAN)
+    for suffix in (".safetensors", ".json"):  # retrained into the same file: here, the shuffled root
+        shutil.copy(shuffled_root / f"shuffled{suffix}", folder / f"mine{suffix}")
+    at.run()
+    assert not at.exception, at.exception
+    after = _percent(at, CLEAN)
+    assert before > 90 and after < 20, (before, after)
