@@ -108,10 +108,13 @@ def table(df, title: str = "", where=None, column_config: dict | None = None, **
     return where.dataframe(shown, column_config=config or None, **kwargs)
 
 
-def metric(where, label: str, value, delta=None, **kwargs):
-    """st.metric in ``where`` (a column, the sidebar, st), remembered for the report as a number."""
+def metric(where, label: str, value, delta=None, report_label: str | None = None, **kwargs):
+    """st.metric in ``where`` (a column, the sidebar, st), remembered for the report as a number under
+    ``report_label`` (default: the label; name them apart where a page repeats a label). A metric redrawn in the
+    same run (a growing estimate) keeps its latest value."""
     where = where if where is not None else st
-    _remember(f"metric:{label}:{len(_record())}", "fact", label, (str(value), "" if delta is None else str(delta)))
+    name = report_label or label
+    _remember(f"metric:{name}", "fact", name, (str(value), "" if delta is None else str(delta)))
     return where.metric(label, value, delta, **kwargs)
 
 

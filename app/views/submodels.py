@@ -64,9 +64,10 @@ for col, technique in zip(cols, services.TECHNIQUES):
                     + (" · generated now" if chosen.get("generated_on_the_fly") else ""),
                     help=glossary.tip("exit", "split", "tier"))
         present.metric(st, "Expected accuracy", units.percent(chosen["accuracy"]), chosen["accuracy_source"],
-                       delta_color="off", delta_arrow="off")
+                       delta_color="off", delta_arrow="off", report_label=f"{technique} level: expected accuracy")
         present.metric(st, "Download", units.bits(chosen["total_bits"]),
-                       f"{chosen['size_pct_of_root']:.1f} % of the root", delta_color="off", delta_arrow="off")
+                       f"{chosen['size_pct_of_root']:.1f} % of the root", delta_color="off", delta_arrow="off",
+                       report_label=f"{technique} level: download")
         budget = chosen["latency_budget_s"]
         st.progress(min(1.0, chosen["latency_s"] / budget),
                     text=f"time to answer {units.seconds(chosen['latency_s'])} of {units.seconds(budget)}")
