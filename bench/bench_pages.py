@@ -15,8 +15,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.browser.conftest import (CHROMIUM_ARGS, ROOT, VIEWPORT, find_chromium, healthy, nav_links,  # noqa: E402
-                                    open_page, start_app, stop_app, wait_idle)
+from tests.browser.conftest import (CHROMIUM_ARGS, ROOT, VIEWPORT, find_chromium, healthy, metrics,  # noqa: E402
+                                    nav_links, open_page, start_app, stop_app, wait_idle)
 
 TARGETS = {"page switch (warm)": 2.0, "first accuracy after a BER change": 0.5,
            "5-trial estimate after a BER change": 2.0,
@@ -119,7 +119,11 @@ def bench(url: str, chromium: str, switches: int, ber_changes: int, cold_s: floa
                 box.fill("1e-3")
                 t0 = time.perf_counter()
                 box.press("Enter")
-                page.wait_for_function(TRIALS_SHOWN_JS, arg=[ACCURACY, 1, "10⁻³"], timeout=120_000, polling=20)
+                try:
+                    page.wait_for_function(TRIALS_SHOWN_JS, arg=[ACCURACY, 1, "10⁻³"], timeout=120_000, polling=20)
+                except Exception:
+                    print("  no estimate at 10⁻³ shown; the page's metrics:", metrics(page), box.input_value())
+                    raise
                 first = time.perf_counter() - t0
                 page.wait_for_function(HALF_WIDTH_JS, arg=[ACCURACY, 2.0, "10⁻³"], timeout=120_000, polling=20)
                 narrow = time.perf_counter() - t0
