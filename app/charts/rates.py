@@ -51,7 +51,7 @@ def fig4_figure(df: pd.DataFrame, reference_rates: pd.DataFrame | None = None, l
                       yaxis_title="required downlink rate (bit/s)", hovermode="closest", height=560,
                       legend=dict(font_size=11), margin=dict(l=10, r=10, t=60, b=40))
     fig.update_xaxes(range=[0, 100])
-    fig.update_yaxes(type="log" if log_y else "linear", tickformat="~s", exponentformat="SI")
+    fig.update_yaxes(type="log" if log_y else "linear", tickformat="~s", exponentformat="SI", ticksuffix="b/s")
     return fig
 
 
