@@ -109,16 +109,19 @@ cols = st.columns(len(overall))
 for col, (policy, row) in zip(cols, overall.iterrows()):
     col.metric(f"{policy}: interruption per user", f"{row['interruption_s_per_user']:.2f} s",
                help="Seconds per user that the application waited for its model")
+# Columns both tables show, with the same words and formats.
+SHARED_COLUMNS = {
+    "interruption_s_per_user": st.column_config.NumberColumn("interruption per user (s)", format="%.2f"),
+    "on_time_share": st.column_config.NumberColumn("on time", format="percent"),
+    "peak_bs_load_Mbps": st.column_config.NumberColumn("peak BS load (Mb/s)", format="%.1f"),
+}
 table = overall.reset_index()[["policy", "users", "switches", "interruption_s_per_user", "on_time_share",
                                "next_place_accuracy", "wasted_Mbit", "wasted_share", "after_window_Mbit",
                                "peak_bs_load_Mbps", "mean_bs_load_Mbps", "sharing_delay_s_per_switch",
                                "predicted_share", "downloaded_Mbit"]]
 st.dataframe(table, hide_index=True, width="stretch", key="policy_table",
-             column_config={"users": st.column_config.NumberColumn("users", format="%d"),
+             column_config={**SHARED_COLUMNS, "users": st.column_config.NumberColumn("users", format="%d"),
                             "switches": st.column_config.NumberColumn("model switches", format="%d"),
-                            "interruption_s_per_user": st.column_config.NumberColumn("interruption per user (s)",
-                                                                                     format="%.2f"),
-                            "on_time_share": st.column_config.NumberColumn("on time", format="percent"),
                             "next_place_accuracy": st.column_config.NumberColumn("next place right",
                                                                                  format="percent"),
                             "wasted_Mbit": st.column_config.NumberColumn("wasted (Mbit)", format="%.0f"),
@@ -126,7 +129,6 @@ st.dataframe(table, hide_index=True, width="stretch", key="policy_table",
                                                                           format="percent"),
                             "after_window_Mbit": st.column_config.NumberColumn(
                                 "prefetched for after the window (Mbit)", format="%.0f"),
-                            "peak_bs_load_Mbps": st.column_config.NumberColumn("peak BS load (Mb/s)", format="%.1f"),
                             "mean_bs_load_Mbps": st.column_config.NumberColumn("mean BS load (Mb/s)", format="%.2f"),
                             "sharing_delay_s_per_switch": st.column_config.NumberColumn(
                                 "delay from sharing the cell (s per switch)", format="%.2f"),
@@ -156,18 +158,13 @@ st.subheader("Next-place predictors")
 pred_table = result.predictors[["label", "trips", "next_place_accuracy", "next_place_accuracy_route",
                                 "on_time_share", "interruption_s_per_user", "wasted_share", "peak_bs_load_Mbps"]]
 st.dataframe(pred_table, hide_index=True, width="stretch", key="predictor_table",
-             column_config={"label": "predictor",
+             column_config={**SHARED_COLUMNS, "label": "predictor",
                             "trips": st.column_config.NumberColumn("trips judged", format="%d"),
                             "next_place_accuracy": st.column_config.NumberColumn("next place right at departure",
                                                                                  format="percent"),
                             "next_place_accuracy_route": st.column_config.NumberColumn(
                                 "next place right after the route", format="percent"),
-                            "on_time_share": st.column_config.NumberColumn("on time", format="percent"),
-                            "interruption_s_per_user": st.column_config.NumberColumn("interruption per user (s)",
-                                                                                     format="%.2f"),
-                            "wasted_share": st.column_config.NumberColumn("wasted share", format="percent"),
-                            "peak_bs_load_Mbps": st.column_config.NumberColumn("peak BS load (Mb/s)",
-                                                                               format="%.1f")})
+                            "wasted_share": st.column_config.NumberColumn("wasted share", format="percent")})
 present.remember("predictor_table", "table", "Next-place predictors", pred_table)
 st.caption("Each predictor drives the predictive policy on the same users. Learned from each user's past visits; "
            "users without history (10 %) get the crowd's habits. The route refines the guess as the user walks. "
