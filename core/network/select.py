@@ -115,8 +115,13 @@ def _candidate_rows(entries: pd.DataFrame, ber_table: pd.DataFrame, dsi: DSI, pr
                     server_macs_per_s: float, measured_at_dsi: dict | None = None) -> list[dict]:
     hw, app, ch = dsi.hardware, dsi.application, dsi.channel
     rows = []
-    for _, e in entries.iterrows():
-        e = e.to_dict()
+    # {(entry id, mode): {BER: mean accuracy}} for this protection, grouped once (not one mask per candidate)
+    grids: dict[tuple, dict] = {}
+    mine = ber_table[ber_table.protection == protection]
+    for eid, mode, b, mean in zip(mine.entry_id.tolist(), mine["mode"].tolist(), mine.ber.tolist(),
+                                  mine["mean"].tolist()):
+        grids.setdefault((int(eid), mode), {})[b] = mean
+    for e in entries.to_dict("records"):
         modes = MODES if int(e["depth"]) < NUM_STAGES else MODES[:1]
         for mode in modes:
             if e["tier"] not in tiers:
@@ -126,9 +131,7 @@ def _candidate_rows(entries: pd.DataFrame, ber_table: pd.DataFrame, dsi: DSI, pr
             if measured_at_dsi is not None and (e["key"], mode) in measured_at_dsi:
                 acc, source = measured_at_dsi[(e["key"], mode)]
             else:
-                mine = ber_table[(ber_table.entry_id == e["id"]) & (ber_table["mode"] == mode) &
-                                 (ber_table.protection == protection)]
-                acc, source = accuracy_at_ber(clean, dict(zip(mine["ber"], mine["mean"])), ch.ber)
+                acc, source = accuracy_at_ber(clean, grids.get((int(e["id"]), mode), {}), ch.ber)
             lat = _latency_parts(e, mode, dsi, tiers[e["tier"]], server_macs_per_s)
             ok = {
                 "memory": int(e["device_memory_bytes"]) <= hw.model_memory_bytes,
