@@ -77,10 +77,20 @@ def submodel(spec: SubModelSpec, seed: int = 0, model: str = DEFAULT_MODEL_NAME)
     return generate(root, dataset(model), spec, seed)
 
 
-@st.cache_data(show_spinner="Measuring split points…")
 def split_rows(feature_bits: int = 8, model: str = DEFAULT_MODEL_NAME):
     """The split table of the root: read from its AI library's depth entries when they are there (8-bit features,
-    measured on the whole test split when the library was built: no pass over the images here), else measured."""
+    measured on the whole test split when the library was built: no pass over the images here), else measured.
+    Cached by the library's catalog version too: a library rebuilt while the app runs gives its new table."""
+    lib, _ = library_or_none(model)
+    try:
+        stamp = (library_path(model) / "catalog.sqlite").stat().st_mtime if lib is not None else 0.0
+    except OSError:  # removed since it was opened: measure
+        stamp = 0.0
+    return _split_rows(feature_bits, model, stamp)
+
+
+@st.cache_data(show_spinner="Measuring split points…")
+def _split_rows(feature_bits: int, model: str, library_stamp: float):
     import pandas as pd
     from core.network.select import library_split_points
 
@@ -140,7 +150,8 @@ LIVE_SPECS: dict[str, SubModelSpec] = {
     "Parameter level: keep 10 %, re-trained": _Spec(keep_ratio=0.1, retrain_steps=100),
     "Combined: exit 3, keep 25 %, 4-bit": _Spec(depth=3, keep_ratio=0.25, bits=4, retrain_steps=50),
 }
-LIVE_IMAGES_PER_TRIAL = 128  # first estimate in ~0.2 s on the CIFAR root; +-2 points sooner than 64 (bench_channel)
+LIVE_IMAGES_PER_TRIAL = 128  # a whole trial in ~0.2 s on the CIFAR root; +-2 points sooner than 64 (bench_channel)
+LIVE_FIRST_LOOK_IMAGES = 32   # a fresh estimate's first number: 32 images of the first download (~0.05 s)
 LIVE_STORE_ENTRIES = 256     # estimates kept (each at most a few hundred small trial records)
 
 
@@ -186,11 +197,13 @@ def root_identity(model: str = DEFAULT_MODEL_NAME) -> tuple[str, int, int]:
 
 
 def live_config(target_points: float = 1.0, max_trials: int = 200, time_budget_s: float | None = 10.0,
-                images_per_trial: int = LIVE_IMAGES_PER_TRIAL) -> EstimateConfig:
+                images_per_trial: int = LIVE_IMAGES_PER_TRIAL, first_look: bool = False) -> EstimateConfig:
     """The Live page's stopping rule: target 95 % half-width in accuracy points, at most ``max_trials`` trials
-    (at least 2), at most ``time_budget_s`` seconds per run."""
+    (at least 2), at most ``time_budget_s`` seconds per run; ``first_look``: a fresh estimate shows a number after
+    the first LIVE_FIRST_LOOK_IMAGES images of its first download (core.link.reliability, "First look")."""
     return EstimateConfig(images_per_trial=images_per_trial, target_half_width=target_points / 100,
-                          min_trials=min(3, max_trials), max_trials=max_trials, time_budget_s=time_budget_s)
+                          min_trials=min(3, max_trials), max_trials=max_trials, time_budget_s=time_budget_s,
+                          first_look_images=LIVE_FIRST_LOOK_IMAGES if first_look else None)
 
 
 def live_working(ident: tuple, model: str = DEFAULT_MODEL_NAME):
@@ -248,7 +261,8 @@ def live_estimates(ident: tuple, model: str, ber: float, protection: str, seed: 
     for result in iter_estimates(sub, dataset(model), ber, protection, config, seed,
                                  working=live_working(ident, model), clean=clean, done=store.get(key),
                                  packets=packets, fallback=values):
-        store.put(key, result.paired)
+        if not result.first_look:  # a first look is part of trial 0: shown, never stored
+            store.put(key, result.paired)
         yield result
 
 

@@ -37,7 +37,7 @@ budget = float(st.sidebar.number_input("Live estimate: seconds per run", min_val
                                        value=10.0, step=1.0, key="live_budget",
                                        help="A run stops after this long; Continue runs it further."))
 ident = options[choice]
-config = services.live_config(target, max_trials, budget)
+config = services.live_config(target, max_trials, budget, first_look=True)
 try:
     sub = services.live_submodel(ident, s.model)
 except ValueError as err:  # e.g. a damaged library entry: say which and how to repair it, no traceback
@@ -55,17 +55,22 @@ present.metric(m[2], "BER / protection", units.ber_short(ber), services.PROTECTI
 
 
 def _show(res, slot, note):
-    if res.trials < 2:
+    if res.first_look:
+        interval = (f"first look: {res.images} of the first download's {config.images_per_trial} test images; "
+                    "interval after 2 trials")
+    elif res.trials < 2:
         interval = f"interval after 2 trials; 1 trial of {res.images_per_trial} images so far"
     else:
         interval = (f"95 % interval {res.lo:.1%} – {res.hi:.1%} (± {100 * res.half_width:.1f} points) over "
                     f"{res.trials} trial(s) of {res.images_per_trial} images")
+    downloads = "1 download" if res.trials == 1 else f"{res.trials} downloads"
     with slot.container():
         present.metric(st, "Accuracy under this link", units.percent(res.mean), interval, delta_color="off",
                        delta_arrow="off", help=glossary.explain("confidence interval"))
-        st.caption(f"Rests on {res.trials} downloads and {res.images:,} evaluated test images (the split has "
-                   f"{res.n_test:,}; the clean sub-model was evaluated on all of them: {res.clean_accuracy:.1%}). "
-                   f"{res.changed:,} evaluated images changed between right and wrong. {note}")
+        st.caption(f"Rests on {downloads} at a bit-error rate of {units.ber_short(res.ber)} and {res.images:,} "
+                   f"evaluated test images (the split has {res.n_test:,}; the clean sub-model was evaluated on all "
+                   f"of them: {res.clean_accuracy:.1%}). {res.changed:,} evaluated images changed between right "
+                   f"and wrong. {note}")
 
 
 STOP_REASONS = {"target": "Stopped: the interval reached the target.",

@@ -29,6 +29,14 @@ fall a little below, because runs whose spread happens to look small stop early.
 the floor limit this; ``tests/core/test_reliability.py`` measures it against whole-split evaluations of the same
 downloads on the digits root and requires >= 90 % for the nominal 95 %.
 
+**First look.** With ``first_look_images = f`` (EstimateConfig), the first trial of a fresh estimate is evaluated
+in two parts: a uniformly random f of its n images first (a random f-subset of a random n-subset of the split is
+a random f-subset of the split, so ``mean_N(k) + mean_F(c - k)`` is the same unbiased paired estimate on f
+images), yielded at once as a ``first_look`` result without an interval, then the other n - f images. The
+finished trial is the same download on the same n images, so the estimate and its interval are those of a run
+without the first look (predictions can differ only by float rounding between batch sizes). A first look is
+never stored or continued: it only gets a number on screen sooner.
+
 Trial ``j`` depends on (seed, j) only, never on how many trials are asked or in what order.
 """
 from __future__ import annotations
@@ -87,6 +95,7 @@ class PairedTrial:
     retransmitted_bits: int
     corrupt_seconds: float     # channel + decode + write + restore
     eval_seconds: float
+    first_look: bool = False   # only part of this trial's images evaluated so far (module docstring)
 
     @property
     def seconds(self) -> float:
@@ -115,25 +124,56 @@ def paired_trial(working: WorkingCopy, data: DataSplits, clean: np.ndarray, ber:
                  uep_index: bool = True) -> PairedTrial:
     """Trial ``index``: corrupt with ``trial_rng(seed, index)``, evaluate a subset of ``images`` test images drawn
     from the same generator, and return the paired estimate (module docstring). The working copy is restored."""
+    trial = None
+    for trial in paired_trial_parts(working, data, clean, ber, protection, seed, index, images, split=split,
+                                    uep_bits=uep_bits, packets=packets, fallback=fallback, reliable=reliable,
+                                    uep_index=uep_index):
+        pass
+    return trial
+
+
+def paired_trial_parts(working: WorkingCopy, data: DataSplits, clean: np.ndarray, ber: float, protection: str,
+                       seed: int, index: int, images: int, first_look: int | None = None, *, split: str = "test",
+                       uep_bits: int | None = None, packets: PacketConfig | None = None,
+                       fallback: dict | None = None, reliable=(), uep_index: bool = True) -> Iterator[PairedTrial]:
+    """``paired_trial``, yielding first (with ``first_look`` = f < images) the paired estimate on a random f of
+    the trial's images (``first_look=True``), then the whole trial. The working copy is restored either way."""
     clean = _check_clean(clean, data, split)
     images = check_int("images", images, 1)
+    if first_look is not None:
+        first_look = check_int("first_look", first_look, 1, images - 1)
     rng = trial_rng(seed, index)
     started = time.perf_counter()
     arrival = download(working.payload, ber, protection, rng, uep_bits, packets, fallback, reliable, uep_index)
     corrupt_s = time.perf_counter() - started
     subset = draw_subset(rng, clean.size, images)
-    block = working.received(arrival)
-    with block as module:
-        started = time.perf_counter()
-        c = correctness(module, data, split, subset)
-        eval_s = time.perf_counter() - started
-    k = clean[subset]
+    # The first look's positions: drawn after the subset, so the trial's download and images are unchanged.
+    parts = [np.arange(subset.size)]
+    if first_look is not None and first_look < subset.size:
+        order = rng.permutation(subset.size)
+        parts = [np.sort(order[:first_look]), np.sort(order[first_look:])]
     base = float(clean.mean())
+    c = np.empty(subset.size, dtype=bool)
+    block = working.received(arrival)
+    eval_s = 0.0
+    with block as module:
+        for part_no, part in enumerate(parts):
+            started = time.perf_counter()
+            c[part] = correctness(module, data, split, subset[part])
+            eval_s += time.perf_counter() - started
+            if part_no + 1 < len(parts):  # the first look, while the working copy still holds the download
+                k = clean[subset[part]]
+                yield PairedTrial(index, base + float(c[part].mean() - k.mean()), int(part.size), int(clean.size),
+                                  base, int(np.count_nonzero(c[part] != k)), arrival.flips, arrival.lossy_bits,
+                                  arrival.reliable_bits, arrival.nonfinite, arrival.replaced,
+                                  arrival.lost_packets, arrival.retransmitted_bits, corrupt_s + block.seconds,
+                                  eval_s, first_look=True)
+    k = clean[subset]
     estimate = base + float(c.mean() - k.mean())
-    return PairedTrial(index, estimate, int(subset.size), int(clean.size), base, int(np.count_nonzero(c != k)),
-                       arrival.flips, arrival.lossy_bits, arrival.reliable_bits, arrival.nonfinite,
-                       arrival.replaced, arrival.lost_packets, arrival.retransmitted_bits,
-                       corrupt_s + block.seconds, eval_s)
+    yield PairedTrial(index, estimate, int(subset.size), int(clean.size), base, int(np.count_nonzero(c != k)),
+                      arrival.flips, arrival.lossy_bits, arrival.reliable_bits, arrival.nonfinite,
+                      arrival.replaced, arrival.lost_packets, arrival.retransmitted_bits,
+                      corrupt_s + block.seconds, eval_s)
 
 
 @dataclass(frozen=True)
@@ -165,6 +205,7 @@ class BerResult:
     seconds: float             # corruption + evaluation of all trials
     seed: int = 0
     stopped: str = ""          # why the estimate stopped: "target", "max_trials", "time", "" (not stopped)
+    first_look: bool = False   # rests on part of the first trial's images only (module docstring)
     paired: tuple = field(default=(), compare=False, repr=False)  # the PairedTrials (to continue an estimate)
 
     @property
@@ -206,6 +247,8 @@ def summarise_paired(trials: Sequence[PairedTrial], ber: float, protection: str,
     trials = list(trials)
     if not trials:
         raise ValueError("trials=[] : at least one trial is needed for an estimate")
+    if any(t.first_look for t in trials) and len(trials) > 1:
+        raise ValueError("trials: a first look (part of trial 0) cannot be combined with other trials")
     confidence = check_range("confidence", confidence, 0.0, 1.0, lo_open=True, hi_open=True)
     n_test = trials[0].n_test if n_test is None else check_int("n_test", n_test, 1)
     if any(t.n_test != n_test for t in trials):
@@ -227,7 +270,7 @@ def summarise_paired(trials: Sequence[PairedTrial], ber: float, protection: str,
         lossy_bits=trials[0].lossy_bits, reliable_bits=trials[0].reliable_bits, mean_nonfinite=avg("nonfinite"),
         mean_replaced=avg("replaced"), mean_corrupt_seconds=avg("corrupt_seconds"),
         mean_eval_seconds=avg("eval_seconds"), seconds=float(sum(t.seconds for t in trials)), seed=seed,
-        stopped=stopped, paired=tuple(trials))
+        stopped=stopped, first_look=trials[0].first_look, paired=tuple(trials))
 
 
 @dataclass(frozen=True)
@@ -241,9 +284,12 @@ class EstimateConfig:
     max_trials: int = 200
     time_budget_s: float | None = None
     confidence: float = 0.95
+    first_look_images: int | None = None  # a fresh estimate shows a first look after this many images
 
     def __post_init__(self):
         check_int("images_per_trial", self.images_per_trial, 1)
+        if self.first_look_images is not None:
+            check_int("first_look_images", self.first_look_images, 1, self.images_per_trial - 1)
         check_range("target_half_width", self.target_half_width, 0.0, 0.5)
         check_int("min_trials", self.min_trials, 2)
         check_int("max_trials", self.max_trials, self.min_trials)
@@ -257,7 +303,8 @@ def iter_estimates(submodel, data: DataSplits, ber: float, protection: str = "no
                    clean: np.ndarray | None = None, done: Sequence[PairedTrial] = (), split: str = "test",
                    uep_bits: int | None = None, packets: PacketConfig | None = None, fallback: dict | None = None,
                    reliable=(), uep_index: bool = True) -> Iterator[BerResult]:
-    """Yield the running BerResult after each paired trial until the stopping rule (module docstring) stops.
+    """Yield the running BerResult after each paired trial until the stopping rule (module docstring) stops;
+    with ``config.first_look_images`` a fresh estimate yields a first look (``first_look=True``) before trial 0.
 
     ``working`` reuses a WorkingCopy of this sub-model; ``clean`` its clean correctness on ``split`` (computed
     here when None); ``done`` continues an earlier estimate (its trials, indices 0..len-1) with the next
@@ -288,9 +335,13 @@ def iter_estimates(submodel, data: DataSplits, ber: float, protection: str = "no
             if trials:
                 yield summary(why)
             return
-        trials.append(paired_trial(working, data, clean, ber, protection, seed, len(trials),
-                                   config.images_per_trial, split=split, uep_bits=uep_bits, packets=packets,
-                                   fallback=fallback, reliable=reliable, uep_index=uep_index))
+        look = config.first_look_images if not trials else None
+        for trial in paired_trial_parts(working, data, clean, ber, protection, seed, len(trials),
+                                        config.images_per_trial, look, split=split, uep_bits=uep_bits,
+                                        packets=packets, fallback=fallback, reliable=reliable, uep_index=uep_index):
+            if trial.first_look:
+                yield summarise_paired([trial], ber, protection, config.confidence, clean.size, seed)
+        trials.append(trial)
         why = _stop_reason(trials, summary, config, started)
         yield summary(why)
         if why:
@@ -359,6 +410,6 @@ def predictions_after_download(working: WorkingCopy, x: torch.Tensor, ber: float
     return clean, bad, hit.flips
 
 
-__all__ = ["WorkingCopy", "clean_correctness", "paired_trial", "PairedTrial", "summarise_paired", "BerResult",
+__all__ = ["WorkingCopy", "clean_correctness", "paired_trial", "paired_trial_parts", "PairedTrial", "summarise_paired", "BerResult",
            "EstimateConfig", "iter_estimates", "stop_reason", "estimate_accuracy", "interval_half_width", "t_quantile",
            "trial_rng", "draw_subset", "predictions_after_download"]

@@ -50,9 +50,9 @@ def _snapshot(module):
 
 
 def _bit_equal(a: dict, b: dict) -> bool:
-    return a.keys() == b.keys() and all(torch.equal(a[k].view(torch.uint8) if a[k].is_floating_point() else a[k],
-                                                    b[k].view(torch.uint8) if b[k].is_floating_point() else b[k])
-                                        for k in a)
+    """Same values to the bit, whatever the memory order (the working copy keeps convolutions channels-last)."""
+    bits = lambda t: t.reshape(-1).contiguous().view(torch.uint8) if t.is_floating_point() else t  # noqa: E731
+    return a.keys() == b.keys() and all(torch.equal(bits(a[k]), bits(b[k])) for k in a)
 
 
 def _trial(estimate, images=64, n_test=359, changed=0, index=0):
@@ -126,6 +126,45 @@ def test_estimates_stream_one_per_trial(four_bit, data):
     assert stream == [1, 2, 3]
 
 
+def test_a_first_look_comes_before_the_first_trial_and_changes_nothing_after_it(four_bit, data):
+    """The first look is the paired estimate on a random part of trial 0's images (same download); the trials
+    and the final estimate are those of a run without it, and a first look is never a trial of the result."""
+    working = WorkingCopy(four_bit)
+    clean = clean_correctness(working.module, data)
+    plain = EstimateConfig(images_per_trial=64, target_half_width=0.0, min_trials=2, max_trials=3)
+    looked = dataclasses.replace(plain, first_look_images=16)
+    stream = list(iter_estimates(four_bit, data, 1e-2, "none", looked, 4, working=working, clean=clean))
+    without = list(iter_estimates(four_bit, data, 1e-2, "none", plain, 4, working=working, clean=clean))
+    assert [r.first_look for r in stream] == [True, False, False, False]
+    first = stream[0]
+    assert (first.trials, first.images, first.stopped) == (1, 16, "") and math.isinf(first.half_width)
+    assert [r.estimates for r in stream[1:]] == [r.estimates for r in without]
+    assert not any(t.first_look for t in stream[-1].paired)
+    # The look's images: 16 of trial 0's subset, drawn after it from the trial's generator, with their own change.
+    rng = trial_rng(4, 0)
+    arrival = download(four_bit.payload, 1e-2, "none", rng)
+    subset = draw_subset(rng, clean.size, 64)
+    look = subset[np.sort(rng.permutation(64)[:16])]
+    with working.received(arrival) as module:
+        c = correctness(module, data)
+    assert first.mean == pytest.approx(clean.mean() + (c[look].astype(float) - clean[look]).mean(), abs=1e-12)
+    assert working.is_clean  # restored after the look and the trial
+
+
+def test_a_continued_estimate_has_no_first_look(four_bit, data):
+    config = EstimateConfig(images_per_trial=32, target_half_width=0.0, min_trials=2, max_trials=3,
+                            first_look_images=8)
+    a = estimate_accuracy(four_bit, data, 1e-3, "none", dataclasses.replace(config, max_trials=2), 1)
+    more = [r.first_look for r in iter_estimates(four_bit, data, 1e-3, "none", config, 1, done=a.paired)]
+    assert more == [False]
+
+
+def test_a_first_look_cannot_be_mixed_into_an_estimate():
+    look = dataclasses.replace(_trial(0.9), first_look=True)
+    with pytest.raises(ValueError, match="first look"):
+        summarise_paired([look, _trial(0.8, index=1)], 1e-3, "none")
+
+
 # ---------------------------------------------------------------- the interval
 
 def test_interval_is_student_t_across_trials():
@@ -181,7 +220,9 @@ def test_bad_input_is_refused(four_bit, data, kwargs, match):
 @pytest.mark.parametrize("kwargs, match", [
     (dict(images_per_trial=0), "images_per_trial=0"), (dict(min_trials=1), "min_trials=1"),
     (dict(min_trials=5, max_trials=3), "max_trials=3"), (dict(target_half_width=-0.1), "target_half_width"),
-    (dict(time_budget_s=0), "time_budget_s=0")])
+    (dict(time_budget_s=0), "time_budget_s=0"), (dict(images_per_trial=64, first_look_images=64),
+                                                  "first_look_images=64"),
+    (dict(first_look_images=0), "first_look_images=0")])
 def test_bad_config_is_refused(kwargs, match):
     with pytest.raises(ValueError, match=match):
         EstimateConfig(**kwargs)
