@@ -304,7 +304,8 @@ def iter_estimates(submodel, data: DataSplits, ber: float, protection: str = "no
                    uep_bits: int | None = None, packets: PacketConfig | None = None, fallback: dict | None = None,
                    reliable=(), uep_index: bool = True) -> Iterator[BerResult]:
     """Yield the running BerResult after each paired trial until the stopping rule (module docstring) stops;
-    with ``config.first_look_images`` a fresh estimate yields a first look (``first_look=True``) before trial 0.
+    with ``config.first_look_images`` a fresh estimate yields a first look (``first_look=True``) before trial 0,
+    and a continued one (``done``) yields its estimate so far before its next trial.
 
     ``working`` reuses a WorkingCopy of this sub-model; ``clean`` its clean correctness on ``split`` (computed
     here when None); ``done`` continues an earlier estimate (its trials, indices 0..len-1) with the next
@@ -329,6 +330,8 @@ def iter_estimates(submodel, data: DataSplits, ber: float, protection: str = "no
         raise ValueError("done: the earlier trials used another number of images per trial")
     summary = lambda why="": summarise_paired(trials, ber, protection, config.confidence,  # noqa: E731
                                               clean.size, seed, why)
+    if trials and not _stop_reason(trials, summary, config, started):
+        yield summary()  # a continued estimate shows what it has at once, before its next trial
     while True:
         why = _stop_reason(trials, summary, config, started)
         if why:

@@ -155,8 +155,10 @@ def test_a_continued_estimate_has_no_first_look(four_bit, data):
     config = EstimateConfig(images_per_trial=32, target_half_width=0.0, min_trials=2, max_trials=3,
                             first_look_images=8)
     a = estimate_accuracy(four_bit, data, 1e-3, "none", dataclasses.replace(config, max_trials=2), 1)
-    more = [r.first_look for r in iter_estimates(four_bit, data, 1e-3, "none", config, 1, done=a.paired)]
-    assert more == [False]
+    more = list(iter_estimates(four_bit, data, 1e-3, "none", config, 1, done=a.paired))
+    # What the two trials gave, at once, then the third trial: no first look.
+    assert [(r.trials, r.first_look) for r in more] == [(2, False), (3, False)]
+    assert more[0].estimates == a.estimates
 
 
 def test_a_first_look_cannot_be_mixed_into_an_estimate():
