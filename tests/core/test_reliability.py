@@ -151,6 +151,17 @@ def test_a_first_look_comes_before_the_first_trial_and_changes_nothing_after_it(
     assert working.is_clean  # restored after the look and the trial
 
 
+def test_stopping_at_the_first_look_leaves_the_working_copy_clean(four_bit, data):
+    """The page can stop (rerun) while the first look is on screen: the download is taken out again."""
+    working = WorkingCopy(four_bit)
+    config = EstimateConfig(images_per_trial=64, target_half_width=0.0, min_trials=2, max_trials=3,
+                            first_look_images=16)
+    stream = iter_estimates(four_bit, data, 1e-2, "none", config, 2, working=working)
+    assert next(stream).first_look and not working.is_clean  # the look is taken while the download is in place
+    stream.close()
+    assert working.is_clean and _bit_equal(_snapshot(working.module), _snapshot(four_bit.module))
+
+
 def test_a_continued_estimate_has_no_first_look(four_bit, data):
     config = EstimateConfig(images_per_trial=32, target_half_width=0.0, min_trials=2, max_trials=3,
                             first_look_images=8)
