@@ -82,15 +82,11 @@ def split_rows(feature_bits: int = 8, model: str = DEFAULT_MODEL_NAME):
     measured on the whole test split when the library was built: no pass over the images here), else measured.
     Cached by the library's catalog version too: a library rebuilt while the app runs gives its new table."""
     lib, _ = library_or_none(model)
-    try:
-        stamp = (library_path(model) / "catalog.sqlite").stat().st_mtime if lib is not None else 0.0
-    except OSError:  # removed since it was opened: measure
-        stamp = 0.0
-    return _split_rows(feature_bits, model, stamp)
+    return _split_rows(feature_bits, model, "" if lib is None else library_key(lib))
 
 
 @st.cache_data(show_spinner="Measuring split points…")
-def _split_rows(feature_bits: int, model: str, library_stamp: float):
+def _split_rows(feature_bits: int, model: str, lib_key: str):
     import pandas as pd
     from core.network.select import library_split_points
 
@@ -470,6 +466,16 @@ def library(path: str, stamp: float, model: str = DEFAULT_MODEL_NAME):
     return open_library(path, root=root)
 
 
+def library_key(lib) -> str:
+    """The cache key of an opened library: its folder, size and catalog version (a library rebuilt while the app
+    runs, even with as many entries, gets new selections, profiles and entries)."""
+    try:
+        stamp = lib.path.stat().st_mtime
+    except OSError:  # removed since it was opened
+        stamp = 0.0
+    return f"{lib.folder}:{len(lib)}:{stamp}"
+
+
 def checkpoint_path(model: str = DEFAULT_MODEL_NAME):
     from app.settings import model_choices
 
@@ -516,7 +522,7 @@ def selection(_lib, lib_key: str, settings_key: tuple, _settings: Settings, allo
 @st.cache_data(show_spinner=False, max_entries=128)
 def layer_profile(_lib, lib_key: str, entry_id: int):
     """Per-layer share of weights kept and bit width of a library entry, from its catalog row (recorded from the
-    received weights when the entry was built); ``lib_key`` names the library (folder and size) for the cache."""
+    received weights when the entry was built); ``lib_key`` (library_key) names the library for the cache."""
     from core.compress.profile import catalog_layer_profile
 
     return catalog_layer_profile(_lib.entry(int(entry_id)))

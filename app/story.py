@@ -312,7 +312,7 @@ def _combined(s: Settings) -> Card:
     if lib is None:
         return Card("The combined choice is made from the AI library, which is not built for this root model yet.",
                     problem=f"{problem} Build it on the AI library page, then come back to this step.")
-    lib_key = f"{lib.folder}:{len(lib)}"
+    lib_key = services.library_key(lib)
     sel = services.selection(lib, lib_key, tuple(sorted(s.to_query().items())), s, False)
     cands = sel.candidates
     best = sel.best()

@@ -21,7 +21,7 @@ st.caption("The parameter payload crosses a binary symmetric channel with the si
 options = {label: ("spec", spec) for label, spec in services.LIVE_SPECS.items()}
 lib, _ = services.library_or_none(s.model)
 if lib is not None:  # the sub-models the selection picks for the sidebar's device come first
-    lib_key = f"{lib.folder}:{len(lib)}"
+    lib_key = services.library_key(lib)
     sel = services.selection(lib, lib_key, tuple(sorted(s.to_query().items())), s, False)
     chosen = {f"Chosen for this device, {fam}: {c['label']} (device exit)": ("library", lib_key, int(c["id"]))
               for fam, c in sel.chosen.items() if c is not None and not c.get("generated_on_the_fly")}

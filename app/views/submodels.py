@@ -39,7 +39,7 @@ if lib is None:
 
 allow_generate = st.toggle("Generate missing levels on the fly (no re-training)", value=False,
                            help="A DSI whose precision has no library entry is served by generating it now")
-lib_key = f"{lib.folder}:{len(lib)}"
+lib_key = services.library_key(lib)
 settings_key = tuple(sorted(s.to_query().items()))
 sel = services.selection(lib, lib_key, settings_key, s, allow_generate)
 cands = sel.candidates

@@ -156,24 +156,23 @@ def paired_trial_parts(working: WorkingCopy, data: DataSplits, clean: np.ndarray
     c = np.empty(subset.size, dtype=bool)
     block = working.received(arrival)
     eval_s = 0.0
+
+    def trial(positions: np.ndarray, first: bool) -> PairedTrial:  # the paired estimate on subset[positions]
+        k = clean[subset[positions]]
+        return PairedTrial(index, base + float(c[positions].mean() - k.mean()), int(positions.size),
+                           int(clean.size), base, int(np.count_nonzero(c[positions] != k)), arrival.flips,
+                           arrival.lossy_bits, arrival.reliable_bits, arrival.nonfinite, arrival.replaced,
+                           arrival.lost_packets, arrival.retransmitted_bits, corrupt_s + block.seconds, eval_s,
+                           first_look=first)
+
     with block as module:
         for part_no, part in enumerate(parts):
             started = time.perf_counter()
             c[part] = correctness(module, data, split, subset[part])
             eval_s += time.perf_counter() - started
             if part_no + 1 < len(parts):  # the first look, while the working copy still holds the download
-                k = clean[subset[part]]
-                yield PairedTrial(index, base + float(c[part].mean() - k.mean()), int(part.size), int(clean.size),
-                                  base, int(np.count_nonzero(c[part] != k)), arrival.flips, arrival.lossy_bits,
-                                  arrival.reliable_bits, arrival.nonfinite, arrival.replaced,
-                                  arrival.lost_packets, arrival.retransmitted_bits, corrupt_s + block.seconds,
-                                  eval_s, first_look=True)
-    k = clean[subset]
-    estimate = base + float(c.mean() - k.mean())
-    yield PairedTrial(index, estimate, int(subset.size), int(clean.size), base, int(np.count_nonzero(c != k)),
-                      arrival.flips, arrival.lossy_bits, arrival.reliable_bits, arrival.nonfinite,
-                      arrival.replaced, arrival.lost_packets, arrival.retransmitted_bits,
-                      corrupt_s + block.seconds, eval_s)
+                yield trial(part, True)
+    yield trial(np.arange(subset.size), False)
 
 
 @dataclass(frozen=True)

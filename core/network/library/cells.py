@@ -220,6 +220,6 @@ def ber_cell(shared, cell: BerCell):
         clean = shared[name]
     else:
         key = ("clean", cell.sha256, cell.mode, shared_id(shared, cell.source), shared_id(shared, "data"))
-        clean = worker_cache(key, lambda: clean_correctness(working.module, shared["data"]))
+        clean = worker_cache(key, lambda: clean_cell(shared, cell))
     return paired_trial(working, shared["data"], clean, cell.ber, cell.protection, cell.seed, cell.index,
                         cell.images)
