@@ -38,6 +38,11 @@ without the first look (predictions can differ only by float rounding between ba
 never stored or continued: it only gets a number on screen sooner.
 
 Trial ``j`` depends on (seed, j) only, never on how many trials are asked or in what order.
+
+**Arithmetic.** The estimator evaluates with ``working.evaluator``: the float module, or for a WorkingCopy made
+with ``arithmetic="int8"`` its int8 twin (core.link.int8). ``k`` must then come from the same evaluator
+(``clean_correctness(working.evaluator, ...)``, as ``iter_estimates`` does), and the estimate and its interval are
+those of the int8 network, whose clean accuracy can differ from the float model's by a few tenths of a point.
 """
 from __future__ import annotations
 
@@ -320,7 +325,7 @@ def iter_estimates(submodel, data: DataSplits, ber: float, protection: str = "no
     working = _working_for(submodel, working, uep_bits, packets, reliable)
     started = time.perf_counter()
     if clean is None:
-        clean = clean_correctness(working.module, data, split)
+        clean = clean_correctness(working.evaluator, data, split)
     clean = _check_clean(clean, data, split)
     trials = list(done)
     if [t.index for t in trials] != list(range(len(trials))):
@@ -405,7 +410,7 @@ def predictions_after_download(working: WorkingCopy, x: torch.Tensor, ber: float
     """(clean predictions, predictions after one download at ``ber``, flipped bits) for a batch of normalised
     images ``x``: what the device would answer before and after (the download uses ``trial_rng(seed, 10_000)``,
     apart from the estimate's trials)."""
-    clean = working.module(x).argmax(1).numpy()
+    clean = working.evaluator(x).argmax(1).numpy()
     hit = corrupt(working.payload, check_ber(ber), trial_rng(seed, 10_000), check_protection(protection))
     with working.received(Arrival(receive(working.payload, hit).tensors, hit.flips, 0, 0, 0, 0)) as module:
         bad = module(x).argmax(1).numpy()

@@ -86,9 +86,18 @@ def download(payload: Payload, ber: float, protection: str, rng: np.random.Gener
 
 
 class WorkingCopy:
-    """A private copy of a sub-model's module plus its clean tensors; trials corrupt and restore it in place."""
+    """A private copy of a sub-model's module plus its clean tensors; trials corrupt and restore it in place.
 
-    def __init__(self, submodel):
+    ``arithmetic="int8"`` (an integer-coded sub-model only, core.link.int8) adds an int8 twin that follows every
+    write and restore; ``evaluator`` is then the twin, so clean and corrupted evaluations both run on int8 kernels
+    (``calibration``: normalised calibration images for its activation scales, see ``calibration_images``)."""
+
+    def __init__(self, submodel, arithmetic: str = "float", calibration: torch.Tensor | None = None):
+        from core.link.int8 import Int8Twin, check_arithmetic
+
+        self.arithmetic = check_arithmetic(arithmetic)
+        if arithmetic == "float" and calibration is not None:
+            raise ValueError("calibration: only int8 arithmetic uses calibration images")
         payload = getattr(submodel, "payload", None)
         check_payload(payload)
         self.payload: Payload = payload
@@ -125,8 +134,18 @@ class WorkingCopy:
         self._clean = {n: self._in_memory_order(n, t.numpy().reshape(-1)).copy()
                        for n, t in decode(payload).items()}
         self._dirty: dict = {}   # name -> None (whole tensor) or list of flat position arrays
+        self.int8 = None
         self.restore(everything=True)
+        if arithmetic == "int8":
+            if calibration is None:
+                raise ValueError("calibration=None: int8 arithmetic needs calibration images (calibration_images)")
+            self.int8 = Int8Twin(self.module, payload, calibration)
         self._clean_accuracy: dict[tuple, float] = {}
+
+    @property
+    def evaluator(self) -> torch.nn.Module:
+        """What evaluates the working copy as it is now: the int8 twin, or the float module."""
+        return self.module if self.int8 is None else self.int8.model
 
     def _in_memory_order(self, name: str, values: np.ndarray) -> np.ndarray:
         """A whole tensor's values, given in payload (row-major) order, in the working module's memory order."""
@@ -158,6 +177,8 @@ class WorkingCopy:
                 update = update.detach().cpu().numpy() if isinstance(update, torch.Tensor) else update
                 target[:] = self._in_memory_order(name, np.asarray(update, dtype=target.dtype).reshape(-1))
                 self._dirty[name] = None
+        if self.int8 is not None:
+            self.int8.sync(tensors)
 
     def restore(self, everything: bool = False) -> None:
         """Put the clean values back where they were written since the last restore."""
@@ -170,6 +191,8 @@ class WorkingCopy:
                 for index in parts:
                     target[index] = clean[index]
         self._dirty = {}
+        if self.int8 is not None:
+            self.int8.restore()
 
     @property
     def is_clean(self) -> bool:
@@ -181,7 +204,7 @@ class WorkingCopy:
         if self.is_clean and key in self._clean_accuracy:
             return self._clean_accuracy[key]
         n = len(data.split(split)[1]) if limit is None else min(len(data.split(split)[1]), limit)
-        acc = float(correctness(self.module, data, split, np.arange(n)).mean())
+        acc = float(correctness(self.evaluator, data, split, np.arange(n)).mean())
         if self.is_clean:
             self._clean_accuracy[key] = acc
         return acc
@@ -199,7 +222,7 @@ class _Received:
         started = time.perf_counter()
         self.working.write(self.arrival.tensors)
         self.seconds += time.perf_counter() - started
-        return self.working.module
+        return self.working.evaluator
 
     def __exit__(self, *exc):
         started = time.perf_counter()
@@ -208,4 +231,13 @@ class _Received:
         return False
 
 
-__all__ = ["WorkingCopy", "Arrival", "download", "correctness", "EVAL_BATCH"]
+def calibration_images(data: DataSplits, images: int | None = None) -> torch.Tensor:
+    """The normalised calibration photos an int8 twin's activation scales come from: the first ``images``
+    (default core.link.int8.CALIBRATION_IMAGES) of the data set's calibration split ``x_val``, never test images."""
+    from core.link.int8 import CALIBRATION_IMAGES
+
+    images = CALIBRATION_IMAGES if images is None else check_int("images", images, 2)
+    return data.normalise(data.x_val[:images])
+
+
+__all__ = ["WorkingCopy", "calibration_images", "Arrival", "download", "correctness", "EVAL_BATCH"]
