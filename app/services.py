@@ -202,30 +202,53 @@ def live_config(target_points: float = 1.0, max_trials: int = 200, time_budget_s
                           first_look_images=LIVE_FIRST_LOOK_IMAGES if first_look else None)
 
 
-def live_working(ident: tuple, model: str = DEFAULT_MODEL_NAME):
-    """This session's private WorkingCopy of a live sub-model (trials corrupt it in place, so sessions never
-    share one); at most three per session."""
-    from core.link.reliability import WorkingCopy
+# How the device computes (core.link.int8): int8 kernels for a sub-model whose weights are all integer codes.
+ARITHMETIC_LABELS = {"int8": "8-bit integers (int8 kernels, as a phone's accelerator)",
+                     "float": "floating point (as the library and its cards)"}
 
-    key = (ident, root_identity(model))
+
+@st.cache_data(max_entries=64)
+def live_int8_problem(ident: tuple, root: tuple, model: str = DEFAULT_MODEL_NAME) -> str:
+    """Why this live sub-model cannot run with int8 kernels ("" when it can)."""
+    from core.link.int8 import int8_problem
+
+    sub = live_submodel(ident, model)
+    return int8_problem(sub.payload, sub.module)
+
+
+def live_arithmetics(ident: tuple, model: str = DEFAULT_MODEL_NAME) -> tuple[str, ...]:
+    """The arithmetics this sub-model can be evaluated in, the fastest first."""
+    return ("float",) if live_int8_problem(ident, root_identity(model), model) else ("int8", "float")
+
+
+def live_working(ident: tuple, model: str = DEFAULT_MODEL_NAME, arithmetic: str = "float"):
+    """This session's private WorkingCopy of a live sub-model in ``arithmetic`` (trials corrupt it in place, so
+    sessions never share one); at most three per session."""
+    from core.link.reliability import WorkingCopy
+    from core.link.working import calibration_images
+
+    key = (ident, root_identity(model), arithmetic)
     copies = st.session_state.setdefault("_live_working_copies", {})
     if key not in copies:
         if len(copies) >= 3:
             copies.pop(next(iter(copies)))
-        copies[key] = WorkingCopy(live_submodel(ident, model))
+        calibration = calibration_images(dataset(model)) if arithmetic == "int8" else None
+        copies[key] = WorkingCopy(live_submodel(ident, model), arithmetic, calibration)
     return copies[key]
 
 
 @st.cache_data(show_spinner="Evaluating the clean sub-model on the whole test split…", max_entries=64)
-def live_clean(ident: tuple, root: tuple, model: str = DEFAULT_MODEL_NAME):
-    """Per-image correctness of the clean sub-model on the whole test split (the paired estimator's k)."""
+def live_clean(ident: tuple, root: tuple, model: str = DEFAULT_MODEL_NAME, arithmetic: str = "float"):
+    """Per-image correctness of the clean sub-model on the whole test split (the paired estimator's k), computed in
+    ``arithmetic`` like the trials it is paired with."""
     from core.link.reliability import clean_correctness
 
-    return clean_correctness(live_working(ident, model).module, dataset(model))
+    return clean_correctness(live_working(ident, model, arithmetic).evaluator, dataset(model))
 
 
-def _live_key(ident, model, ber, protection, seed, images, packets, fallback) -> tuple:
-    return ("live", root_identity(model), ident, float(ber), protection, int(seed), int(images), packets, fallback)
+def _live_key(ident, model, ber, protection, seed, images, packets, fallback, arithmetic) -> tuple:
+    return ("live", root_identity(model), ident, float(ber), protection, int(seed), int(images), packets, fallback,
+            arithmetic)
 
 
 def live_fallback_ident(sub) -> tuple:
@@ -243,19 +266,21 @@ def _fallback_values(ident: tuple, fallback: tuple | None, model: str):
 
 
 def live_estimates(ident: tuple, model: str, ber: float, protection: str, seed: int, config,
-                   packets=None, fallback: tuple | None = None):
+                   packets=None, fallback: tuple | None = None, arithmetic: str = "float"):
     """Yield the running paired estimate (core.link.reliability.iter_estimates) of a live sub-model, continuing
     from the trials stored for the same key and storing every new trial at once (a stopped run loses nothing).
-    ``fallback`` names the local model whose values replace lost packets (packet mode "fallback")."""
+    ``fallback`` names the local model whose values replace lost packets (packet mode "fallback");
+    ``arithmetic`` is how the device computes ("int8" only for integer-coded sub-models, core.link.int8)."""
     from core.link.reliability import iter_estimates
 
     sub = live_submodel(ident, model)
-    key = _live_key(ident, model, ber, protection, seed, config.images_per_trial, packets, fallback)
+    key = _live_key(ident, model, ber, protection, seed, config.images_per_trial, packets, fallback, arithmetic)
     store = live_store()
-    clean = live_clean(ident, root_identity(model), model)
+    clean = live_clean(ident, root_identity(model), model, arithmetic)
     values = _fallback_values(ident, fallback, model)
     for result in iter_estimates(sub, dataset(model), ber, protection, config, seed,
-                                 working=live_working(ident, model), clean=clean, done=store.get(key),
+                                 working=live_working(ident, model, arithmetic), clean=clean,
+                                 done=store.get(key),
                                  packets=packets, fallback=values):
         if not result.first_look:  # a first look is part of trial 0: shown, never stored
             store.put(key, result.paired)
@@ -263,41 +288,43 @@ def live_estimates(ident: tuple, model: str, ber: float, protection: str, seed: 
 
 
 def live_stored(ident: tuple, model: str, ber: float, protection: str, seed: int, config, packets=None,
-                fallback: tuple | None = None):
+                fallback: tuple | None = None, arithmetic: str = "float"):
     """The stored estimate for these choices (no new trial), or None when nothing is stored yet."""
     from core.link.reliability import summarise_paired
 
-    key = _live_key(ident, model, ber, protection, seed, config.images_per_trial, packets, fallback)
+    key = _live_key(ident, model, ber, protection, seed, config.images_per_trial, packets, fallback, arithmetic)
     trials = live_store().get(key)
     return summarise_paired(trials, ber, protection, config.confidence) if trials else None
 
 
 def live_estimate(ident: tuple, model: str, ber: float, protection: str, seed: int, config, packets=None,
-                  fallback: tuple | None = None):
+                  fallback: tuple | None = None, arithmetic: str = "float"):
     """The finished estimate (the last of ``live_estimates``)."""
     result = None
-    for result in live_estimates(ident, model, ber, protection, seed, config, packets, fallback):
+    for result in live_estimates(ident, model, ber, protection, seed, config, packets, fallback, arithmetic):
         pass
     return result
 
 
 def ber_sweep(ident: tuple, model: str, protections: tuple[str, ...], seed: int, config,
-              bers: tuple[float, ...] | None = None):
+              bers: tuple[float, ...] | None = None, arithmetic: str = "float"):
     """Yield (ber, protection, BerResult) over the BER grid (core.link.ber.BER_GRID), from and into the store."""
     from core.link.ber import BER_GRID
 
     for protection in protections:
         for ber in (BER_GRID if bers is None else bers):
-            yield ber, protection, live_estimate(ident, model, ber, protection, seed, config)
+            yield ber, protection, live_estimate(ident, model, ber, protection, seed, config,
+                                                 arithmetic=arithmetic)
 
 
 @st.cache_data(show_spinner="Predicting test images before and after one download…", max_entries=64)
-def live_predictions(ident: tuple, root: tuple, model: str, ber: float, protection: str, seed: int, n: int):
+def live_predictions(ident: tuple, root: tuple, model: str, ber: float, protection: str, seed: int, n: int,
+                     arithmetic: str = "float"):
     """(clean predictions, predictions after one download, flipped bits) for the first ``n`` test images."""
     from core.link.reliability import predictions_after_download
 
     x, _ = next(dataset(model).batches("test", n))
-    return predictions_after_download(live_working(ident, model), x, ber, protection, seed)
+    return predictions_after_download(live_working(ident, model, arithmetic), x, ber, protection, seed)
 
 
 def exponent_flip(bit: int = 30, model: str = DEFAULT_MODEL_NAME) -> dict:

@@ -5,15 +5,16 @@
 Prints, in one run on any root model (default: the shipped default):
   * the fp32 GEMM rate of this machine (GFLOP/s, 1024^3 matmul, best of 5), measured again beside every
     timing that is compared with it (the host's rate moves by +-20 % between minutes);
-  * for the fp32 root and its 4-bit sub-model: MACs per image, evaluation time per image, its ratio to the
-    FLOP bound (2 x MACs / GEMM rate), corruption + decode (+ write + restore) per trial and its share of a
-    paired trial, and the paired estimator's images per second, time to the first estimate and to a 95 %
-    half-width of 2 points;
+  * for the fp32 root and its 4-bit sub-model (in float, and with the int8 twin the Live page uses for integer
+    codes, core.link.int8): MACs per image, evaluation time per image, its ratio to the fp32 FLOP bound
+    (2 x MACs / GEMM rate; int8 kernels can beat it), corruption + decode (+ write + restore, and for int8 the
+    re-pack) per trial and its share of a paired trial, and the paired estimator's images per second, time to
+    the first estimate and to a 95 % half-width of 2 points;
   * evaluation options: images per forward pass and channels-last images, each against the FLOP bound;
   * int8 kernels: a quantized convolution (torch.ao, fbgemm/onednn) against fp32 on the root's largest layer,
-    and the cost of re-packing its weights, which every corrupted download would need; then the whole 4-bit
-    sub-model as an int8 network (its own codes as weights, activations calibrated): speed, and the share of
-    photos on which it predicts what the fake-quantised model predicts, clean and after real downloads.
+    and the cost of re-packing its weights, which every corrupted download needs; then the product's int8 twin
+    of the 4-bit sub-model: speed, the cost of following a download, and the share of photos on which it
+    predicts what the fake-quantised model predicts, clean and after real downloads (the stated tolerance).
 """
 from __future__ import annotations
 
@@ -30,7 +31,8 @@ import torch  # noqa: E402
 from core.compress.combine import SubModelSpec, generate  # noqa: E402
 from core.link.reliability import (EstimateConfig, WorkingCopy, clean_correctness, iter_estimates,  # noqa: E402
                                    paired_trial)
-from core.link.working import EVAL_BATCH, correctness  # noqa: E402
+from core.link.int8 import CALIBRATION_IMAGES  # noqa: E402
+from core.link.working import EVAL_BATCH, calibration_images, correctness  # noqa: E402
 from core.model.data import load_for_card  # noqa: E402
 from core.model.models import DEFAULT_CHECKPOINT, load_checkpoint  # noqa: E402
 
@@ -146,89 +148,47 @@ def int8_kernels(root, data, batch: int) -> list[str]:
     return lines
 
 
-def int8_model(sub, data, calibration_images: int = 512):
-    """The 4-bit sub-model as a whole-model int8 network (torch.ao FX, onednn): activations quint8 calibrated on
-    training photos, weights the sub-model's own codes (qint8 per output channel with its scales, so the weights
-    equal the fake-quantised ones exactly). Returns (model, {name: (module, scales)}, seconds)."""
-    import warnings
-
-    from torch.ao.quantization import QConfig, QConfigMapping
-    from torch.ao.quantization.observer import HistogramObserver, PerChannelMinMaxObserver
-    from torch.ao.quantization.quantize_fx import convert_fx, prepare_fx
-
-    from core.compress.payload import channel_scales
-
-    warnings.filterwarnings("ignore", category=UserWarning)
-    torch.backends.quantized.engine = "onednn"
-    started = time.perf_counter()
-    qconfig = QConfig(activation=HistogramObserver.with_args(reduce_range=False),
-                      weight=PerChannelMinMaxObserver.with_args(dtype=torch.qint8,
-                                                                qscheme=torch.per_channel_symmetric))
-    import copy
-    x = data.normalise(data.x_train[:calibration_images])
-    prepared = prepare_fx(copy.deepcopy(sub.module).eval(), QConfigMapping().set_global(qconfig), (x[:2],))
-    with torch.inference_mode():
-        for s in range(0, len(x), 64):
-            prepared(x[s:s + 64])
-    model = convert_fx(prepared)
-    layers = {}
-    quantized = dict(model.named_modules())
-    for name, module in sub.module.named_modules():
-        if isinstance(module, (torch.nn.Conv2d, torch.nn.Linear)) and name in quantized:
-            bits = sub.bits_map.get(f"{name}.weight", 32) if sub.bits_map else 32
-            if bits != 4:
-                raise ValueError(f"layer {name} has {bits}-bit weights; this measurement is for 4-bit codes")
-            layers[name] = (quantized[name], torch.from_numpy(channel_scales(module.weight.detach().numpy(), 4)))
-    return model, layers, time.perf_counter() - started
-
-
-def pack_weights(layers: dict, state: dict) -> float:
-    """Put the weights of ``state`` (float values on the code grid) into the int8 layers; returns seconds."""
-    started = time.perf_counter()
-    for name, (module, scales) in layers.items():
-        w = state[f"{name}.weight"].contiguous()
-        q = torch.quantize_per_channel(w, scales.double(), torch.zeros(len(scales), dtype=torch.long), 0, torch.qint8)
-        bias = state.get(f"{name}.bias")
-        module.set_weight_bias(q, None if bias is None else bias.detach().clone())
-    return time.perf_counter() - started
-
-
 def int8_report(sub, data, ber: float, images: int, trials: int = 3) -> list[str]:
-    """Whole-model int8 against the fake-quantised 4-bit sub-model: speed, and how often the two predict alike,
-    clean and after real downloads at ``ber`` (the same received weights in both)."""
+    """The product's int8 twin (core.link.int8) of the 4-bit sub-model against its fake-quantised float model:
+    speed, the cost of following a download, and how often the two predict alike, clean and after real downloads
+    at ``ber`` (the same received codes in both)."""
     from core.link.reliability import trial_rng
     from core.link.working import download
 
-    model, layers, build_s = int8_model(sub, data)
-    working = WorkingCopy(sub)
+    started = time.perf_counter()
+    twin = WorkingCopy(sub, "int8", calibration_images(data))
+    build_s = time.perf_counter() - started
+    plain = WorkingCopy(sub)
     index = np.arange(images)
-    lines = [f"whole-model int8 (onednn, activations calibrated on 512 training photos, weights = the 4-bit codes; "
-             f"built in {build_s:.1f} s):"]
-    pack_weights(layers, working.module.state_dict())
-    x = data.normalise(data.x_test[:images])
+    lines = [f"int8 twin (core.link.int8: oneDNN, activations calibrated on {CALIBRATION_IMAGES} calibration photos, "
+             f"weights = the 4-bit codes; built in {build_s:.1f} s):"]
     for batch in (64, 256):
-        _, fake_s, _ = rate_and_time(lambda: correctness(working.module, data, "test", index, batch), 3)
-        _, int8_s, _ = rate_and_time(eval_run(model, data, images, batch, False), 3)
+        _, fake_s, _ = rate_and_time(lambda: correctness(plain.module, data, "test", index, batch), 3)
+        _, int8_s, _ = rate_and_time(lambda: correctness(twin.evaluator, data, "test", index, batch), 3)
         lines.append(f"  batch {batch:3d}: fake-quantised fp32 {1e3 * fake_s / images:.3f} ms/img, int8 "
                      f"{1e3 * int8_s / images:.3f} ms/img ({fake_s / int8_s:.1f}x faster)")
     y = data.y_test[:images]
 
     def predict(m):
+        x = data.normalise(data.x_test[:images])
         with torch.inference_mode():
             return torch.cat([m(x[s:s + 64]) for s in range(0, images, 64)]).argmax(1)
     for label, rng in [("clean", None)] + [(f"BER {ber:g}, download {i}", trial_rng(5, i)) for i in range(trials)]:
+        sync_s = 0.0
         if rng is None:
-            fake, pack_s = predict(working.module), 0.0
-            q = predict(model)
+            fake, q = predict(plain.module), predict(twin.evaluator)
         else:
-            with working.received(download(sub.payload, ber, "none", rng)) as received:
-                fake = predict(received)
-                pack_s = pack_weights(layers, received.state_dict())
-                q = predict(model)
-            pack_weights(layers, working.module.state_dict())
+            arrival = download(sub.payload, ber, "none", rng)
+            with plain.received(arrival) as f:
+                fake = predict(f)
+            started = time.perf_counter()
+            with twin.received(arrival) as m:
+                sync_s = time.perf_counter() - started
+                q = predict(m)
         lines.append(f"  {label}: same prediction on {float((fake == q).float().mean()):.2%} of {images} photos; "
                      f"accuracy fake-quantised {float((fake == y).float().mean()):.2%}, int8 "
-                     f"{float((q == y).float().mean()):.2%}" + (f"; re-pack {1e3 * pack_s:.1f} ms" if rng else ""))
+                     f"{float((q == y).float().mean()):.2%}"
+                     + (f"; write + re-pack {1e3 * sync_s:.1f} ms" if rng else ""))
     return lines
 
 
@@ -255,16 +215,17 @@ def main(argv=None) -> int:
               f"{'trial s':>7s} {'±2pt s':>7s} {'trials':>6s} {'estimate':>17s}")
     print(header)
     eval_images = min(n_test, 512)
-    for label, spec, protections in (("fp32", SubModelSpec(bits=32), ("sanitise", "uep")),
-                                     ("4-bit", SubModelSpec(bits=4), ("none",))):
+    for label, spec, protections, arithmetic in (("fp32", SubModelSpec(bits=32), ("sanitise", "uep"), "float"),
+                                                 ("4-bit", SubModelSpec(bits=4), ("none",), "float"),
+                                                 ("4b int8", SubModelSpec(bits=4), ("none",), "int8")):
         sub = generate(root, data, spec, evaluate=False)
         macs = sub.card.device_macs
-        working = WorkingCopy(sub)
+        working = WorkingCopy(sub, arithmetic, calibration_images(data) if arithmetic == "int8" else None)
         index = np.arange(eval_images)
-        rate, seconds, flop_seconds = rate_and_time(lambda: correctness(working.module, data, "test", index))
+        rate, seconds, flop_seconds = rate_and_time(lambda: correctness(working.evaluator, data, "test", index))
         per_image = seconds / eval_images  # the product's own path
         ratio = flop_seconds / eval_images / (2 * macs)  # eval time / FLOP bound, the median over rounds
-        clean = clean_correctness(working.module, data)
+        clean = clean_correctness(working.evaluator, data)
         for protection in protections:
             t = [paired_trial(working, data, clean, args.ber, protection, 99, i, args.images) for i in range(3)]
             corrupt_s = float(np.mean([x.corrupt_seconds for x in t]))

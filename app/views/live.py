@@ -44,8 +44,21 @@ except ValueError as err:  # e.g. a damaged library entry: say which and how to 
     st.error(f"The sub-model \"{choice}\" cannot be loaded: {str(err)[:300]} \"Complete the library\" on the "
              "AI library page regenerates damaged entries; the other sub-models here still work.")
     st.stop()
+arithmetics = services.live_arithmetics(ident, s.model)
+if len(arithmetics) > 1:
+    arithmetic = st.radio("How the device computes", arithmetics, format_func=services.ARITHMETIC_LABELS.get,
+                          horizontal=True, key="live_arithmetic",
+                          help="This sub-model's weights are all integer codes, so a device can run it with 8-bit "
+                               "integer arithmetic (its activations are rounded to 8 bits too), about five times "
+                               "faster here than floating point. Accuracy can differ by a few tenths of a point; "
+                               "the library's figures use floating point.")
+else:
+    arithmetic = "float"
 _, root_card = services.root_model(s.model)
-st.caption(f"Root model: ResNet-18 trained on {dataset_words(root_card)}. Sub-model: {sub.card.label}.")
+st.caption(f"Root model: ResNet-18 trained on {dataset_words(root_card)}. Sub-model: {sub.card.label}. "
+           + ("Computed with 8-bit integer arithmetic." if arithmetic == "int8" else
+              "Computed in floating point" + (" (its weights are floating-point numbers, so 8-bit integer "
+                                              "arithmetic is not offered)." if len(arithmetics) == 1 else ".")))
 m = st.columns(3)
 present.metric(m[0], "Weight bits sent over the error-prone link", units.bits(sub.payload.payload_bits),
                help=glossary.explain("payload"))
@@ -81,7 +94,7 @@ STOP_REASONS = {"target": "Stopped: the interval reached the target.",
 
 @st.fragment
 def live_estimate():
-    run_key = (ident, s.model, ber, protection, seed, target, max_trials)
+    run_key = (ident, s.model, ber, protection, seed, target, max_trials, arithmetic)
     paused = st.session_state.get("live_paused") == run_key
     b1, b2, _ = st.columns([1, 1, 4])
     button = b1.empty()  # one place: Stop while running, Continue once stopped (swapped in the same run)
@@ -96,16 +109,21 @@ def live_estimate():
         button.button("Continue", key="live_continue")
     clean_slot, slot = st.empty(), st.empty()
     if paused:
-        res = services.live_stored(ident, s.model, ber, protection, seed, config)
+        res = services.live_stored(ident, s.model, ber, protection, seed, config, arithmetic=arithmetic)
         if res is None:
             slot.info("Stopped before the first trial finished. Press Continue.")
             return None
         _show(res, slot, "Stopped by you; press Continue to go on.")
     else:
         res = None
-        for res in services.live_estimates(ident, s.model, ber, protection, seed, config):
+        for res in services.live_estimates(ident, s.model, ber, protection, seed, config,
+                                           arithmetic=arithmetic):
             _show(res, slot, STOP_REASONS[res.stopped])
-    present.metric(clean_slot, "Clean accuracy (BER 0, whole split)", units.percent(res.clean_accuracy))
+    card_words = ""
+    if arithmetic == "int8" and np.isfinite(sub.card.accuracy):
+        card_words = f"8-bit integers; {units.percent(sub.card.accuracy)} in floating point (its card)"
+    present.metric(clean_slot, "Clean accuracy (BER 0, whole split)", units.percent(res.clean_accuracy),
+                   card_words or None, delta_color="off", delta_arrow="off")
     if protection == "uep":
         st.info(f"Unequal error protection moves {units.bits(res.reliable_bits)} (the sign/exponent or most "
                 f"significant code bits) to the reliable channel.")
@@ -129,7 +147,8 @@ def ber_curve():
     total = len(services.BER_GRID) * len(protections)
     bar = st.empty()  # a first visit measures every point (about a second each on photos): say how far it is
     rows = []
-    for b, p, r in services.ber_sweep(ident, s.model, tuple(protections), seed, curve_config):
+    for b, p, r in services.ber_sweep(ident, s.model, tuple(protections), seed, curve_config,
+                                      arithmetic=arithmetic):
         rows.append({**r.row(), "ber": b, "protection": p})
         if len(rows) < total:
             bar.progress(len(rows) / total, text=f"Measuring the curve: {len(rows)} of {total} points")
@@ -149,7 +168,7 @@ def image_grid():
     n = min(16, len(data.y_test))
     st.subheader(f"What the device sees: {n} test images, clean and corrupted predictions")
     clean, bad, flips = services.live_predictions(ident, services.root_identity(s.model), s.model, ber,
-                                                  protection, seed, n)
+                                                  protection, seed, n, arithmetic)
     y = data.y_test[:n].numpy()
     raw = data.x_test[:n].numpy()
     st.caption(f"One download at BER {units.ber_short(ber)} with {services.PROTECTIONS[protection].label}: "
@@ -201,7 +220,7 @@ def packet_view():
         fallback = services.live_fallback_ident(sub) if mode == "fallback" else None
         try:
             res = services.live_estimate(ident, s.model, ber, "none", seed, services.live_config(2.0, 20, budget),
-                                         packets, fallback)
+                                         packets, fallback, arithmetic)
         except ValueError as err:
             st.warning(f"The local copy cannot stand in for this sub-model: {str(err)[:300]}")
             return

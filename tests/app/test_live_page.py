@@ -40,18 +40,29 @@ def test_estimate_of_4_bit_codes_shows_its_interval_trials_and_images(live):
     assert len(rests) == 1 and "evaluated test images (the split has 359" in rests[0]
 
 
-def test_clean_accuracy_shown_is_the_default_roots_4_bit_sub_model(live, digits):
+def test_clean_accuracy_shown_is_the_default_roots_4_bit_sub_model_in_the_chosen_arithmetic(live, digits):
     from core.compress.combine import SubModelSpec, generate
-    from core.link.reliability import clean_correctness
+    from core.link.reliability import WorkingCopy, clean_correctness
+    from core.link.working import calibration_images
     from core.model.models import load_default
 
     sub = generate(load_default()[0], digits, SubModelSpec(bits=4))
-    expected = 100 * clean_correctness(sub.module, digits).mean()
-    assert _percent(live, CLEAN) == pytest.approx(expected, abs=0.05)
+    int8 = WorkingCopy(sub, "int8", calibration_images(digits))
+    assert live.radio(key="live_arithmetic").value == "int8"  # integer codes: int8 kernels by default
+    assert _percent(live, CLEAN) == pytest.approx(100 * clean_correctness(int8.evaluator, digits).mean(), abs=0.05)
+    assert _metric(live, CLEAN).delta == f"8-bit integers; {100 * sub.card.accuracy:.1f} % in floating point (its card)"
+    live.radio(key="live_arithmetic").set_value("float").run()
+    assert not live.exception, live.exception
+    assert _percent(live, CLEAN) == pytest.approx(100 * clean_correctness(sub.module, digits).mean(), abs=0.05)
+    assert any("Computed in floating point." in c.value for c in live.caption)
+    live.radio(key="live_arithmetic").set_value("int8").run()
 
 
 def test_fp32_root_collapses_at_high_ber_and_sanitising_restores_it(live):
     live.selectbox(key="live_choice").select("Root model, fp32")
+    live.run()
+    assert not [r for r in live.radio if r.key == "live_arithmetic"]  # float weights: no int8 kernels offered
+    assert any("8-bit integer arithmetic is not offered" in c.value for c in live.caption)
     live.selectbox(key="w_protection").select("none")  # the default receiver sanitises
     live.select_slider(key="live_target").set_value(2.0)
     live.select_slider(key="w_ber_exp").set_value(-3.0)
