@@ -17,18 +17,8 @@ from core.compress.payload import Payload, decode
 from core.link.bsc import check_payload, corrupt, receive
 from core.link.packets import PacketConfig, lose_packets
 from core.model.data import DataSplits
+from core.model.evaluate import EVAL_BATCH, fast_layout
 from core.validation import check_int
-
-# Images per forward pass. With channels-last images, 32-64 per pass keep the activations in cache and run at
-# 1.07-1.11x the FLOP bound on the CIFAR root, against 1.25x at 256 (bench/bench_channel.py, one run).
-EVAL_BATCH = 64
-
-
-def _fast_layout(images: torch.Tensor) -> torch.Tensor:
-    """Images in channels-last memory order: the CPU convolutions then run 1.3-1.5x faster (measured on the CIFAR
-    root, bench/bench_channel.py) with the same predictions; the module itself is not touched (it may be shared)."""
-    return images.contiguous(memory_format=torch.channels_last) if images.dim() == 4 else images
-
 
 def correctness(module: torch.nn.Module, data: DataSplits, split: str = "test", index=None,
                 batch_size: int = EVAL_BATCH) -> np.ndarray:
@@ -49,7 +39,7 @@ def correctness(module: torch.nn.Module, data: DataSplits, split: str = "test", 
         with torch.inference_mode():
             for start in range(0, index.size, batch_size):
                 idx = torch.from_numpy(index[start:start + batch_size])
-                pred = module(_fast_layout(data.normalise(x[idx]))).argmax(1)
+                pred = module(fast_layout(data.normalise(x[idx]))).argmax(1)
                 out[start:start + batch_size] = (pred == y[idx]).numpy()
     finally:
         if was_training:
@@ -101,8 +91,8 @@ class WorkingCopy:
         payload = getattr(submodel, "payload", None)
         check_payload(payload)
         self.payload: Payload = payload
-        # Convolution weights in channels-last memory order, like the images (_fast_layout): the CPU kernels then
-        # need no re-ordering of the weights on every forward pass. Same outputs to the bit (checked in
+        # Convolution weights in channels-last memory order, like the images (core.model.evaluate.fast_layout): the
+        # CPU kernels then need no re-ordering of the weights on every forward pass. Same outputs to the bit (checked in
         # tests/core/test_working.py), 5-15 % faster per image on the CIFAR root (bench/bench_channel.py).
         self.module = copy.deepcopy(submodel.module).eval().to(memory_format=torch.channels_last)
         for p in self.module.parameters():
