@@ -134,6 +134,7 @@ from core.link.packets import PACKET_MODES, PacketConfig, packet_report  # noqa:
 from core.link.protections import PROTECTIONS, protection_label  # noqa: E402,F401
 from core.link.ber import BER_GRID  # noqa: E402,F401  (the Live page's curve)
 from core.link.reliability import EstimateConfig  # noqa: E402
+from core.threads import threads  # noqa: E402
 
 # The sub-models the Live page offers besides the library's choices (label -> spec).
 LIVE_SPECS: dict[str, SubModelSpec] = {
@@ -148,6 +149,7 @@ LIVE_SPECS: dict[str, SubModelSpec] = {
 }
 LIVE_IMAGES_PER_TRIAL = 128  # a whole trial in ~0.2 s on the CIFAR root; +-2 points sooner than 64 (bench_channel)
 LIVE_FIRST_LOOK_IMAGES = 32   # a fresh estimate's first number: 32 images of the first download (~0.05 s)
+FIRST_NUMBERS_THREADS = 1     # torch threads of a session's script thread until its first whole trial
 LIVE_STORE_ENTRIES = 256     # estimates kept (each at most a few hundred small trial records)
 
 
@@ -278,13 +280,24 @@ def live_estimates(ident: tuple, model: str, ber: float, protection: str, seed: 
     store = live_store()
     clean = live_clean(ident, root_identity(model), model, arithmetic)
     values = _fallback_values(ident, fallback, model)
-    for result in iter_estimates(sub, dataset(model), ber, protection, config, seed,
-                                 working=live_working(ident, model, arithmetic), clean=clean,
-                                 done=store.get(key),
-                                 packets=packets, fallback=values):
+    results = iter_estimates(sub, dataset(model), ber, protection, config, seed,
+                             working=live_working(ident, model, arithmetic), clean=clean, done=store.get(key),
+                             packets=packets, fallback=values)
+
+    def stored(result):
         if not result.first_look:  # a first look is part of trial 0: shown, never stored
             store.put(key, result.paired)
-        yield result
+        return result
+    if config.first_look_images is not None:
+        # Up to the first whole trial the browser is still drawing the page on the same CPU cores: with one torch
+        # thread the first numbers do not wait for a core the browser holds (bench/bench_pages.py).
+        with threads(FIRST_NUMBERS_THREADS):
+            for result in results:
+                yield stored(result)
+                if not result.first_look:
+                    break
+    for result in results:
+        yield stored(result)
 
 
 def live_stored(ident: tuple, model: str, ber: float, protection: str, seed: int, config, packets=None,

@@ -37,7 +37,7 @@ def test_estimate_of_4_bit_codes_shows_its_interval_trials_and_images(live):
     assert float(estimate.value.rstrip("%")) > 90  # 4-bit codes survive BER 1e-4
     assert _metric(live, "BER / protection").value == "10⁻⁴"
     rests = [c.value for c in live.caption if c.value.startswith("Rests on")]
-    assert len(rests) == 1 and "evaluated test images (the split has 359" in rests[0]
+    assert len(rests) == 1 and "evaluated test images (seed 0; the split has 359" in rests[0]
 
 
 def test_clean_accuracy_shown_is_the_default_roots_4_bit_sub_model_in_the_chosen_arithmetic(live, digits):

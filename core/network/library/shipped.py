@@ -19,6 +19,7 @@ import tempfile
 from pathlib import Path
 
 from core.model.models import ASSETS
+from core.threads import PROCESS_THREADS, threads
 
 from .catalog import CATALOG
 from .cells import generate_cell, group_specs
@@ -68,7 +69,9 @@ def materialise(lib: Library, entry_id: int, root, data) -> list[str]:
     group = next(g for g in group_specs(lib.config.specs()) if spec in g) if spec in lib.config.specs() else (spec,)
     rows = {r["key"]: r for _, r in lib.entries().iterrows()}
     written = []
-    for made in generate_cell({"root": root, "data": data}, (lib.seed, group)):
+    with threads(PROCESS_THREADS):  # re-training rounds by thread count: never a page's temporary one
+        made_all = list(generate_cell({"root": root, "data": data}, (lib.seed, group)))
+    for made in made_all:
         expected = rows.get(made.key)
         if expected is None or (lib.folder / expected["file"]).exists():
             continue
