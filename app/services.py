@@ -205,8 +205,8 @@ def live_config(target_points: float = 1.0, max_trials: int = 200, time_budget_s
 
 
 # How the device computes (core.link.int8): int8 kernels for a sub-model whose weights are all integer codes.
-ARITHMETIC_LABELS = {"int8": "8-bit integers (int8 kernels, as a phone's accelerator)",
-                     "float": "floating point (as the library and its cards)"}
+ARITHMETIC_LABELS = {"int8": "8-bit integers (as a phone's AI accelerator computes)",
+                     "float": "floating point (as the library and the sub-model cards)"}
 
 
 @st.cache_data(max_entries=64)
