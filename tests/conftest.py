@@ -31,6 +31,14 @@ def digits():
 
 
 @pytest.fixture(scope="session")
+def digits_four_bit(root, digits):
+    """The digits root's 4-bit sub-model (weights and biases as integer codes), never evaluated."""
+    from core.compress.combine import SubModelSpec, generate
+
+    return generate(root, digits, SubModelSpec(bits=4), evaluate=False)
+
+
+@pytest.fixture(scope="session")
 def cifar_tarball():
     path = SHARED / "data" / "cifar10-jpg.tar.gz"
     if not path.is_file():

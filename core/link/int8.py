@@ -165,6 +165,10 @@ class Int8Twin:
             setattr(owner, attr, self._clean[name])
         self._dirty = set()
 
+    def kernel_weights(self) -> dict[str, torch.Tensor]:
+        """Layer name -> its weights as the int8 kernels hold them now (code x scale, as float)."""
+        return {name: layer.weight().dequantize() for name, (layer, *_) in self._layers.items()}
+
     @property
     def is_clean(self) -> bool:
         return not self._dirty

@@ -11,26 +11,19 @@ from core.compress.combine import SubModelSpec, generate
 from core.link.int8 import int8_problem
 from core.link.reliability import EstimateConfig, clean_correctness, iter_estimates, trial_rng
 from core.link.working import WorkingCopy, calibration_images, correctness, download
-from core.model.data import load_digits
-from core.model.models import load_digits_root
 
 pytestmark = pytest.mark.skipif("onednn" not in torch.backends.quantized.supported_engines,
                                 reason="this PyTorch build has no oneDNN int8 engine")
 
 
 @pytest.fixture(scope="module")
-def data():
-    return load_digits()
+def data(digits):
+    return digits
 
 
 @pytest.fixture(scope="module")
-def root():
-    return load_digits_root()[0]
-
-
-@pytest.fixture(scope="module")
-def four_bit(root, data):
-    return generate(root, data, SubModelSpec(bits=4), evaluate=False)
+def four_bit(digits_four_bit):
+    return digits_four_bit
 
 
 @pytest.fixture(scope="module")
@@ -38,17 +31,17 @@ def twin(four_bit, data):
     return WorkingCopy(four_bit, "int8", calibration_images(data))
 
 
-def _int8_weights(working) -> dict:
-    """Layer name -> the float value of each int8 weight as the twin's kernels hold it (code x scale)."""
-    return {name: layer.weight().dequantize() for name, (layer, *_) in working.int8._layers.items()}
-
-
-def _float_weights(working) -> dict:
-    return {name: working.int8._float[name].weight.detach().contiguous() for name in working.int8._layers}
+def _float_weights(working, names) -> dict:
+    """The working copy's float weights (row-major) of the layers ``names``."""
+    layers = dict(working.module.named_modules())
+    return {name: layers[name].weight.detach().contiguous() for name in names}
 
 
 def _same_weights(working) -> bool:
-    got, want = _int8_weights(working), _float_weights(working)
+    got = working.int8.kernel_weights()
+    want = _float_weights(working, got)
+    assert set(got) == {n for n, m in working.module.named_modules()
+                        if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear))}
     return all(torch.allclose(got[n], want[n], rtol=1e-6, atol=0) for n in want)
 
 
