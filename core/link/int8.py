@@ -49,8 +49,8 @@ def int8_problem(payload: Payload, module: torch.nn.Module) -> str:
         if isinstance(layer, (torch.nn.Conv2d, torch.nn.Linear)):
             record = records.get(f"{name}.weight")
             if record is None or record.is_float or record.scales is None:
-                bits = "not sent" if record is None else f"{record.bits}-bit floats"
-                return f"layer {name!r} has {bits} weights (integer codes of at most 8 bits are needed)"
+                sent = "not in the payload" if record is None else f"sent as {record.bits}-bit floats"
+                return f"layer {name!r}: its weights are {sent} (integer codes of at most 8 bits are needed)"
     return ""
 
 
@@ -63,8 +63,9 @@ def _packed(layer):
 
 
 class Int8Twin:
-    """The int8 network of an integer-coded float module (module docstring): ``model`` evaluates; ``sync(names)``
-    follows the float module after a write of those tensors; ``restore()`` returns to the clean weights."""
+    """The int8 network of an integer-coded float module (module docstring): ``model`` evaluates;
+    ``sync(tensors)`` follows a write of those tensors into the float module; ``restore()`` returns to the clean
+    weights."""
 
     def __init__(self, module: torch.nn.Module, payload: Payload, calibration: torch.Tensor):
         problem = int8_problem(payload, module)

@@ -92,8 +92,8 @@ def test_an_estimate_with_int8_arithmetic_is_the_int8_networks_accuracy(four_bit
 
 def test_only_integer_coded_sub_models_get_int8_arithmetic(root, data):
     fp32 = generate(root, data, SubModelSpec(bits=32), evaluate=False)
-    assert "32-bit floats" in int8_problem(fp32.payload, fp32.module)
-    with pytest.raises(ValueError, match="cannot run with int8 kernels: layer 'stem.0' has 32-bit floats"):
+    assert "sent as 32-bit floats" in int8_problem(fp32.payload, fp32.module)
+    with pytest.raises(ValueError, match="int8 kernels: layer 'stem.0': its weights are sent as 32-bit floats"):
         WorkingCopy(fp32, "int8", calibration_images(data))
     with pytest.raises(ValueError, match=r"arithmetic='int4' is not allowed: use one of \['float', 'int8'\]"):
         WorkingCopy(fp32, "int4")
