@@ -227,7 +227,7 @@ def live_working(ident: tuple, model: str = DEFAULT_MODEL_NAME, arithmetic: str 
     """This session's private WorkingCopy of a live sub-model in ``arithmetic`` (trials corrupt it in place, so
     sessions never share one); at most three per session."""
     from core.link.reliability import WorkingCopy
-    from core.link.working import calibration_images
+    from core.link.int8 import calibration_images
 
     key = (ident, root_identity(model), arithmetic)
     copies = st.session_state.setdefault("_live_working_copies", {})

@@ -31,8 +31,8 @@ import torch  # noqa: E402
 from core.compress.combine import SubModelSpec, generate  # noqa: E402
 from core.link.reliability import (EstimateConfig, WorkingCopy, clean_correctness, iter_estimates,  # noqa: E402
                                    paired_trial)
-from core.link.int8 import CALIBRATION_IMAGES  # noqa: E402
-from core.link.working import EVAL_BATCH, calibration_images, correctness  # noqa: E402
+from core.link.int8 import CALIBRATION_IMAGES, calibration_images  # noqa: E402
+from core.link.working import EVAL_BATCH, correctness  # noqa: E402
 from core.model.data import load_for_card  # noqa: E402
 from core.model.models import DEFAULT_CHECKPOINT, load_checkpoint  # noqa: E402
 

@@ -27,10 +27,17 @@ import numpy as np
 import torch
 
 from core.compress.payload import Payload
+from core.validation import check_int
 
 ENGINE = "onednn"  # the x86 and fbgemm engines ran 1.5-4x slower at 64 images per pass on this CPU (one run)
 CALIBRATION_IMAGES = 512
 ARITHMETICS = ("float", "int8")
+
+
+def calibration_images(data, images: int = CALIBRATION_IMAGES) -> torch.Tensor:
+    """The normalised calibration photos an int8 twin's activation scales come from: the first ``images`` of the
+    data set's (a DataSplits) calibration split ``x_val``, never test images."""
+    return data.normalise(data.x_val[:check_int("images", images, 2)])
 
 
 def check_arithmetic(arithmetic: str) -> str:
@@ -146,11 +153,14 @@ class Int8Twin:
             flat = codes.view(-1)
             if isinstance(update, tuple):
                 index, values = update
-                index = torch.from_numpy(np.asarray(index, dtype=np.int64))
-                channel = index.numpy() // (flat.numel() // codes.shape[0])
-                flat[index] = self._codes(np.asarray(values, dtype=np.float32), scales.numpy(), channel)
+                index = np.asarray(index, dtype=np.int64)
+                channel = index // (flat.numel() // codes.shape[0])
+                flat[torch.from_numpy(index)] = self._codes(np.asarray(values, dtype=np.float32), scales.numpy(),
+                                                            channel)
             else:
-                update = update.detach().cpu().contiguous().numpy() if isinstance(update, torch.Tensor) else np.asarray(update)
+                if isinstance(update, torch.Tensor):
+                    update = update.detach().cpu().contiguous().numpy()
+                update = np.asarray(update)
                 flat[:] = self._codes(update.reshape(codes.shape).astype(np.float32), scales.numpy()).view(-1)
         for name in sorted(layers):
             self._pack(name)
@@ -175,4 +185,5 @@ class Int8Twin:
         return not self._dirty
 
 
-__all__ = ["Int8Twin", "int8_problem", "check_arithmetic", "ARITHMETICS", "ENGINE", "CALIBRATION_IMAGES"]
+__all__ = ["Int8Twin", "int8_problem", "calibration_images", "check_arithmetic", "ARITHMETICS", "ENGINE",
+           "CALIBRATION_IMAGES"]

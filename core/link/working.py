@@ -80,7 +80,8 @@ class WorkingCopy:
 
     ``arithmetic="int8"`` (an integer-coded sub-model only, core.link.int8) adds an int8 twin that follows every
     write and restore; ``evaluator`` is then the twin, so clean and corrupted evaluations both run on int8 kernels
-    (``calibration``: normalised calibration images for its activation scales, see ``calibration_images``)."""
+    (``calibration``: normalised calibration images for its activation scales, from
+    core.link.int8.calibration_images)."""
 
     def __init__(self, submodel, arithmetic: str = "float", calibration: torch.Tensor | None = None):
         from core.link.int8 import Int8Twin, check_arithmetic
@@ -128,9 +129,9 @@ class WorkingCopy:
         self.restore(everything=True)
         if arithmetic == "int8":
             if calibration is None:
-                raise ValueError("calibration=None: int8 arithmetic needs calibration images (calibration_images)")
+                raise ValueError("calibration=None: int8 arithmetic needs calibration images "
+                                 "(core.link.int8.calibration_images)")
             self.int8 = Int8Twin(self.module, payload, calibration)
-        self._clean_accuracy: dict[tuple, float] = {}
 
     @property
     def evaluator(self) -> torch.nn.Module:
@@ -188,17 +189,6 @@ class WorkingCopy:
     def is_clean(self) -> bool:
         return not self._dirty
 
-    def evaluate(self, data: DataSplits, split: str = "test", limit: int | None = None) -> float:
-        """Accuracy of the working module as it is now on the first ``limit`` images (cached while clean)."""
-        key = (id(data), split, limit)
-        if self.is_clean and key in self._clean_accuracy:
-            return self._clean_accuracy[key]
-        n = len(data.split(split)[1]) if limit is None else min(len(data.split(split)[1]), limit)
-        acc = float(correctness(self.evaluator, data, split, np.arange(n)).mean())
-        if self.is_clean:
-            self._clean_accuracy[key] = acc
-        return acc
-
     def received(self, arrival: Arrival):
         """Context manager: the working module holds ``arrival`` inside the block and is clean again after it."""
         return _Received(self, arrival)
@@ -221,13 +211,4 @@ class _Received:
         return False
 
 
-def calibration_images(data: DataSplits, images: int | None = None) -> torch.Tensor:
-    """The normalised calibration photos an int8 twin's activation scales come from: the first ``images``
-    (default core.link.int8.CALIBRATION_IMAGES) of the data set's calibration split ``x_val``, never test images."""
-    from core.link.int8 import CALIBRATION_IMAGES
-
-    images = CALIBRATION_IMAGES if images is None else check_int("images", images, 2)
-    return data.normalise(data.x_val[:images])
-
-
-__all__ = ["WorkingCopy", "calibration_images", "Arrival", "download", "correctness", "EVAL_BATCH"]
+__all__ = ["WorkingCopy", "Arrival", "download", "correctness", "EVAL_BATCH"]

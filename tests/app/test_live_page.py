@@ -43,7 +43,7 @@ def test_estimate_of_4_bit_codes_shows_its_interval_trials_and_images(live):
 def test_clean_accuracy_shown_is_the_default_roots_4_bit_sub_model_in_the_chosen_arithmetic(live, digits):
     from core.compress.combine import SubModelSpec, generate
     from core.link.reliability import WorkingCopy, clean_correctness
-    from core.link.working import calibration_images
+    from core.link.int8 import calibration_images
     from core.model.models import load_default
 
     sub = generate(load_default()[0], digits, SubModelSpec(bits=4))

@@ -8,9 +8,9 @@ import pytest
 import torch
 
 from core.compress.combine import SubModelSpec, generate
-from core.link.int8 import int8_problem
+from core.link.int8 import calibration_images, int8_problem
 from core.link.reliability import EstimateConfig, clean_correctness, iter_estimates, trial_rng
-from core.link.working import WorkingCopy, calibration_images, correctness, download
+from core.link.working import WorkingCopy, correctness, download
 
 pytestmark = pytest.mark.skipif("onednn" not in torch.backends.quantized.supported_engines,
                                 reason="this PyTorch build has no oneDNN int8 engine")
