@@ -12,14 +12,18 @@ from dataclasses import fields, replace
 import streamlit as st
 
 from app import glossary, units
-from app.settings import (CHANNEL_MODES, SCENARIOS, Settings, ViewFlags, apply_scenario, area_choices, cut,
-                          model_choices, place_names, protection_names, unusable_models)
+from app.settings import (CHANNEL_MODES, LINK_PARAMETERS, SCENARIOS, Settings, ViewFlags, apply_scenario,
+                          area_choices, cut, link_problems, model_choices, place_names, protection_names,
+                          unusable_models)
 from core.link.ber import BER_EXPONENTS, check_ber, on_grid, snap_ber
 from core.link.link_budget import MODULATIONS
 from core.link.protections import protection_label
 from core.network.dsi import HARDWARE_PRESETS
+from core.network.select import RULES
 from core.network.rates import APPLICATIONS
 
+RULE_WORDS = {"smallest": "smallest that meets every requirement", "most_accurate": "most accurate within the limits"}
+assert set(RULE_WORDS) == set(RULES)
 SETTINGS_KEYS = {f.name for f in fields(Settings)} | {"lock", "hide"}  # what the sidebar writes into the URL
 # Settings fields whose box shows a preset's value unless the user overrides it: field -> preset value.
 PRESET_FIELDS = {
@@ -67,7 +71,7 @@ def _init_state() -> None:
     flags, flag_problems = ViewFlags.from_query(query)
     st.session_state["settings"] = current
     st.session_state["view_flags"] = flags
-    st.session_state["url_problems"] = problems + flag_problems
+    st.session_state["url_problems"] = problems + flag_problems + link_problems(query)
     load_settings(current)
 
 
@@ -212,13 +216,12 @@ def sidebar() -> Settings:
         _widget(st.selectbox, "Hardware", "hardware", options=list(HARDWARE_PRESETS), key="w_hardware",
                 on_change=_on_preset_source, args=(("memory_mb", "compute_gmacs", "accelerators"),))
         hw = HARDWARE_PRESETS[st.session_state["w_hardware"]]
-        st.caption(f"Preset: {units.size_bytes(hw.model_memory_bytes)} model memory, "
-                   f"{units.number(hw.compute_macs_per_s / 1e9)} billion multiply-adds per second, computes with "
-                   f"{precision_words(hw.precisions)} numbers, {hw.accelerators} accelerator(s).")
+        st.caption(f"Preset: {units.size_bytes(hw.model_memory_bytes)} model memory, {rate_words(hw)}, "
+                   f"{hw.accelerators} accelerator(s).")
         _widget(st.number_input, "Model memory (MB)", "memory", min_value=1e-6, key="w_memory_mb", step=1.0,
                 format="%g")
-        _widget(st.number_input, "Compute (billion multiply-adds per second)", "compute", min_value=1e-6,
-                key="w_compute_gmacs", step=1.0, format="%g", help=glossary.explain("multiply-adds per second"))
+        _widget(st.number_input, "Compute at the fastest precision (billion multiply-adds per second)", "compute",
+                min_value=1e-6, key="w_compute_gmacs", step=1.0, format="%g", help=glossary.explain("multiply-adds per second"))
         _widget(st.selectbox, "AI accelerators", "accelerators", options=[1, 2], key="w_accelerators")
         areas = area_choices()
         if st.session_state.get("w_area") not in areas:   # an area file removed since: back to the default
@@ -238,6 +241,11 @@ def sidebar() -> Settings:
                 step=0.01)
         _widget(st.number_input, "Samples per task", "samples", min_value=1, max_value=100_000, key="w_samples",
                 step=1)
+        _widget(st.radio, "Which sub-model to send", "rule", options=list(RULE_WORDS), key="w_selection_rule",
+                format_func=RULE_WORDS.get,
+                help="Among the sub-models that meet every requirement: the smallest download (the paper's "
+                     "adaptation to the link and the device), or the most accurate, where estimates whose "
+                     "intervals overlap count as a tie that goes to the smaller download")
     _preset_reset(sb, flags)
     with sb.expander("Channel", expanded=True):
         _widget(st.number_input, "Downlink (Mb/s)", "downlink", min_value=1e-6, key="w_downlink_mbps", format="%g")
@@ -264,7 +272,9 @@ def sidebar() -> Settings:
     for problem in st.session_state.get("url_problems", []):
         sb.warning(problem)
     shown = {k: st.query_params.get_all(k)[-1] for k in st.query_params}
-    others = {k: v for k, v in shown.items() if k not in SETTINGS_KEYS}  # other pages' parameters stay
+    # Other pages' parameters stay; anything the link carries that is neither a setting nor one of theirs was
+    # reported (link_problems) and leaves the address, so that a shared link never seems to set what it does not.
+    others = {k: v for k, v in shown.items() if k not in SETTINGS_KEYS and k in LINK_PARAMETERS}
     query = {**others, **current.to_query(), **flags.to_query()}
     if shown != query:
         st.query_params.from_dict(query)
@@ -278,10 +288,13 @@ def sidebar() -> Settings:
 BER_IN_USE = "Bit-error rate on the link: "  # the sidebar caption that says which BER every page uses
 
 
-def precision_words(bits) -> str:
-    """(32, 16, 8) -> '8-, 16- or 32-bit'."""
-    b = sorted(int(x) for x in bits)
-    return f"{b[0]}-bit" if len(b) == 1 else ", ".join(f"{x}-" for x in b[:-1]) + f" or {b[-1]}-bit"
+def rate_words(hw) -> str:
+    """'17,500 billion multiply-adds per second with 8-bit numbers, 8,750 with 16-bit, 1,080 with 32-bit': each
+    precision's rate (an NPU's TOPS count is for its integer precisions; fp32 runs on the GPU or CPU)."""
+    rates = [(b, hw.macs_per_s(b) / 1e9) for b in sorted(hw.precisions)]
+    first, *rest = rates
+    words = f"{units.number(first[1])} billion multiply-adds per second with {first[0]}-bit numbers"
+    return words + "".join(f", {units.number(r)} with {b}-bit" for b, r in rest)
 
 
 def _preset_reset(sb, flags: ViewFlags) -> None:

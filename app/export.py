@@ -42,9 +42,10 @@ def _table(df: pd.DataFrame | None, max_rows: int = 200) -> str:
 
 # Settings fields in the sidebar's words (a field not listed is shown with its underscores read as spaces).
 SETTING_WORDS = {"scenario": "Device scenario", "hardware": "Hardware", "memory_mb": "Model memory (MB)",
-                 "compute_gmacs": "Compute (billion multiply-adds per second)", "accelerators": "AI accelerators",
-                 "place": "Location", "application": "Application", "latency_ms": "Latency budget (ms)",
-                 "min_accuracy": "Minimum accuracy", "samples": "Samples per task", "downlink_mbps": "Downlink (Mb/s)",
+                 "compute_gmacs": "Compute at the fastest precision (billion multiply-adds per second)",
+                 "accelerators": "AI accelerators", "place": "Location", "application": "Application",
+                 "latency_ms": "Latency budget (ms)", "min_accuracy": "Minimum accuracy", "samples": "Samples per task",
+                 "selection_rule": "Which sub-model to send", "downlink_mbps": "Downlink (Mb/s)",
                  "uplink_mbps": "Uplink (Mb/s)", "channel_mode": "Errors given by", "ber": "Bit-error rate (BER)",
                  "snr_db": "SNR (dB)", "modulation": "Modulation", "protection": "Receiver protection",
                  "model": "Root model"}

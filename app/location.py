@@ -4,8 +4,6 @@ Page helper: the map is drawn from the area data (no tile server); the link come
 """
 from __future__ import annotations
 
-from pathlib import Path
-
 import streamlit as st
 
 from app import charts, present, services
@@ -31,7 +29,7 @@ def location_picker(place_name: str) -> None:
         if place is None:
             st.caption("Pick a place to see what it needs and the link there.")
             return
-        stamp = Path(area.path).stat().st_mtime if area.path else 0.0   # a replaced area file is read again
+        stamp = services.area_stamp(area.path)   # a replaced area file is read again
         link = services.place_link(place.name, services.settings().area, stamp)
         st.markdown(f"**{place.name}** ({place.kind}): the device needs: "
                     f"{area.context_labels.get(place.context, place.context)}. Served by "

@@ -7,12 +7,12 @@ from __future__ import annotations
 import streamlit as st
 
 from app import charts, export, glossary, units
+from app.settings import PRESENT_ON
 
 STATE = "presenter_on"          # survives page changes (widget state does not)
 WIDGET = "w_presenter"
 FORMAT_STATE = "chart_image_format"
 SCALE = 1.4                     # text and chart fonts in presenter view (the issue asks for >= 1.3)
-TRUE = ("1", "true", "yes", "on")
 REPORT = "page_report"          # what the current page has drawn: key -> (kind, title, value), for the report
 
 # Hidden in presenter view: the sidebar and its toggle, download buttons, raw tables; text enlarged. Streamlit
@@ -29,7 +29,7 @@ html {{ font-size: {SCALE * 100:.0f}%; }}
 def init_from_url() -> None:
     """First run of a session: ``?present=1`` turns presenter view on (read before the sidebar rewrites the URL)."""
     if STATE not in st.session_state:
-        st.session_state[STATE] = str(st.query_params.get("present", "")).lower() in TRUE
+        st.session_state[STATE] = str(st.query_params.get("present", "")).strip().lower() in PRESENT_ON
 
 
 def is_on() -> bool:

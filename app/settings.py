@@ -14,6 +14,7 @@ from core.mobility.area import DEFAULT_AREA_KEY
 from core.model.models import DEFAULT_MODEL_NAME
 from core.network.dsi import DSI, HARDWARE_PRESETS, Application, ChannelReport, Hardware, Location
 from core.network.rates import APPLICATIONS
+from core.network.select import DEFAULT_RULE, RULES
 from core.validation import check_choice, check_int, check_range
 
 CHANNEL_MODES = ("BER", "SNR")
@@ -84,6 +85,7 @@ class Settings:
     latency_ms: float | None = None
     min_accuracy: float = 0.8  # the CIFAR-10 root reaches 86 % at its last exit, 71 % at exit 1
     samples: int = 1
+    selection_rule: str = DEFAULT_RULE  # which feasible sub-model the network sends (core.network.select.RULES)
     downlink_mbps: float = 1000.0
     uplink_mbps: float = 500.0
     channel_mode: str = "BER"
@@ -114,6 +116,7 @@ class Settings:
             check_range("latency_ms", self.latency_ms, 0.0, lo_open=True)
         check_range("min_accuracy", self.min_accuracy, 0.0, 1.0)
         check_int("samples", self.samples, 1, 100_000)
+        check_choice("selection_rule", self.selection_rule, tuple(RULES))
         check_range("downlink_mbps", self.downlink_mbps, 0.0, lo_open=True)
         check_range("uplink_mbps", self.uplink_mbps, 0.0, lo_open=True)
         check_choice("channel_mode", self.channel_mode, CHANNEL_MODES)
@@ -226,7 +229,7 @@ def _quote_cut(message: str, raw) -> str:
 _PARSERS = {
     "scenario": str, "hardware": str, "memory_mb": _optional(float), "compute_gmacs": _optional(float),
     "accelerators": _optional(_int), "area": str, "place": str, "application": str, "latency_ms": _optional(float),
-    "min_accuracy": float, "samples": _int, "downlink_mbps": float, "uplink_mbps": float, "channel_mode": str,
+    "min_accuracy": float, "samples": _int, "selection_rule": str, "downlink_mbps": float, "uplink_mbps": float, "channel_mode": str,
     "ber": float, "snr_db": float, "modulation": str, "protection": str, "model": str,
 }
 assert set(_PARSERS) == {f.name for f in fields(Settings)}
@@ -284,6 +287,7 @@ CONTROLS: dict[str, tuple[str, ...]] = {
     "scenario": ("scenario",), "hardware": ("hardware",), "memory": ("memory_mb",), "compute": ("compute_gmacs",),
     "accelerators": ("accelerators",), "area": ("area",), "place": ("place",), "application": ("application",),
     "latency": ("latency_ms",), "accuracy": ("min_accuracy",), "samples": ("samples",),
+    "rule": ("selection_rule",),
     "downlink": ("downlink_mbps",), "uplink": ("uplink_mbps",), "channel_mode": ("channel_mode",),
     "ber": ("ber",), "snr": ("snr_db",), "modulation": ("modulation",), "protection": ("protection",),
     "model": ("model",),
@@ -328,3 +332,37 @@ class ViewFlags:
 def protection_names() -> tuple[str, ...]:
     """The receiver protections on offer, from the engine's registry."""
     return tuple(PROTECTIONS)
+
+
+# ----- the rest of a link: parameters that are not settings -----
+PRESENT_ON = ("1", "true", "yes", "on")
+PRESENT_OFF = ("0", "false", "no", "off", "")
+# Parameters of a link besides the settings: presenter view, lock/hide flags, the Guide's step, and Streamlit's own
+# embedding options. Anything else is reported by name and dropped from the address.
+LINK_PARAMETERS = ("present", "lock", "hide", "step", "embed", "embed_options")
+
+
+_NEAR_NAMES = {"rate": ("downlink_mbps",), "bitrate": ("downlink_mbps",), "root": ("model",),
+               "presenter": ("present",), "rule": ("selection_rule",)}
+
+
+def link_problems(query: dict) -> list[str]:
+    """What a link carries that is not a setting nor one of ``LINK_PARAMETERS`` (reported by name, with the nearest
+    name allowed), and a ``present`` value that is neither on nor off. ``query`` maps names to values (or lists)."""
+    from difflib import get_close_matches
+
+    settings_names = [f.name for f in fields(Settings)]
+    problems = []
+    for key, raw in query.items():
+        raw = raw[-1] if isinstance(raw, list) else raw
+        if key == "present" and str(raw).strip().lower() not in PRESENT_ON + PRESENT_OFF:
+            problems.append(f"URL parameter present={cut(raw)!r} ignored: presenter view is present=1 (on) or "
+                            "present=0 (off)")
+        if key in settings_names or key in LINK_PARAMETERS:
+            continue
+        governed = CONTROLS.get(key) or _NEAR_NAMES.get(key)
+        near = list(governed) if governed else get_close_matches(key, settings_names, n=1, cutoff=0.6)
+        hint = f"did you mean {near[0]}? " if near else ""
+        problems.append(f"URL parameter {cut(key)}={cut(raw)!r} ignored and removed from the address: not a setting "
+                        f"of this dashboard; {hint}settings are {', '.join(settings_names)}")
+    return problems

@@ -302,7 +302,7 @@ def explain_binding(row: dict, s: Settings) -> str:
                and s.effective_ber > 0 else "")
         return (f"at BER {units.ber_short(s.effective_ber)} its expected accuracy is {units.percent(acc)}, below "
                 f"the {units.percent(row['min_accuracy'], 0)} asked{why}")
-    return "it could be sent, but another choice is expected to be more accurate"
+    return "it meets every requirement too, but the selection rule prefers another (each card says why)"
 
 
 def _combined(s: Settings) -> Card:
@@ -313,11 +313,11 @@ def _combined(s: Settings) -> Card:
         return Card("The combined choice is made from the AI library, which is not built for this root model yet.",
                     problem=f"{problem} Build it on the AI library page, then come back to this step.")
     lib_key = services.library_key(lib)
-    sel = services.selection(lib, lib_key, tuple(sorted(s.to_query().items())), s, False)
+    sel = services.selection(lib, lib_key, services.settings_key(s), s, False)
     cands = sel.candidates
     best = sel.best()
     chosen = sel.chosen
-    fig = charts.pareto_figure(cands, chosen, chance=_chance(s.model))
+    fig = charts.pareto_figure(cands, chosen, chance=_chance(s.model), min_accuracy=s.min_accuracy)
     fig.update_layout(title="Every sub-model in the library: download size against expected accuracy "
                             "(hollow = cannot be sent)")
     if best is None:
@@ -330,17 +330,26 @@ def _combined(s: Settings) -> Card:
         return Card(headline, fig, facts, None, table=cands)
     bigger = cands[(cands["total_bits"] > best["total_bits"]) & (cands["key"] != best["key"])]
     bigger = bigger.sort_values("total_bits")
+    rule = ("the smallest sub-model that meets every requirement" if sel.rule == "smallest" else
+            "the most accurate within the limits (a tie within the intervals goes to the smaller)")
     headline = (f"For this {s.hardware} the network sends {best['label']} ({units.bits(best['total_bits'])}, "
-                f"expected {units.percent(best['accuracy'])}) from the {best['tier']} cloud")
+                f"expected {units.percent(best['accuracy'])}) from the {best['tier']} cloud: {rule}")
     facts = [Fact("Chosen", best["label"], f"{best['mode']}; {best['accuracy_source']}"),
              Fact("Time to answer", units.seconds(best["latency_s"]),
-                  f"budget {units.seconds(best['latency_budget_s'])}")]
+                  f"budget {units.seconds(best['latency_budget_s'])}; download {units.seconds(best['download_s'])}, "
+                  f"load {units.seconds(best['load_s'])}, compute {units.seconds(best['compute_s'])}"),
+             Fact("Why this one", f"{int(best['feasible_count'])} meet every requirement",
+                  f"next choice: {best['runner_up']}" if best.get("runner_up") else "no other meets them")]
     if len(bigger):
         nxt = bigger.iloc[0].to_dict()
-        headline += f"; not the next bigger {nxt['label']}, because {explain_binding(nxt, s)}."
+        if nxt["binding"]:
+            headline += f"; the next bigger, {nxt['label']}, cannot be sent, because {explain_binding(nxt, s)}."
+        else:
+            headline += (f"; the next bigger, {nxt['label']}, would fit too but costs "
+                         f"{units.bits(nxt['total_bits'] - best['total_bits'])} more to download.")
         facts.append(Fact("Next bigger model", nxt["label"], explain_binding(nxt, s)))
     else:
-        headline += ": it is the largest model in the library."
+        headline += "; it is the largest model in the library."
     return Card(headline, fig, tuple(facts), None, table=cands,
                 note="Constraints are checked in the order memory, precision, latency, accuracy; the first that "
                      "fails is the binding constraint. " + glossary.ACCURACY_RULE_WORDS)
@@ -464,7 +473,7 @@ def _predictive(s: Settings) -> Card:
 
     preset, users, duration = MOBILITY
     file = area_file(getattr(s, "area", ""))  # the sidebar's area: its file gives the name said below
-    where = (str(file), (), file.stat().st_mtime)
+    where = (str(file), (), services.area_stamp(str(file)))
     result = services.simulation(preset, users, duration, 2, SEED, *where)
     two = result.overall
     one = services.simulation(preset, users, duration, 1, SEED, *where).overall

@@ -1,5 +1,5 @@
 """Pages draw; the service layer talks to the engine: no page under app/views/ imports core (or anything of the
-project but app.*), so every engine call goes through app/services.py and its caches."""
+project but app.*), so every engine call goes through app.services and its caches."""
 import ast
 from pathlib import Path
 

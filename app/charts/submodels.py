@@ -13,14 +13,21 @@ TECHNIQUE_SYMBOLS = {"depth": "circle", "parameter": "square", "bit": "diamond",
                      "root": "star"}
 
 
-def pareto_figure(candidates: pd.DataFrame, chosen: dict, chance: float | None = None) -> go.Figure:
-    """Size against accuracy at the device's BER for every library candidate; the chosen sub-models starred.
+def pareto_figure(candidates: pd.DataFrame, chosen: dict, chance: float | None = None,
+                  min_accuracy: float | None = None) -> go.Figure:
+    """Size against accuracy at the device's BER for every library candidate, drawn as the selection rule sees it:
+    the region that meets the accuracy requirement shaded (above ``min_accuracy``), candidates that meet every
+    requirement filled (hollow: one fails), the chosen sub-models starred and each one's runner-up ringed.
 
     ``candidates`` needs label, technique, mode, total_bits, accuracy and binding; ``chosen`` maps technique to a
-    candidate row (dict) or None.
+    candidate row (dict, with ``runner_up`` naming the next choice) or None.
     """
     require(candidates, "candidates", ("label", "technique", "total_bits", "accuracy", "binding"))
     fig = go.Figure()
+    if min_accuracy is not None:
+        fig.add_hrect(y0=min_accuracy, y1=1.02, fillcolor=OKABE_ITO["green"], opacity=0.08, line_width=0,
+                      annotation_text=f"meets the accuracy asked (at least {min_accuracy:.0%})",
+                      annotation_position="bottom left")
     for technique, part in candidates.groupby("technique", sort=False):
         fig.add_trace(go.Scatter(
             x=part["total_bits"] / 1e6, y=part["accuracy"], mode="markers", name=technique,
@@ -38,6 +45,15 @@ def pareto_figure(candidates: pd.DataFrame, chosen: dict, chance: float | None =
             x=[c["total_bits"] / 1e6 for _, c in picks], y=[c["accuracy"] for _, c in picks],
             mode="markers+text", name="chosen", text=[t for t, _ in picks], textposition="top center",
             marker=dict(size=18, symbol="star", color="black", line=dict(width=1, color="white"))))
+        by_label = candidates.drop_duplicates("label").set_index("label")
+        seconds = [(t, by_label.loc[c["runner_up"]]) for t, c in picks
+                   if c.get("runner_up") and c["runner_up"] in by_label.index]
+        if seconds:
+            fig.add_trace(go.Scatter(
+                x=[r["total_bits"] / 1e6 for _, r in seconds], y=[r["accuracy"] for _, r in seconds],
+                mode="markers", name="runner-up", text=[f"{t}: next choice, {r.name}" for t, r in seconds],
+                hovertemplate="%{text}<extra></extra>",
+                marker=dict(size=22, symbol="circle-open", color="black", line=dict(width=2))))
     chance_line(fig, chance)
     fig.update_layout(xaxis=dict(type="log", dtick=1, title="download size (Mbit, log scale)"),
                       yaxis=dict(title="expected accuracy at the device's BER", range=[0, 1.02], tickformat=".0%"),
@@ -53,7 +69,9 @@ def layer_profile_figure(layers: pd.DataFrame, title: str = "") -> go.Figure:
                          marker_color=OKABE_ITO["sky"]))
     fig.add_trace(go.Scatter(x=layers["layer"], y=layers["bits"], name="bits", mode="lines+markers",
                              yaxis="y2", line=dict(color=OKABE_ITO["vermillion"])))
-    fig.update_layout(title=title, height=260, margin=dict(l=10, r=10, t=30, b=10), showlegend=False,
+    # The title sits above the chart's toolbar row (the margin leaves it room), never under it.
+    fig.update_layout(title=dict(text=title, y=0.98, yanchor="top", font=dict(size=13)), height=300,
+                      margin=dict(l=10, r=10, t=75, b=10), showlegend=False,
                       xaxis=dict(showticklabels=False, title="layers, input to output"),
                       yaxis=dict(title="non-zero", range=[0, 1.05], tickformat=".0%"),
                       yaxis2=dict(title="bits", overlaying="y", side="right", range=[0, 33]))

@@ -20,12 +20,13 @@ st.caption("The parameter payload crosses a binary symmetric channel with the si
            "download causes on those images (a paired estimate), with a 95 % interval that counts both the "
            "channel's and the image sampling's randomness.", help=glossary.tip("payload", "topology", "BER"))
 
-options = {label: ("spec", spec) for label, spec in services.LIVE_SPECS.items()}
+options = {label: services.SubModelRef.generated(spec) for label, spec in services.LIVE_SPECS.items()}
 lib, _ = services.library_or_none(s.model)
 if lib is not None:  # the sub-models the selection picks for the sidebar's device come first
     lib_key = services.library_key(lib)
-    sel = services.selection(lib, lib_key, tuple(sorted(s.to_query().items())), s, False)
-    chosen = {f"Chosen for this device, {fam}: {c['label']} (device exit)": ("library", lib_key, int(c["id"]))
+    sel = services.selection(lib, lib_key, services.settings_key(s), s, False)
+    chosen = {f"Chosen for this device, {fam}: {c['label']} (device exit)":
+              services.SubModelRef.library_entry(lib_key, int(c["id"]))
               for fam, c in sel.chosen.items() if c is not None and not c.get("generated_on_the_fly")}
     options = {**chosen, **options}
 c1, c2, c3, c4 = st.columns([3, 1, 1, 1])
@@ -38,15 +39,15 @@ seed = int(c4.number_input("Seed", min_value=0, max_value=10**6, value=0, step=1
 budget = float(st.sidebar.number_input("Live estimate: seconds per run", min_value=1.0, max_value=600.0,
                                        value=10.0, step=1.0, key="live_budget",
                                        help="A run stops after this long; Continue runs it further."))
-ident = options[choice]
+ref = options[choice]
 config = services.live_config(target, max_trials, budget, first_look=True)
 try:
-    sub = services.live_submodel(ident, s.model)
+    sub = services.live_submodel(ref, s.model)
 except ValueError as err:  # e.g. a damaged library entry: say which and how to repair it, no traceback
     st.error(f"The sub-model \"{choice}\" cannot be loaded: {str(err)[:300]} \"Complete the library\" on the "
              "AI library page regenerates damaged entries; the other sub-models here still work.")
     st.stop()
-arithmetics = services.live_arithmetics(ident, s.model)
+arithmetics = services.live_arithmetics(ref, s.model)
 if len(arithmetics) > 1:
     arithmetic = st.radio("How the device computes", arithmetics, format_func=services.ARITHMETIC_LABELS.get,
                           horizontal=True, key="live_arithmetic",
@@ -97,7 +98,7 @@ STOP_REASONS = {"target": "Stopped: the interval reached the target.",
 
 @st.fragment
 def live_estimate():
-    run_key = (ident, s.model, ber, protection, seed, target, max_trials, arithmetic)
+    run_key = (ref, s.model, ber, protection, seed, target, max_trials, arithmetic)
     paused = st.session_state.get("live_paused") == run_key
     b1, b2, _ = st.columns([1, 1, 4])
     button = b1.empty()  # one place: Stop while running, Continue once stopped (swapped in the same run)
@@ -112,14 +113,14 @@ def live_estimate():
         button.button("Continue", key="live_continue")
     clean_slot, slot = st.empty(), st.empty()
     if paused:
-        res = services.live_stored(ident, s.model, ber, protection, seed, config, arithmetic=arithmetic)
+        res = services.live_stored(ref, s.model, ber, protection, seed, config, arithmetic=arithmetic)
         if res is None:
             slot.info("Stopped before the first trial finished. Press Continue.")
             return None
         _show(res, slot, "Stopped by you; press Continue to go on.")
     else:
         res, shown = None, 0.0
-        for res in services.live_estimates(ident, s.model, ber, protection, seed, config,
+        for res in services.live_estimates(ref, s.model, ber, protection, seed, config,
                                            arithmetic=arithmetic):
             # Every trial counts; the screen is redrawn at most every SHOW_EVERY_S (and always for the first
             # numbers and the last): drawing every 0.07 s int8 trial slowed the estimate down in the browser
@@ -155,7 +156,7 @@ def ber_curve():
     total = len(services.BER_GRID) * len(protections)
     bar = st.empty()  # a first visit measures every point (about a second each on photos): say how far it is
     rows = []
-    for b, p, r in services.ber_sweep(ident, s.model, tuple(protections), seed, curve_config,
+    for b, p, r in services.ber_sweep(ref, s.model, tuple(protections), seed, curve_config,
                                       arithmetic=arithmetic):
         rows.append({**r.row(), "ber": b, "protection": p})
         if len(rows) < total:
@@ -175,7 +176,7 @@ def image_grid():
     data = services.dataset(s.model)
     n = min(16, len(data.y_test))
     st.subheader(f"What the device sees: {n} test images, clean and corrupted predictions")
-    clean, bad, flips = services.live_predictions(ident, services.root_identity(s.model), s.model, ber,
+    clean, bad, flips = services.live_predictions(ref, services.root_identity(s.model), s.model, ber,
                                                   protection, seed, n, arithmetic)
     y = data.y_test[:n].numpy()
     raw = data.x_test[:n].numpy()
@@ -225,9 +226,9 @@ def packet_view():
                            "never completes" if extra is None or extra == float("inf") else units.seconds(extra))
             return
         present.metric(q[2], "Expected lost packets", units.count(round(report.expected_lost_packets)))
-        fallback = services.live_fallback_ident(sub) if mode == "fallback" else None
+        fallback = services.live_fallback(sub) if mode == "fallback" else None
         try:
-            res = services.live_estimate(ident, s.model, ber, "none", seed, services.live_config(2.0, 20, budget),
+            res = services.live_estimate(ref, s.model, ber, "none", seed, services.live_config(2.0, 20, budget),
                                          packets, fallback, arithmetic)
         except ValueError as err:
             st.warning(f"The local copy cannot stand in for this sub-model: {str(err)[:300]}")

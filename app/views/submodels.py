@@ -3,11 +3,41 @@ import pandas as pd
 import streamlit as st
 
 from app import charts, glossary, present, services, units
-from app.controls import precision_words
+from app.controls import RULE_WORDS, rate_words
 from app.library_build import build_button
 from app.location import location_picker
 from app.rootcard import root_card
 from app.story import explain_binding
+
+TIME_HELP = ("Time to answer = tier access (the library's tier) + transfer (the bits through the slower of backhaul "
+             "and radio link) + resent (none: the receiver keeps what arrives, errors and all; the Live page prices "
+             "resending) + load into the accelerator + compute (at the rate of the model's precision) + uplink and "
+             "server (split inference only) + generation (a sub-model made now).")
+TIME_PARTS = (("access_s", "tier access"), ("transfer_s", "transfer"), ("retransmission_s", "resent"),
+              ("load_s", "load"), ("compute_s", "compute"), ("uplink_s", "uplink"), ("server_s", "server"),
+              ("generation_s", "generation"))
+
+
+def time_sentence(c: dict) -> str:
+    """The parts of the time to answer, adding up to the total shown (the engine's LATENCY_PARTS)."""
+    shown = [f"{name} {units.seconds(c[key])}" for key, name in TIME_PARTS
+             if key != "generation_s" or c.get(key, 0)]
+    return " + ".join(shown) + f" = **{units.seconds(c['latency_s'])}**"
+
+
+def rule_sentence(c: dict, rule: str) -> str:
+    """Why this sub-model: the rule, how many meet every requirement, and the next choice with why it lost."""
+    n = int(c["feasible_count"])
+    head = (f"Smallest of {n} that meet all four requirements" if rule == "smallest" else
+            f"Most accurate of {n} that meet all four requirements (estimates within each other's intervals count "
+            "as a tie, which goes to the smaller download)")
+    if not c.get("runner_up"):
+        return head + "; no other sub-model meets them."
+    more = int(c["runner_up_bits"]) - int(c["total_bits"])
+    size = (f"{units.bits(more)} more to download" if more > 0 else
+            f"{units.bits(-more)} less to download" if more < 0 else "the same size")
+    return f"{head}; next: {c['runner_up']} ({units.bits(c['runner_up_bits'])}, {size})."
+
 
 s = services.settings()
 root, card = services.root_model(s.model)
@@ -17,8 +47,7 @@ st.title("Sub-models")
 present.report_button("Sub-models", s)
 hw, app_, ch = dsi.hardware, dsi.application, dsi.channel
 st.caption(f"The device situation (DSI) the network answers: **{hw.name}** ({units.size_bytes(hw.model_memory_bytes)} "
-           f"for models, {units.number(hw.compute_macs_per_s / 1e9)} billion multiply-adds per second, computes with "
-           f"{precision_words(hw.precisions)} numbers) · **{app_.name}**: {units.seconds(app_.latency_budget_s)} "
+           f"for models, {rate_words(hw)}) · **{app_.name}**: {units.seconds(app_.latency_budget_s)} "
            f"budget, accuracy ≥ {app_.min_accuracy:.0%}, {app_.samples_per_task} sample(s) · downlink "
            f"{units.rate(ch.downlink_bps)}, uplink {units.rate(ch.uplink_bps)}, bit-error rate "
            f"{units.ber(ch.ber)} · receiver: {services.protection_label(s.protection)}",
@@ -40,11 +69,12 @@ if lib is None:
 allow_generate = st.toggle("Generate missing levels on the fly (no re-training)", value=False,
                            help="A DSI whose precision has no library entry is served by generating it now")
 lib_key = services.library_key(lib)
-settings_key = tuple(sorted(s.to_query().items()))
-sel = services.selection(lib, lib_key, settings_key, s, allow_generate)
+sel = services.selection(lib, lib_key, services.settings_key(s), s, allow_generate)
 cands = sel.candidates
 
 st.subheader("What the network would download")
+st.caption(f"Rule: the {RULE_WORDS[sel.rule]} (sidebar, *Which sub-model to send*). Each card names the next choice "
+           "and why it lost; the chart below rings it.")
 cols = st.columns(len(services.TECHNIQUES))
 for col, technique in zip(cols, services.TECHNIQUES):
     chosen = sel.chosen.get(technique)
@@ -63,6 +93,7 @@ for col, technique in zip(cols, services.TECHNIQUES):
         st.markdown(f"**{chosen['label']}** · {chosen['mode']} · from the **{chosen['tier']}** cloud"
                     + (" · generated now" if chosen.get("generated_on_the_fly") else ""),
                     help=glossary.tip("exit", "split", "tier"))
+        st.caption(rule_sentence(chosen, sel.rule))
         present.metric(st, "Expected accuracy", units.percent(chosen["accuracy"]), chosen["accuracy_source"],
                        delta_color="off", delta_arrow="off", report_label=f"{technique} level: expected accuracy")
         present.metric(st, "Download", units.bits(chosen["total_bits"]),
@@ -74,21 +105,19 @@ for col, technique in zip(cols, services.TECHNIQUES):
         st.progress(min(1.0, chosen["memory_bytes"] / chosen["memory_limit_bytes"]),
                     text=f"memory {units.size_bytes(chosen['memory_bytes'])} of "
                          f"{units.size_bytes(chosen['memory_limit_bytes'])}")
-        st.caption(f"download {charts.format_seconds(chosen['download_s'])} · compute "
-                   f"{charts.format_seconds(chosen['compute_s'])} · uplink {charts.format_seconds(chosen['uplink_s'])}"
-                   f" · server {charts.format_seconds(chosen['server_s'])}")
+        st.caption(time_sentence(chosen), help=TIME_HELP)
         st.markdown(" ".join((":green[:material/check_circle:] " if chosen[f"{c}_ok"] else
                               ":red[:material/cancel:] ") + c for c in ("memory", "precision", "latency", "accuracy")),
                     help="The four requirements, checked in this order; the first that fails is the binding "
                          "constraint. " + glossary.explain("binding constraint"))
         if "id" in chosen and not chosen.get("generated_on_the_fly"):
             prof = services.layer_profile(lib, lib_key, int(chosen["id"]))
-            present.chart(charts.layer_profile_figure(prof, f"{technique} level, per layer: share of weights "
-                                                            "kept, bits per weight"),
+            present.chart(charts.layer_profile_figure(prof, f"{technique.capitalize()} level, per layer:<br>share "
+                                                            "of weights kept, bits per weight"),
                           width="stretch", key=f"prof_{technique}")
 
 st.subheader("The library's size–accuracy front")
-fig = charts.pareto_figure(cands, sel.chosen)
+fig = charts.pareto_figure(cands, sel.chosen, min_accuracy=app_.min_accuracy)
 present.chart(fig, key="pareto_chart", name="size_accuracy_front", width="stretch")
 st.download_button("Chart (HTML)", charts.figure_html(fig), "pareto.html", "text/html")
 st.caption(glossary.ACCURACY_RULE_WORDS)

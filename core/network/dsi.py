@@ -25,7 +25,11 @@ def _check_name(name: str, value) -> str:
 class Hardware:
     """A device's AI hardware: memory for a model, compute rate, supported weight bit widths, one or two accelerators.
 
-    Two accelerators allow the paper's transparent switch (load the new model into one while the other runs).
+    ``compute_macs_per_s`` is the headline rate, at the device's fastest precision (an NPU's TOPS count is for its
+    integer precisions); ``rate_factors`` gives each precision's rate as a share of it, e.g. ((32, 0.06), (8, 1.0)):
+    fp32 runs on the GPU or CPU, far slower than the NPU's 8-bit units. Changing the headline (a user's override)
+    scales every precision alike. Two accelerators allow the paper's transparent switch (load the new model into
+    one while the other runs).
     """
     name: str
     model_memory_bytes: float
@@ -34,6 +38,7 @@ class Hardware:
     accelerators: int = 1
     load_rate_bytes_per_s: float = 1e9
     source: str = "user-defined"
+    rate_factors: tuple[tuple[int, float], ...] = ()
 
     def __post_init__(self):
         _check_name("name", self.name)
@@ -51,6 +56,25 @@ class Hardware:
             check_int("precisions", width, 1, 32)
         # Stored widest first and without duplicates, so that equal hardware compares equal.
         object.__setattr__(self, "precisions", tuple(sorted({int(w) for w in widths}, reverse=True)))
+        try:
+            factors = tuple((bits, share) for bits, share in self.rate_factors)
+        except (TypeError, ValueError):
+            raise ValueError(f"rate_factors={self.rate_factors!r} must be (bits, share of compute_macs_per_s) "
+                             "pairs, e.g. ((32, 0.06), (8, 1.0))") from None
+        for bits, share in factors:
+            check_int("rate_factors bits", bits, 1, 32)
+            check_range(f"rate_factors share at {bits} bits", share, 0.0, 1.0, lo_open=True)
+        object.__setattr__(self, "rate_factors", tuple(sorted((int(b), float(f)) for b, f in factors)))
+
+    def macs_per_s(self, bits: int) -> float:
+        """Multiply-adds per second with weights of ``bits`` bits: the rate of the narrowest precision listed in
+        ``rate_factors`` that holds them (4-bit codes run on 8-bit units at their rate); the headline rate where
+        none is listed."""
+        check_int("bits", bits, 1, 32)
+        for width, share in self.rate_factors:
+            if width >= bits:
+                return self.compute_macs_per_s * share
+        return self.compute_macs_per_s
 
     @property
     def max_bits_per_param(self) -> int:
@@ -63,31 +87,39 @@ HARDWARE_PRESETS: dict[str, Hardware] = {
     "passive RFID/NFC tag": Hardware(
         "passive RFID/NFC tag", 4e3, 1e6, (16, 8), 1, 1e6,
         "WISP 5 computational RFID (TI MSP430FR5969: 64 kB FRAM, 2 kB SRAM, 16-bit multiplier, <= 16 MHz); "
-        "a 4 kB model budget and ~1 MMAC/s under harvested power are assumptions"),
+        "a 4 kB model budget and ~1 MMAC/s under harvested power are assumptions; 8- and 16-bit weights use the "
+        "same 16-bit multiplier", ((8, 1.0), (16, 1.0))),
     "IoT sensor": Hardware(
         "IoT sensor", 256e3, 6.4e7, (32, 16, 8), 1, 1e5,
-        "Nordic nRF52840 (Cortex-M4F 64 MHz, 1 MB flash, 256 kB RAM); ~1 MAC/cycle with CMSIS-NN; "
-        "load = flash write ~100 kB/s; 256 kB model budget assumed"),
+        "Nordic nRF52840 (Cortex-M4F 64 MHz, 1 MB flash, 256 kB RAM); ~1 MAC/cycle with CMSIS-NN's 8- and 16-bit "
+        "kernels; fp32 on the FPU at about half that (assumption: loads and conversions); "
+        "load = flash write ~100 kB/s; 256 kB model budget assumed", ((8, 1.0), (16, 1.0), (32, 0.5))),
     "wearable": Hardware(
         "wearable", 100e6, 5e10, (16, 8), 1, 1e9,
         "smartwatch class (e.g. Snapdragon W5+ Gen 1, 2 GB RAM); no vendor TOPS published: "
-        "0.1 TOPS, 100 MB model budget and 1 GB/s load are order-of-magnitude assumptions"),
+        "0.1 TOPS at 8 bits, half that at 16 bits, 100 MB model budget and 1 GB/s load are order-of-magnitude "
+        "assumptions", ((8, 1.0), (16, 0.5))),
     "smartphone": Hardware(
         "smartphone", 1e9, 35e12 / OPS_PER_MAC, (32, 16, 8, 4), 2, 4e9,
-        "Apple A17 Pro (iPhone 15 Pro: 8 GB RAM, Neural Engine 35 TOPS); 1 GB model budget, "
-        "4 GB/s load (flash read) and two accelerators (paper Fig. 2) assumed"),
+        "Apple A17 Pro (iPhone 15 Pro: 8 GB RAM); Neural Engine 35 TOPS, an 8-bit integer figure (the A16's "
+        "17 TOPS were fp16), so fp16 at half of it; fp32 runs on the 6-core GPU, about 2.15 TFLOPS; 4-bit codes "
+        "run on the 8-bit units; 1 GB model budget, 4 GB/s load (flash read) and two accelerators (paper Fig. 2) "
+        "assumed", ((4, 1.0), (8, 1.0), (16, 0.5), (32, 2.15 / 35))),
     "tablet": Hardware(
         "tablet", 2e9, 38e12 / OPS_PER_MAC, (32, 16, 8, 4), 2, 4e9,
-        "Apple M4 (iPad Pro 2024: 8-16 GB RAM, Neural Engine 38 TOPS); 2 GB model budget and "
-        "4 GB/s load assumed"),
+        "Apple M4 (iPad Pro 2024: 8-16 GB RAM); Neural Engine 38 TOPS, an 8-bit integer figure, so fp16 at half "
+        "of it; fp32 on the 10-core GPU, about 4.3 TFLOPS; 2 GB model budget and 4 GB/s load assumed",
+        ((4, 1.0), (8, 1.0), (16, 0.5), (32, 4.3 / 38))),
     "AR/VR headset": Hardware(
         "AR/VR headset", 2e9, 15.8e12 / OPS_PER_MAC, (32, 16, 8), 2, 4e9,
-        "Apple Vision Pro (M2: 16 GB unified memory, Neural Engine 15.8 TOPS); 2 GB model budget and "
-        "4 GB/s load assumed"),
+        "Apple Vision Pro (M2: 16 GB unified memory); Neural Engine 15.8 TOPS, an fp16 figure (8-bit weights run "
+        "at the same rate); fp32 on the 10-core GPU, about 3.6 TFLOPS; 2 GB model budget and 4 GB/s load assumed",
+        ((8, 1.0), (16, 1.0), (32, 3.6 / 15.8))),
     "vehicle": Hardware(
         "vehicle", 8e9, 254e12 / 2 / OPS_PER_MAC, (32, 16, 8), 2, 7e9,
         "NVIDIA DRIVE AGX Orin (254 INT8 TOPS, 32 GB LPDDR5, GPU + 2 DLAs); TOPS halved as the vendor "
-        "figure counts 2:4 sparsity; 8 GB model budget and 7 GB/s (NVMe) load assumed"),
+        "figure counts 2:4 sparsity; fp16 at half the 8-bit rate; fp32 on the GPU's CUDA cores, 5.3 TFLOPS; "
+        "8 GB model budget and 7 GB/s (NVMe) load assumed", ((8, 1.0), (16, 0.5), (32, 5.3 / 127))),
 }
 
 

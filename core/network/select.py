@@ -1,7 +1,12 @@
-"""Sub-model selection for a device (paper Sec. 2-3): from its DSI, the most accurate feasible sub-model per technique.
+"""Sub-model selection for a device (paper Sec. 2-3): from its DSI, one sub-model per technique, by a stated rule.
 
 Every candidate is checked, in this order, against memory, precision, latency and accuracy at the DSI's BER; the
 first that fails is its ``binding`` constraint. No feasible sub-model is a normal answer, with the reasons.
+
+Among the feasible candidates the rule chooses (``RULES``): by default the smallest download that meets every
+requirement (the paper's adaptation of the model to the link and the device); or the most accurate within the
+limits, where estimates whose 95 % intervals overlap the best one's count as ties and ties go to the smaller
+download, so that the choice never follows a lucky estimate. Each choice keeps its runner-up and a sentence why.
 """
 from __future__ import annotations
 
@@ -26,6 +31,13 @@ CONSTRAINTS = ("memory", "precision", "latency", "accuracy")
 # Assumption (no preset in the paper): the edge server finishing split inference runs at 100 TMAC/s, an A100-class
 # GPU (312 dense fp16 TFLOPS = 156 TMAC/s) derated for batch-1 inference.
 SERVER_MACS_PER_S = 1e14
+RULES = {
+    "smallest": "smallest download that meets every requirement",
+    "most_accurate": "most accurate within the limits (estimates whose intervals overlap count as ties; ties go to "
+                     "the smaller download)",
+}
+DEFAULT_RULE = "smallest"
+Z95 = 1.959963984540054
 ACCURACY_RULE = ("accuracy at the DSI's BER: the clean accuracy at BER 0; on the library's BER grid, linear in "
                  "log10(BER) between the two nearest measured points; below the grid, the value at its lowest BER "
                  "(accuracy falls with BER, so this is conservative); above the grid or without one: not measured, "
@@ -48,11 +60,15 @@ class Selection:
     generated: tuple = ()
     accuracy_rule: str = ACCURACY_RULE
     seconds: float = 0.0
+    rule: str = DEFAULT_RULE
 
     def best(self) -> dict | None:
-        """The most accurate chosen candidate over all techniques (fewest bits on a tie), or None."""
-        picks = [c for c in self.chosen.values() if c is not None]
-        return max(picks, key=lambda c: (c["accuracy"], -c["total_bits"])) if picks else None
+        """Over all techniques, the pick the rule prefers: the smallest chosen download (rule ``smallest``) or the
+        most accurate, ties within the intervals going to the smaller one (``most_accurate``); None if none."""
+        picks = pd.DataFrame([c for c in self.chosen.values() if c is not None])
+        if picks.empty:
+            return None
+        return _ranked(picks, self.rule).iloc[0].to_dict()
 
     def summary(self) -> pd.DataFrame:
         """One row per technique: the chosen sub-model and its figures, or the reason there is none."""
@@ -61,8 +77,8 @@ class Selection:
             c = self.chosen.get(fam)
             base = {"technique": fam, "feasible": c is not None, "reason": self.reasons.get(fam, "")}
             base.update({k: (None if c is None else c[k]) for k in (
-                "label", "mode", "tier", "total_bits", "latency_s", "accuracy", "accuracy_source",
-                "generated_on_the_fly")})
+                "label", "mode", "tier", "total_bits", "latency_s", "accuracy", "accuracy_lo", "accuracy_hi",
+                "accuracy_source", "generated_on_the_fly", "why", "runner_up")})
             rows.append(base)
         return pd.DataFrame(rows)
 
@@ -94,33 +110,66 @@ def accuracy_at_ber(clean: float, grid: dict[float, float], ber: float) -> tuple
     return value, f"interpolated in log-BER between {bers[i - 1]:g} and {bers[i]:g}"
 
 
+LATENCY_PARTS = ("access_s", "transfer_s", "retransmission_s", "load_s", "compute_s", "uplink_s", "server_s",
+                 "generation_s")  # they add up to latency_s
+
+
 def _latency_parts(row, mode: str, dsi: DSI, tier: Tier, server_macs_per_s: float) -> dict:
-    """Seconds of each latency component for one candidate (n = the DSI's samples per task)."""
+    """Seconds of each part of the time to answer for one candidate (n = the DSI's samples per task); the parts
+    (``LATENCY_PARTS``) add up to ``latency_s``, and ``download_s`` is the first three together.
+
+    access: the tier's access latency; transfer: the bits through the slower of backhaul and air link; retransmission:
+    none (the receiver keeps what arrives, errors and all: the Live page's packet view prices resending); load: the
+    model's memory into the accelerator at the device's load rate; compute: n x device MACs at the rate of the
+    model's precision (``Hardware.macs_per_s``); in split mode n x (uplink feature bits / uplink rate + server MACs
+    / server rate); generation: a sub-model made on the fly.
+    """
     n = dsi.application.samples_per_task
     hw, ch = dsi.hardware, dsi.channel
-    down = download_time(int(row["total_bits"]), tier, ch.downlink_bps)
+    access = tier.access_latency_s
+    transfer = download_time(int(row["total_bits"]), tier, ch.downlink_bps) - access
+    retransmission = 0.0
+    load = int(row["device_memory_bytes"]) / hw.load_rate_bytes_per_s
     # Dense MACs: a pruned model saves MACs only on sparse hardware. In split mode the device still runs its
     # exit (the backbone's early-exit check), so its MACs are the card's.
-    compute = int(row["device_macs"]) * n / hw.compute_macs_per_s
+    compute = int(row["device_macs"]) * n / hw.macs_per_s(int(row["bits"]))
     uplink = server = 0.0
     if mode == "split":
         uplink = int(row["uplink_bits_per_sample"]) * n / ch.uplink_bps
         server = int(row["server_macs"]) * n / server_macs_per_s
     gen = float(row["generation_seconds"]) if row.get("generated_on_the_fly", False) else 0.0
-    return {"download_s": down, "compute_s": compute, "uplink_s": uplink, "server_s": server, "generation_s": gen,
-            "latency_s": down + compute + uplink + server + gen}
+    parts = {"access_s": access, "transfer_s": transfer, "retransmission_s": retransmission, "load_s": load,
+             "compute_s": compute, "uplink_s": uplink, "server_s": server, "generation_s": gen}
+    return {**parts, "download_s": access + transfer + retransmission, "latency_s": sum(parts.values())}
+
+
+def clean_interval(accuracy: float, images: int | None) -> tuple[float, float]:
+    """95 % Wilson interval of an accuracy measured on ``images`` test images (the clean accuracy of a card): what
+    another draw of as many photos could give. Without a count, the value itself."""
+    if images is None or not images or math.isnan(accuracy):
+        return float(accuracy), float(accuracy)
+    n, z2 = float(images), Z95 ** 2
+    centre = (accuracy + z2 / (2 * n)) / (1 + z2 / n)
+    half = Z95 * math.sqrt(accuracy * (1 - accuracy) / n + z2 / (4 * n * n)) / (1 + z2 / n)
+    return max(0.0, centre - half), min(1.0, centre + half)
 
 
 def _candidate_rows(entries: pd.DataFrame, ber_table: pd.DataFrame, dsi: DSI, protection: str, tiers: dict,
-                    server_macs_per_s: float, measured_at_dsi: dict | None = None) -> list[dict]:
+                    server_macs_per_s: float, measured_at_dsi: dict | None = None,
+                    test_images: int | None = None) -> list[dict]:
     hw, app, ch = dsi.hardware, dsi.application, dsi.channel
     rows = []
-    # {(entry id, mode): {BER: mean accuracy}} for this protection, grouped once (not one mask per candidate)
+    # {(entry id, mode): {BER: mean accuracy}} for this protection (and the same for the interval's ends), grouped
+    # once (not one mask per candidate)
     grids: dict[tuple, dict] = {}
+    lows: dict[tuple, dict] = {}
+    highs: dict[tuple, dict] = {}
     mine = ber_table[ber_table.protection == protection]
-    for eid, mode, b, mean in zip(mine.entry_id.tolist(), mine["mode"].tolist(), mine.ber.tolist(),
-                                  mine["mean"].tolist()):
+    for eid, mode, b, mean, lo, hi in zip(mine.entry_id.tolist(), mine["mode"].tolist(), mine.ber.tolist(),
+                                          mine["mean"].tolist(), mine["lo"].tolist(), mine["hi"].tolist()):
         grids.setdefault((int(eid), mode), {})[b] = mean
+        lows.setdefault((int(eid), mode), {})[b] = lo
+        highs.setdefault((int(eid), mode), {})[b] = hi
     for e in entries.to_dict("records"):
         modes = MODES if int(e["depth"]) < NUM_STAGES else MODES[:1]
         for mode in modes:
@@ -128,10 +177,14 @@ def _candidate_rows(entries: pd.DataFrame, ber_table: pd.DataFrame, dsi: DSI, pr
                 raise ValueError(f"tiers={list(tiers)} has no {e['tier']!r} tier for entry {e['key']!r}; "
                                  f"allowed: a dict with keys edge, local, central")
             clean = e["split_accuracy"] if mode == "split" else e["accuracy"]
+            clean_lo, clean_hi = clean_interval(float(clean), test_images)
             if measured_at_dsi is not None and (e["key"], mode) in measured_at_dsi:
-                acc, source = measured_at_dsi[(e["key"], mode)]
+                acc, source, acc_lo, acc_hi = measured_at_dsi[(e["key"], mode)]
             else:
-                acc, source = accuracy_at_ber(clean, grids.get((int(e["id"]), mode), {}), ch.ber)
+                where = (int(e["id"]), mode)
+                acc, source = accuracy_at_ber(clean, grids.get(where, {}), ch.ber)
+                acc_lo = accuracy_at_ber(clean_lo, lows.get(where, {}), ch.ber)[0]
+                acc_hi = accuracy_at_ber(clean_hi, highs.get(where, {}), ch.ber)[0]
             lat = _latency_parts(e, mode, dsi, tiers[e["tier"]], server_macs_per_s)
             ok = {
                 "memory": int(e["device_memory_bytes"]) <= hw.model_memory_bytes,
@@ -147,23 +200,71 @@ def _candidate_rows(entries: pd.DataFrame, ber_table: pd.DataFrame, dsi: DSI, pr
                 "depth": int(e["depth"]), "keep_ratio": float(e["keep_ratio"]), "bits": int(e["bits"]),
                 "tier": e["tier"], "total_bits": int(e["total_bits"]), "size_pct_of_root": e["size_pct_of_root"],
                 "memory_bytes": int(e["device_memory_bytes"]), "memory_limit_bytes": hw.model_memory_bytes,
+                "device_macs": int(e["device_macs"]),
                 "max_precision_bits": hw.max_bits_per_param, **lat, "latency_budget_s": app.latency_budget_s,
-                "accuracy": acc, "accuracy_source": source, "min_accuracy": app.min_accuracy,
+                "accuracy": acc, "accuracy_lo": acc_lo, "accuracy_hi": acc_hi, "clean_accuracy": float(clean),
+                "accuracy_source": source, "min_accuracy": app.min_accuracy,
                 **{f"{c}_ok": ok[c] for c in CONSTRAINTS}, "binding": binding,
                 "generated_on_the_fly": bool(e.get("generated_on_the_fly", False)),
             })
     return rows
 
 
-def _choose(cands: pd.DataFrame) -> tuple[dict, dict]:
+def _ranked(feasible: pd.DataFrame, rule: str) -> pd.DataFrame:
+    """Feasible candidates in the rule's order of preference (first = chosen, second = runner-up)."""
+    if rule == "smallest":
+        return feasible.sort_values(["total_bits", "latency_s", "accuracy"], ascending=[True, True, False],
+                                    kind="stable")
+    by_accuracy = feasible.sort_values(["accuracy", "total_bits", "latency_s"], ascending=[False, True, True],
+                                       kind="stable")
+    leader = by_accuracy.iloc[0]
+    lo = by_accuracy.get("accuracy_lo", by_accuracy.accuracy).fillna(by_accuracy.accuracy)
+    hi = by_accuracy.get("accuracy_hi", by_accuracy.accuracy).fillna(by_accuracy.accuracy)
+    tied = (hi >= lo.loc[leader.name]) & (lo <= hi.loc[leader.name])  # intervals overlap the leader's
+    ties = by_accuracy[tied].sort_values(["total_bits", "latency_s", "accuracy"], ascending=[True, True, False],
+                                         kind="stable")
+    return pd.concat([ties, by_accuracy[~tied]])
+
+
+def _mbit(bits) -> str:
+    return f"{int(bits) / 1e6:.1f} Mbit" if bits >= 1e5 else f"{int(bits) / 1e3:.1f} kbit"
+
+
+def _why(rule: str, ranked: pd.DataFrame, total: int) -> str:
+    """One sentence: the rule, how many met every requirement, and the runner-up with why it lost."""
+    n = len(ranked)
+    first = ranked.iloc[0]
+    if rule == "smallest":
+        head = f"smallest of {n} (of {total}) that meet all four requirements"
+    else:
+        lo, hi = first.get("accuracy_lo", first.accuracy), first.get("accuracy_hi", first.accuracy)
+        overlap = ranked[(ranked.get("accuracy_hi", ranked.accuracy) >= lo)
+                         & (ranked.get("accuracy_lo", ranked.accuracy) <= hi)]
+        head = (f"most accurate of {n} (of {total}) that meet all four requirements; {len(overlap)} are within "
+                "the best estimate's interval and count as a tie, which goes to the smallest")
+    if n < 2:
+        return head + "; no other candidate meets them"
+    nxt = ranked.iloc[1]
+    bigger = int(nxt.total_bits) - int(first.total_bits)
+    because = (f"{_mbit(bigger)} more to download" if bigger > 0 else
+               f"{(first.accuracy - nxt.accuracy) * 100:.1f} points less accurate" if nxt.accuracy < first.accuracy
+               else "slower to answer")
+    return f"{head}; next: {nxt.label}, {_mbit(nxt.total_bits)} ({because})"
+
+
+def _choose(cands: pd.DataFrame, rule: str = DEFAULT_RULE) -> tuple[dict, dict]:
     chosen, reasons = {}, {}
     for fam in TECHNIQUES:
         mine = cands[cands.technique == fam] if len(cands) else cands
         feasible = mine[mine.binding == ""] if len(mine) else mine
         if len(feasible):
-            best = feasible.sort_values(["accuracy", "total_bits", "latency_s"],
-                                        ascending=[False, True, True]).iloc[0]
-            chosen[fam] = best.to_dict()
+            ranked = _ranked(feasible, rule)
+            best = ranked.iloc[0].to_dict()
+            best["why"] = _why(rule, ranked, len(mine))
+            best["runner_up"] = ranked.iloc[1].label if len(ranked) > 1 else ""
+            best["runner_up_bits"] = int(ranked.iloc[1].total_bits) if len(ranked) > 1 else 0
+            best["feasible_count"] = len(feasible)
+            chosen[fam] = best
             reasons[fam] = f"{len(feasible)} of {len(mine)} candidates feasible"
         else:
             chosen[fam] = None
@@ -197,7 +298,7 @@ def _generation_targets(entries: pd.DataFrame, cands: pd.DataFrame, dsi: DSI, ti
         grid = np.linspace(ratios[0], 1.0, 200) if ratios[-1] >= 1.0 else np.linspace(ratios[0], ratios[-1], 200)
         memory = np.interp(grid, ratios, dense.device_memory_bytes.to_numpy(float))
         bits = np.interp(grid, ratios, dense.total_bits.to_numpy(float))
-        compute = float(dense.device_macs.iloc[-1]) * app.samples_per_task / hw.compute_macs_per_s
+        compute = float(dense.device_macs.iloc[-1]) * app.samples_per_task / hw.macs_per_s(32)
         fits = (memory <= hw.model_memory_bytes) & (
             np.array([download_time(b, tiers["edge"], ch.downlink_bps) for b in bits]) + compute
             <= app.latency_budget_s)
@@ -233,16 +334,18 @@ def _generate_on_the_fly(specs, root, data, library: Library, dsi: DSI, protecti
                                     EstimateConfig(min_trials=2, max_trials=trials), library.seed)
             measured[(key, "exit")] = (float(res.mean), f"measured at the DSI's BER on the fly (paired estimate, "
                                                         f"{res.trials} trials of {res.images_per_trial} images, "
-                                                        f"95 % interval {res.lo:.1%} to {res.hi:.1%})")
+                                                        f"95 % interval {res.lo:.1%} to {res.hi:.1%})",
+                                       float(res.lo), float(res.hi))
         rows.append(row)
     return pd.DataFrame(rows), measured
 
 
 def select(dsi: DSI, library: Library, tiers: dict[str, Tier] = TIER_PRESETS, allow_generate: bool = True,
            root=None, data=None, *, protection: str = "none",
-           server_macs_per_s: float = SERVER_MACS_PER_S) -> Selection:
-    """For each technique, the most accurate sub-model that fits the DSI's memory, precision, latency budget and
-    minimum accuracy at its BER (receiver ``protection``); every candidate keeps its binding constraint.
+           server_macs_per_s: float = SERVER_MACS_PER_S, rule: str = DEFAULT_RULE) -> Selection:
+    """For each technique, the sub-model the ``rule`` prefers (``RULES``: by default the smallest download) among
+    those that fit the DSI's memory, precision, latency budget and minimum accuracy at its BER (receiver
+    ``protection``); every candidate keeps its binding constraint, every choice its runner-up and why.
 
     Latency = download from the entry's tier + n x device MACs / compute rate, plus in split mode (depth < 4,
     server-assisted) n x (uplink feature bits / uplink rate + server MACs / ``server_macs_per_s``), with n the
@@ -262,11 +365,14 @@ def select(dsi: DSI, library: Library, tiers: dict[str, Tier] = TIER_PRESETS, al
             raise ValueError(f"tiers={list(tiers)} has no {name!r} tier; allowed: keys edge, local, central")
     check_protection(protection)
     check_range("server_macs_per_s", server_macs_per_s, 0.0, lo_open=True)
+    check_choice("rule", rule, tuple(RULES))
     if not isinstance(allow_generate, bool):
         raise ValueError(f"allow_generate={allow_generate!r} must be True or False")
     entries = library.entries()
     ber_table = library.ber_table()
-    cands = pd.DataFrame(_candidate_rows(entries, ber_table, dsi, protection, tiers, server_macs_per_s))
+    test_images = (library.data_identity or {}).get("test_samples")
+    cands = pd.DataFrame(_candidate_rows(entries, ber_table, dsi, protection, tiers, server_macs_per_s,
+                                         test_images=test_images))
     generated = ()
     if allow_generate and root is not None and data is not None and len(entries):
         targets = _generation_targets(entries, cands, dsi, tiers)
@@ -276,16 +382,16 @@ def select(dsi: DSI, library: Library, tiers: dict[str, Tier] = TIER_PRESETS, al
                                  "library was built from")
             new, measured = _generate_on_the_fly(targets, root, data, library, dsi, protection)
             extra = pd.DataFrame(_candidate_rows(new, ber_table.iloc[0:0], dsi, protection, tiers,
-                                                 server_macs_per_s, measured))
+                                                 server_macs_per_s, measured, test_images))
             cands = pd.concat([cands, extra], ignore_index=True)
             generated = tuple(new.key)
-    chosen, reasons = _choose(cands)
+    chosen, reasons = _choose(cands, rule)
     if allow_generate and (root is None or data is None):
         for fam in ("parameter", "bit"):
             if chosen[fam] is None:
                 reasons[fam] += " (on-the-fly generation needs root and data)"
     return Selection(dsi, protection, chosen, reasons, cands, generated, ACCURACY_RULE,
-                     round(time.perf_counter() - started, 4))
+                     round(time.perf_counter() - started, 4), rule)
 
 
 # ---------------------------------------------------------------- depth level: downlink-uplink trade-off
@@ -350,7 +456,7 @@ def depth_tradeoff(split_rows, dsi: DSI, samples: int, *, tier: Tier | None = No
     last = df.depth >= NUM_STAGES
     out = pd.DataFrame({"depth": df.depth.astype(int), "samples": n, "download_bits": df.download_bits})
     out["download_s"] = [download_time(int(b), tier, ch.downlink_bps) for b in df.download_bits]
-    out["compute_s"] = df.device_macs * n / hw.compute_macs_per_s
+    out["compute_s"] = df.device_macs * n / hw.macs_per_s(32)  # the split table's exits are fp32
     out["uplink_s"] = np.where(last, 0.0, df.uplink_bits_per_sample * n / ch.uplink_bps)
     out["server_s"] = np.where(last, 0.0, df.server_macs * n / server_macs_per_s)
     out["total_s"] = out.download_s + out.compute_s + out.uplink_s + out.server_s

@@ -1,9 +1,11 @@
 """The service layer's caches follow what their values depend on: a library rebuilt while the app runs gives its
-new split table (the table is read from the library's depth entries)."""
+new split table (the table is read from the library's depth entries); a sub-model reference is a cache key."""
 import os
 import shutil
 
 import pandas as pd
+import pytest
+import streamlit as st
 
 import core.network.select as select
 
@@ -27,3 +29,25 @@ def test_split_table_follows_a_library_rebuilt_while_the_app_runs(monkeypatch, t
     stamp = catalog.stat().st_mtime + 10
     os.utime(catalog, (stamp, stamp))  # rebuilt: a new catalog version
     assert int(services.split_rows(8)["read"].iloc[0]) == 2
+
+
+def test_a_sub_model_reference_is_a_cache_key():
+    from app import services
+    from app.services import SubModelRef
+    from core.compress.combine import SubModelSpec
+
+    made = []
+
+    @st.cache_data
+    def evaluate(ref: SubModelRef) -> str:  # stands for live_clean & co.: one computation per sub-model
+        made.append(ref)
+        return ref.label
+
+    evaluate(SubModelRef.generated(services.LIVE_SPECS["Bit level: 4-bit codes"]))
+    evaluate(SubModelRef.generated(SubModelSpec(bits=4)))  # the same sub-model, named again: the same entry
+    assert len(made) == 1
+    evaluate(SubModelRef.generated(SubModelSpec(bits=8)))
+    evaluate(SubModelRef.library_entry("library:40:1.0", 4))
+    assert len(made) == 3
+    with pytest.raises(ValueError, match="entry_id"):
+        SubModelRef.library_entry("library:40:1.0", -1)

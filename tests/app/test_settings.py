@@ -2,7 +2,7 @@
 cannot be used is reported, cut to a readable length, never silently changed."""
 import pytest
 
-from app.settings import MESSAGE_CHARS, SCENARIOS, Settings, ViewFlags, apply_scenario, cut
+from app.settings import MESSAGE_CHARS, SCENARIOS, Settings, ViewFlags, apply_scenario, cut, link_problems
 
 
 @pytest.mark.parametrize("settings", [
@@ -53,6 +53,7 @@ def test_a_ber_off_the_slider_grid_is_kept_exactly(ber):
     ("protection", "prayer", "protection='prayer'"),
     ("model", "GPT", "model='GPT'"),
     ("scenario", "moon landing", "scenario='moon landing' ignored"),
+    ("selection_rule", "biggest", "selection_rule='biggest' is not one of"),
 ])
 def test_each_bad_value_is_reported_by_name_and_left_out(key, raw, says):
     s, problems = Settings.from_query({key: raw, "samples": "5"} if key != "samples" else {key: raw})
@@ -87,3 +88,20 @@ def test_lock_and_hide_flags_from_the_url():
     assert ViewFlags.from_query(flags.to_query())[0] == flags
     with pytest.raises(ValueError, match="lock='speed'"):
         ViewFlags(lock=("speed",))
+
+
+def test_the_selection_rule_is_a_setting_kept_in_the_link():
+    s, problems = Settings.from_query({"selection_rule": "most_accurate"})
+    assert problems == [] and s.selection_rule == "most_accurate"
+    assert s.to_query() == {"selection_rule": "most_accurate"} and Settings().selection_rule == "smallest"
+
+
+def test_link_parameters_that_are_not_settings_are_named_with_the_nearest_setting():
+    problems = link_problems({"rate": "0", "latency": "0", "downlnk_mbps": "3", "present": "abc", "ber": "1e-3",
+                              "lock": "ber", "present_": "1", "step": "2", "embed": "true"})
+    assert len(problems) == 5, problems
+    said = " | ".join(problems)
+    assert "rate='0' ignored and removed from the address" in said and "did you mean downlink_mbps?" in said
+    assert "latency='0'" in said and "did you mean latency_ms?" in said
+    assert "downlnk_mbps='3'" in said and "present='abc' ignored" in said and "present_='1'" in said
+    assert link_problems({"present": "1", "ber": "0.1", "hide": "memory", "step": "3"}) == []

@@ -145,6 +145,16 @@ def test_other_parameters_of_the_link_stay_in_the_url():
     assert query(at) == {"present": "1", "ber": "0.002", "protection": "clamp"}
 
 
+def test_parameters_that_are_not_settings_are_reported_by_name_and_dropped_from_the_link():
+    at = open_app({"rate": "0", "latency": "0", "present": "abc", "ber": "0.002"})
+    warnings = sidebar_texts(at, "warning")
+    assert any("rate='0'" in w and "not a setting" in w for w in warnings), warnings
+    assert any("latency='0'" in w and "did you mean latency_ms" in w for w in warnings), warnings
+    assert any("present='abc'" in w and "present=1" in w for w in warnings), warnings
+    assert not at.session_state["presenter_on"]
+    assert query(at) == {"ber": "0.002"}  # what was reported leaves the address; the setting stays
+
+
 def test_switching_to_snr_and_back_keeps_both_channel_descriptions():
     at = open_app({"ber": "0.002", "snr_db": "7.5"})
     at.radio(key="w_channel_mode").set_value("SNR").run()

@@ -3,6 +3,8 @@ import re
 
 import pandas as pd
 import plotly.graph_objects as go
+from dataclasses import replace
+
 import pytest
 
 from app import charts, export, glossary, story, units
@@ -143,23 +145,36 @@ def test_report_is_one_offline_file_with_settings_figures_and_numbers():
         export.report_html("Story", s, [])
 
 
-def test_combined_step_names_why_the_next_bigger_model_is_not_sent(monkeypatch, tiny_library):
+def test_combined_step_names_the_rule_and_why_the_next_bigger_model_is_not_sent(monkeypatch, tiny_library):
     from app.settings import apply_scenario
 
     monkeypatch.setenv("INSITU_LIBRARY", str(tiny_library))
     s = apply_scenario("museum")  # smartphone, 95 % asked at BER 1e-4
     card = story.card("combined", s)
     assert not card.problem and card.figure is not None
-    assert "not the next bigger" in card.headline, card.headline
+    assert "the smallest sub-model that meets every requirement" in card.headline, card.headline
+    assert "the next bigger" in card.headline, card.headline
     nxt = next(f for f in card.facts if f.label == "Next bigger model")
-    assert nxt.help and nxt.help in card.headline  # the binding constraint, in words
+    why = next(f for f in card.facts if f.label == "Why this one")
+    assert nxt.help and (nxt.help in card.headline or "would fit too" in card.headline)
+    assert why.value.endswith("meet every requirement")
     assert "binds for" not in card.headline  # no code-speak
+    # the other rule is stated too, and the runner-up of either rule is drawn on the chart
+    card = story.card("combined", replace(s, selection_rule="most_accurate"))
+    assert "the most accurate within the limits" in card.headline, card.headline
+    assert any(t.name == "meets the accuracy asked" or t.name == "runner-up" for t in card.figure.data) or \
+        any("meets the accuracy asked" in (a.text or "") for a in card.figure.layout.annotations)
 
 
 def test_combined_step_without_a_library_says_so(monkeypatch):
     from app import services
+    from app.services import ai_library
 
     # A root without a shipped library that nobody has built yet: services says why, the step passes it on.
-    monkeypatch.setattr(services, "library_or_none", lambda model: (None, "No AI library at library/x yet."))
+    # Patched where it is looked up: app.story reads it from the package, the services' own modules from the
+    # module that defines it.
+    missing = lambda model: (None, "No AI library at library/x yet.")  # noqa: E731
+    monkeypatch.setattr(services, "library_or_none", missing)
+    monkeypatch.setattr(ai_library, "library_or_none", missing)
     card = story.card("combined", Settings())
-    assert card.problem and "AI library" in card.problem and card.figure is None
+    assert card.problem and "library/x" in card.problem and card.figure is None  # the patched reason, passed on

@@ -7,8 +7,10 @@ import pytest
 
 from core.network.dsi import DSI, HARDWARE_PRESETS, Application, ChannelReport, Hardware, dsi_from_presets
 from core.network.library import LibraryConfig, build_library, open_library
-from core.network.select import (CONSTRAINTS, TECHNIQUES, SERVER_MACS_PER_S, accuracy_at_ber, best_split_by_samples,
-                         depth_tradeoff, select)
+import pandas as pd
+
+from core.network.select import (CONSTRAINTS, LATENCY_PARTS, TECHNIQUES, SERVER_MACS_PER_S, _choose, accuracy_at_ber,
+                                 best_split_by_samples, clean_interval, depth_tradeoff, select)
 from core.network.tiers import TIER_PRESETS, download_time
 
 # One entry per family: exit 2 (depth), the root, 4-bit (bit) and keep 50 % (parameter).
@@ -39,7 +41,12 @@ def test_selection_on_every_hardware_preset(lib, preset):
         if chosen is None:
             assert feasible.empty and sel.reasons[fam]
         else:
-            assert chosen["binding"] == "" and chosen["accuracy"] == feasible.accuracy.max()
+            # the default rule: the smallest download that meets every requirement, and it says so with its runner-up
+            assert chosen["binding"] == "" and chosen["total_bits"] == feasible.total_bits.min()
+            assert chosen["why"].startswith(f"smallest of {len(feasible)} ")
+            if len(feasible) > 1:
+                second = feasible.sort_values(["total_bits", "latency_s"]).iloc[1]
+                assert chosen["runner_up"] == second.label and f"next: {second.label}" in chosen["why"]
     if preset == "passive RFID/NFC tag":
         assert sel.best() is None and set(cands.binding) == {"memory"}
         assert all("memory binds" in r for fam, r in sel.reasons.items() if fam != "combined")
@@ -85,11 +92,38 @@ def test_split_latency_is_download_compute_uplink_and_server(lib):
     row = cands[(cands.depth == 2) & (cands["mode"] == "split")].iloc[0]
     entry = lib.entries().set_index("id").loc[row.id]
     expected = (download_time(int(entry.total_bits), TIER_PRESETS[entry.tier], 1e8)
-                + 10 * entry.device_macs / dsi.hardware.compute_macs_per_s
+                + entry.device_memory_bytes / dsi.hardware.load_rate_bytes_per_s
+                + 10 * entry.device_macs / dsi.hardware.macs_per_s(int(entry.bits))
                 + 10 * entry.uplink_bits_per_sample / 1e6 + 10 * entry.server_macs / SERVER_MACS_PER_S)
     assert row.latency_s == pytest.approx(expected)
     exit_row = cands[(cands.depth == 2) & (cands["mode"] == "exit")].iloc[0]
     assert exit_row.uplink_s == 0 and exit_row.accuracy == pytest.approx(entry.accuracy)
+
+
+def test_the_parts_of_the_time_to_answer_add_up_to_the_total(lib):
+    cands = select(dsi_with("smartphone", samples_per_task=3), lib, allow_generate=False).candidates
+    parts = cands[list(LATENCY_PARTS)]
+    assert (parts >= 0).all().all()
+    assert cands.latency_s.to_numpy() == pytest.approx(parts.sum(axis=1).to_numpy(), rel=1e-12)
+    assert cands.download_s.to_numpy() == pytest.approx(
+        (cands.access_s + cands.transfer_s + cands.retransmission_s).to_numpy())
+    # fp32 runs on the phone's GPU, 8-bit and 4-bit codes on its 8-bit Neural Engine: one multiply-add costs more
+    phone = HARDWARE_PRESETS["smartphone"]
+    fp32, four = cands[cands.bits == 32].iloc[0], cands[cands.bits == 4].iloc[0]
+    assert fp32.compute_s == pytest.approx(3 * fp32.device_macs / phone.macs_per_s(32))
+    assert four.compute_s == pytest.approx(3 * four.device_macs / phone.macs_per_s(8))
+    assert phone.macs_per_s(32) < phone.macs_per_s(16) < phone.macs_per_s(8) == phone.compute_macs_per_s
+
+
+def test_per_precision_rates_follow_the_headline_and_are_checked():
+    phone = HARDWARE_PRESETS["smartphone"]
+    half = dataclasses.replace(phone, compute_macs_per_s=phone.compute_macs_per_s / 2)
+    assert half.macs_per_s(32) == pytest.approx(phone.macs_per_s(32) / 2)
+    assert Hardware("x", 1e6, 1e9, (8,)).macs_per_s(8) == 1e9  # none listed: the headline
+    with pytest.raises(ValueError, match="rate_factors share at 8 bits"):
+        dataclasses.replace(phone, rate_factors=((8, 2.0),))
+    with pytest.raises(ValueError, match="bits=0"):
+        phone.macs_per_s(0)
 
 
 def test_accuracy_at_ber_rule():
@@ -175,3 +209,41 @@ def test_memory_smaller_than_any_model_is_an_answer_not_an_error(lib):
     dsi = DSI(tiny, None, Application("x", 1.0), ChannelReport(1e9, 1e9))
     sel = select(dsi, lib, allow_generate=False)
     assert sel.best() is None and set(sel.candidates.binding) == {"memory"}
+
+
+def _candidates(*rows):
+    """Feasible depth candidates (label, Mbit, accuracy, interval half-width) for the rule alone."""
+    return pd.DataFrame([{"technique": "depth", "label": label, "total_bits": int(mbit * 1e6), "latency_s": 0.01,
+                          "accuracy": acc, "accuracy_lo": acc - half, "accuracy_hi": acc + half, "binding": ""}
+                         for label, mbit, acc, half in rows])
+
+
+def test_a_larger_model_better_only_within_noise_loses_to_the_smaller_one():
+    # exit 4 fp32's estimate is 0.6 points higher, but the intervals (+-2 points) overlap: a tie, so the smaller
+    cands = _candidates(("exit 4, fp32", 89.5, 0.868, 0.02), ("exit 4, 4-bit", 11.2, 0.862, 0.02),
+                        ("exit 3, 8-bit", 6.2, 0.70, 0.02))
+    chosen, _ = _choose(cands, "most_accurate")
+    assert chosen["depth"]["label"] == "exit 4, 4-bit"
+    assert "count as a tie" in chosen["depth"]["why"] and "next: exit 4, fp32" in chosen["depth"]["why"]
+    # a real lead (intervals apart) is kept by the same rule
+    apart = _candidates(("exit 4, fp32", 89.5, 0.90, 0.01), ("exit 4, 4-bit", 11.2, 0.85, 0.01))
+    assert _choose(apart, "most_accurate")[0]["depth"]["label"] == "exit 4, fp32"
+    # the default rule takes the smallest that meets every requirement, and names the next one up
+    small = _choose(cands)[0]["depth"]
+    assert small["label"] == "exit 3, 8-bit" and small["runner_up"] == "exit 4, 4-bit"
+    assert small["why"] == ("smallest of 3 (of 3) that meet all four requirements; next: exit 4, 4-bit, "
+                            "11.2 Mbit (5.0 Mbit more to download)")
+
+
+def test_the_rule_is_checked_and_kept(lib):
+    with pytest.raises(ValueError, match="rule='biggest'"):
+        select(dsi_with(), lib, allow_generate=False, rule="biggest")
+    sel = select(dsi_with(), lib, allow_generate=False, rule="most_accurate")
+    assert sel.rule == "most_accurate" and sel.best()["why"].startswith("most accurate of ")
+
+
+def test_clean_interval_is_wilsons():
+    lo, hi = clean_interval(0.862, 10_000)
+    assert 0.855 < lo < 0.862 < hi < 0.869 and math.isclose(hi - lo, 2 * 1.96 * math.sqrt(0.862 * 0.138 / 1e4),
+                                                             rel_tol=0.01)
+    assert clean_interval(0.5, None) == (0.5, 0.5)

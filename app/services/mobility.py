@@ -1,0 +1,85 @@
+"""Predictive downloads: mobility runs and their maps, shared read-only by every session with the same choices,
+the area files on offer and each place's model size from the AI library."""
+from __future__ import annotations
+
+import streamlit as st
+
+from app.services import ai_library, keys
+from core.model.models import DEFAULT_MODEL_NAME
+
+
+@st.cache_resource(show_spinner="Simulating the users' day…", max_entries=16)
+def simulation(preset: str = "default", n_users: int = 200, duration_s: float = 3600.0, accelerators: int = 2,
+               seed: int = 0, area_path: str = "", models: tuple = (), area_stamp: float = 0.0):
+    """One mobility run (core.mobility.simulate), shared read-only by every session with the same choices.
+    ``area_path`` "" is the default area; ``models`` the sizes from ``mobility_sizes(...).models`` (plain values);
+    ``area_stamp`` the area file's modification time, so that a replaced file is simulated again."""
+    from dataclasses import replace
+
+    from core.mobility.simulate import scenario, simulate
+
+    base = scenario(preset)
+    config = replace(base, n_users=n_users, duration_s=duration_s, area_path=area_path or None,
+                     models=models or None, device=replace(base.device, accelerators=accelerators))
+    return simulate(config, seed)
+
+
+@st.cache_data(show_spinner="Drawing the map…", max_entries=32)
+def mobility_map(preset: str, n_users: int, duration_s: float, accelerators: int, seed: int, policy: str,
+                 sample_users: int = 20, inline_assets: bool = False, area_path: str = "", models: tuple = (),
+                 area_stamp: float = 0.0) -> str:
+    """The simulation's folium map as HTML; Leaflet from the app's own /app/static (or inlined for a download)."""
+    from app.maps import map_html
+
+    result = simulation(preset, n_users, duration_s, accelerators, seed, area_path, models, area_stamp)
+    return map_html(result, sample_users=sample_users, policy=policy, inline_assets=inline_assets)
+
+
+def mobility_presets() -> dict:
+    """The mobility scenario presets (core.mobility.simulate.SCENARIOS) and the policies, for the page's controls."""
+    from core.mobility.policies import POLICIES
+    from core.mobility.simulate import SCENARIOS
+
+    return {"scenarios": dict(SCENARIOS), "policies": POLICIES}
+
+
+def area_files() -> dict[str, tuple[str, float]]:
+    """Area files on offer: display name -> (path, modification time); the default area first."""
+    from core.mobility.area import list_areas
+
+    return {name: (str(path), keys.area_stamp(str(path))) for name, path in list_areas().items()}
+
+
+def area_at(path: str):
+    """The area of a file (core.mobility.area.load_area caches it; read-only). ValueError names a damaged file."""
+    from core.mobility.area import load_area
+
+    return load_area(path or None)
+
+
+@st.cache_data(show_spinner="Choosing each place's model from the AI library…", max_entries=32)
+def mobility_sizes(area_path: str = "", area_stamp: float = 0.0, model: str = DEFAULT_MODEL_NAME,
+                   lib_stamp: float = 0.0, min_accuracy: float = 0.0):
+    """Per device class and context: the AI library's selection (core.mobility.catalog.library_models) for the
+    context's application, at the link of the context's places; the fallback table when there is no library
+    (the reason in the table's note). ``lib_stamp``: the catalog's modification time (0 without a library)."""
+    import numpy as np
+
+    from core.mobility.area import load_area
+    from core.mobility.catalog import library_models, preset_models
+    from core.mobility.link import LinkConfig, link_ber, serving_links
+
+    area = load_area(area_path or None)
+    lib, problem = ai_library.library_or_none(model)
+    if lib is None:
+        return preset_models(area.context_applications, why=f"{problem} Sizes come from the fallback table.")
+    _, snr, rate = serving_links(area.place_xy, area.bs_xy, LinkConfig())
+    ber, _ = link_ber(snr, LinkConfig())
+    ctx = np.array([p.context for p in area.places], dtype=object)
+    # The link a device has when it asks for a context's model: the median over the context's places.
+    downlink = {c: float(np.median(rate[ctx == c])) for c in area.contexts if (ctx == c).any()}
+    errors = {c: float(np.median(ber[ctx == c])) for c in downlink}
+    for c in area.contexts:            # needed on the road only (navigation): the median link over every place
+        if c not in downlink:
+            downlink[c], errors[c] = float(np.median(rate)), float(np.median(ber))
+    return library_models(lib, area.context_applications, downlink, errors, min_accuracy=min_accuracy)
