@@ -3,7 +3,8 @@
 A sweep is ``fn(shared, cell) -> result`` over a list of cells. ``fn`` is a module-level function, ``cell`` a small
 picklable value and ``shared`` a dict of big read-only objects (root model, test data) that go into Ray's object
 store once and are decoded once per worker process. Every cell draws from its own seeded generator, so serial,
-local-Ray and cluster runs give identical results; results come back in the order of the cells.
+local-Ray and cluster runs give identical results; results come back in the order of the cells. A cluster address
+is tried (``check_reachable``) before Ray connects to it: where no Ray answers, the error says so within seconds.
 
     executor = Executor.from_env()                  # $INSITU_RAY_ADDRESS set: that cluster; else this process
     for index, result in iter_results(fn, cells, share(executor, root=root, data=data), executor, progress):
@@ -12,6 +13,11 @@ local-Ray and cluster runs give identical results; results come back in the orde
 from __future__ import annotations
 
 import os
+import re
+import signal
+import socket
+import subprocess
+import sys
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -23,6 +29,14 @@ from core.validation import check_int, check_range
 
 RAY_ADDRESS_ENV = "INSITU_RAY_ADDRESS"
 LOCAL = "local"  # Executor(ray=LOCAL): start Ray on this machine
+AUTO = "auto"    # Ray's own word: the cluster of $RAY_ADDRESS or the one `ray start` last started here
+ADDRESS_FORMS = f"{LOCAL!r}, {AUTO!r}, HOST:PORT (e.g. 10.0.0.5:6379) or ray://HOST:PORT (Ray Client, e.g. port 10001)"
+# ray.init(address=...) retries for many minutes when nothing (or something that is not Ray) answers: every
+# address is tried first, by a TCP connection and then by ray.init in a child process that is killed after this.
+CONNECT_TIMEOUT_S = 3.0
+PROBE_TIMEOUT_S = 15.0
+START_RAY = "start Ray there with `ray start --head --port=6379` and give that machine's HOST:6379"
+LOCAL_WORDS = {"--ray": "`--ray` alone", RAY_ADDRESS_ENV: f"{RAY_ADDRESS_ENV}=local", "ray": f"ray={LOCAL!r}"}
 PROJECT = Path(__file__).resolve().parents[1]
 CACHE_ENTRIES = 8  # decoded sub-models (and shared objects) a process keeps between cells
 
@@ -43,8 +57,8 @@ class Executor:
     max_retries: int = 3
 
     def __post_init__(self):
-        if self.ray is not None and (not isinstance(self.ray, str) or not self.ray.strip()):
-            raise ValueError(f"ray={self.ray!r} must be None (this process), {LOCAL!r} or a cluster address")
+        if self.ray is not None:
+            check_address("ray", self.ray)
         if self.num_cpus is not None:
             check_int("num_cpus", self.num_cpus, 1)
             if self.ray != LOCAL:
@@ -56,12 +70,12 @@ class Executor:
     def from_env(cls, environ=None) -> "Executor":
         """The cluster named by $INSITU_RAY_ADDRESS (``local`` starts one here), else this process."""
         address = (os.environ if environ is None else environ).get(RAY_ADDRESS_ENV, "").strip()
-        return cls(ray=address or None)
+        return cls(ray=check_address(RAY_ADDRESS_ENV, address) if address else None)
 
     @classmethod
     def from_flag(cls, flag: str | None) -> "Executor":
         """The command lines' ``--ray [ADDRESS]``: absent (None) runs here, bare ``--ray`` a local Ray."""
-        return cls() if flag is None else cls(ray=flag or LOCAL)
+        return cls() if flag is None else cls(ray=check_address("--ray", flag) if flag else LOCAL)
 
     @property
     def backend(self) -> str:
@@ -77,6 +91,115 @@ class Executor:
 
 
 SERIAL = Executor()
+
+
+def _host_port(address: str) -> tuple[str, str]:
+    rest = address[len("ray://"):] if address.startswith("ray://") else address
+    host, _, port = rest.rpartition(":")
+    return host.strip("[]"), port          # [::1]:6379 is an IPv6 host
+
+
+def check_address(name: str, value) -> str:
+    """Return ``value`` if it has the form of a Ray address (see ADDRESS_FORMS), else raise ValueError naming
+    ``name`` (``ray``, ``--ray`` or ``INSITU_RAY_ADDRESS``). Whether a Ray answers there: :func:`check_reachable`."""
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError(f"{name}={value!r} must be None (this process) or a Ray address: {ADDRESS_FORMS}")
+    if value in (LOCAL, AUTO):
+        return value
+    host, port = _host_port(value)
+    if not host or not port or any(c.isspace() for c in value) or "/" in host:
+        raise ValueError(f"{name}={value!r} is not a Ray address (a host and a port are needed); allowed: "
+                         f"{ADDRESS_FORMS}")
+    if not port.isdigit() or not 1 <= int(port) <= 65535:
+        raise ValueError(f"{name}={value!r} has port {port!r}, not a number in [1, 65535]; allowed: {ADDRESS_FORMS}")
+    return value
+
+
+class RayUnreachable(ValueError):
+    """No Ray answers at an executor's address: nothing listens there, something that is not Ray, or too slowly."""
+
+
+_ANSWERED: set[str] = set()   # addresses where a Ray answered in this process (tried once each)
+
+
+def _tcp_problem(host: str, port: int, timeout_s: float) -> str | None:
+    """Why a TCP connection to host:port fails, in words, or None when it opens. A thread bounds the name lookup,
+    which the socket timeout does not cover."""
+    result: list = []
+
+    def attempt():
+        try:
+            with socket.create_connection((host, port), timeout=timeout_s):
+                result.append(None)
+        except ConnectionRefusedError:
+            result.append(f"connection refused: nothing listens on port {port} of {host}")
+        except socket.gaierror:
+            result.append(f"the host name {host!r} cannot be resolved")
+        except TimeoutError:
+            result.append(f"no answer from {host} port {port} within {timeout_s:g} s")
+        except OSError as err:
+            result.append(f"{host} port {port} cannot be reached: {err.strerror or err}")
+
+    thread = threading.Thread(target=attempt, daemon=True)
+    thread.start()
+    thread.join(timeout_s + 1.0)
+    return result[0] if result else f"no answer from {host} port {port} within {timeout_s:g} s"
+
+
+_PROBE = "import sys, ray\nray.init(address=sys.argv[1], log_to_driver=False)\nray.shutdown()\n"
+
+
+def _ray_problem(address: str, timeout_s: float) -> str | None:
+    """Why ray.init(address) fails in a child process (killed after ``timeout_s``), or None when it connects."""
+    env = dict(os.environ)
+    # Ray retries a GCS that refuses (e.g. a missing auth token) once a second, 20 times: fewer, so that the cause
+    # comes back before the child is killed.
+    env.setdefault("RAY_gcs_server_port_wait_time_s", str(max(1, int(timeout_s / 2))))
+    try:
+        proc = subprocess.Popen([sys.executable, "-c", _PROBE, address], stdin=subprocess.DEVNULL,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                                start_new_session=True)  # its own process group: killed with anything it starts
+    except OSError as err:
+        return f"the connection test could not start: {err}"
+    try:
+        _, err = proc.communicate(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except (AttributeError, OSError):
+            proc.kill()
+        proc.communicate()
+        return f"it did not answer as a Ray cluster within {timeout_s:g} s"
+    if proc.returncode == 0:
+        return None
+    # The first exception names the cause (e.g. an authentication error), the last what ray.init gave up with.
+    errors = [line.strip() for line in err.splitlines()
+              if re.match(r"^[\w.]*(Error|Exception): ", line.strip()) and "Traceback" not in line]
+    said = list(dict.fromkeys([errors[0], errors[-1]])) if errors else [f"exit status {proc.returncode}"]
+    return "connecting failed: " + "; ".join(e if len(e) <= 300 else e[:297] + "..." for e in said)
+
+
+def check_reachable(executor: Executor, name: str = "ray", timeout_s: float | None = None) -> None:
+    """Raise RayUnreachable (a ValueError) naming ``name`` and the address, with how to start Ray, unless a Ray
+    answers at the executor's cluster address within about ``timeout_s`` (default PROBE_TIMEOUT_S) plus
+    CONNECT_TIMEOUT_S. Nothing to check for this process or a local Ray; an address that answered once in this
+    process is not tried again."""
+    timeout_s = check_range("timeout_s", PROBE_TIMEOUT_S if timeout_s is None else timeout_s, 0.0, lo_open=True)
+    address = executor.ray
+    if address in (None, LOCAL) or address in _ANSWERED:
+        return
+    _ray()  # not installed: say how to install it first
+    problem = None
+    if address != AUTO:   # "auto" names no host: only ray.init can find the cluster
+        host, port = _host_port(address)
+        problem = _tcp_problem(host, int(port), CONNECT_TIMEOUT_S)
+    if problem is None:
+        problem = _ray_problem(address, timeout_s)
+    if problem is not None:
+        local = f" ({LOCAL_WORDS[name]})" if name in LOCAL_WORDS else ""
+        raise RayUnreachable(f"{name}={address!r}: no Ray can be reached at this address ({problem}). To use Ray, "
+                             f"{START_RAY}, or leave out the address to start a local Ray on this machine{local}.")
+    _ANSWERED.add(address)
 
 
 # ---------------------------------------------------------------- per-process cache (a Ray worker keeps it)
@@ -140,6 +263,7 @@ def ensure_ray(executor: Executor):
                 if attempt == 2 or "timed out during startup" not in str(err):
                     raise
     else:
+        check_reachable(executor)   # ray.init alone would retry for many minutes where no Ray answers
         # A cluster gets the engine's code with the job (the packages of requirements.txt must be installed there).
         ray.init(address=executor.ray, runtime_env={"py_modules": [str(PROJECT / "core")]},
                  log_to_driver=False, configure_logging=False)

@@ -178,11 +178,12 @@ size_table = sizes.rows[["device_class", "hardware", "context", "application", "
 size_table = size_table.assign(device_class=size_table["device_class"].map(lambda d: DEVICE_CLASS_LABELS.get(d, d)),
                                context=size_table["context"].map(lambda c: area.context_labels.get(c, c)))
 if sizes.from_library:
-    st.caption(f"From the AI library: {sizes.note}. Each size is the sub-model that select() picks for the "
-               "context's application and the device (walkers carry a smartphone, drivers use the car's computer).")
+    st.caption(f"From the AI library: {sizes.note}. Each size is the sub-model the selection rule picks (the "
+               "smallest that meets every requirement) for the context's application and the device (walkers "
+               "carry a smartphone, drivers use the car's computer).")
 else:
-    st.info(f"No AI library is available, so the sizes come from the named fallback table "
-            f"(core.mobility.catalog.MODEL_PRESETS): {sizes.note}")
+    st.info(f"No AI library is available, so the sizes come from the named fallback table of model presets "
+            f"(each with its source): {sizes.note}")
 st.dataframe(size_table, hide_index=True, width="stretch", key="size_table",
              column_config={"device_class": "user", "hardware": "device", "context": "model needed",
                             "application": "application (latency budget)", "model": "sub-model chosen",

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
+from core.mobility.link import EARTH_RADIUS_M, coverage_problem
+
 AREA_DIR = Path(__file__).resolve().parents[2] / "assets" / "area"
 DEFAULT_AREA_PATH = AREA_DIR / "hku_central.json"
 DEFAULT_AREA_KEY = DEFAULT_AREA_PATH.stem      # how settings and links name the default area
@@ -23,7 +25,8 @@ DEFAULT_ROLES = {
     "lunch": ("restaurant", "food", "shopping", "market", "cafe"),
     "leisure": ("museum", "stadium", "concert_hall", "park", "shopping", "cinema", "theatre", "sports"),
 }
-EARTH_RADIUS_M = 6_371_008.8  # mean Earth radius (IUGG); the area is small, so a local flat projection suffices
+# EARTH_RADIUS_M (mean Earth radius, IUGG) lives with the link's great-circle distance; the area is small, so a
+# local flat projection with it suffices.
 
 
 @dataclass(frozen=True, eq=False)
@@ -192,6 +195,8 @@ def _place_paths(graph, sources: np.ndarray) -> tuple[np.ndarray, np.ndarray, np
         cur = np.where(cur == src, cur, pred[rows, cur])
         back.append(cur)
     back = np.stack(back[::-1], axis=-1)                        # source first; padded at the front with it
+    if back.shape[-1] < 2:   # every place on one node (or one place): still a first step, the end node itself
+        back = np.concatenate([back, back], axis=-1)
     max_len = back.shape[-1]
     length = (back != src[..., None]).sum(axis=-1) + 1
     shift = np.minimum(np.arange(max_len)[None, None, :] + (max_len - length)[..., None], max_len - 1)
@@ -276,6 +281,9 @@ def area_from_dict(data: dict, source: str = "area data", base_dir: Path | None 
                 tuple(edges), tuple(places), stations, contexts, dict(contexts_raw), road_context, bounds,
                 place_dist, paths, path_len, roles, applications, land, coastline, path)
     area.check_inside("base_stations", np.array([[b.lat, b.lon] for b in stations]))
+    problem = coverage_problem(area)   # e.g. a place at the far end of a street to the other side of the world
+    if problem:
+        raise ValueError(f"{source}: {problem}")
     for arr in (latlon, xy, place_dist, paths, path_len):
         arr.setflags(write=False)
     return area

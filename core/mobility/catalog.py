@@ -102,6 +102,13 @@ def preset_models(context_applications: dict, devices: dict | None = None, why: 
     return ModelTable(pd.DataFrame(rows, columns=TABLE_COLUMNS), False, why or FALLBACK_SOURCE)
 
 
+def _is_zero(value) -> bool:
+    try:
+        return float(value) == 0.0
+    except (TypeError, ValueError):
+        return False
+
+
 def library_models(library, context_applications: dict, downlink_bps: dict, ber: dict,
                    devices: dict | None = None, *, min_accuracy: float = 0.0, protection: str = "none",
                    select_fn=None) -> ModelTable:
@@ -123,6 +130,9 @@ def library_models(library, context_applications: dict, downlink_bps: dict, ber:
     for d, hw in devices.items():
         for c, app in context_applications.items():
             check_choice(f"application of context {c!r}", app, APPLICATIONS)
+            if _is_zero(downlink_bps[c]):
+                raise ValueError(f"downlink_bps[{c!r}]={downlink_bps[c]!r}: the places that need this model get no "
+                                 "downlink at all (0 b/s: too far from every base station); allowed: a rate above 0")
             rate = check_range(f"downlink_bps[{c!r}]", downlink_bps[c], 0.0, lo_open=True)
             channel = ChannelReport(rate, rate / 2, check_range(f"ber[{c!r}]", ber[c], 0.0, 0.5))
             dsi = DSI(HARDWARE_PRESETS[hw], None,
@@ -135,7 +145,7 @@ def library_models(library, context_applications: dict, downlink_bps: dict, ber:
             rows.append({"device_class": d, "hardware": hw, "context": c, "application": app,
                          "model": str(best["label"]), "bits": float(best["total_bits"]), "tier": str(best["tier"]),
                          "latency_s": TIER_LATENCY_S[str(best["tier"])], "accuracy": float(best["accuracy"]),
-                         "source": f"AI library: select() for a {hw}, {app} "
+                         "source": f"AI library: the smallest that meets every requirement for a {hw}, {app} "
                                    f"({APPLICATIONS[app].latency_s * 1e3:g} ms), {rate / 1e6:.0f} Mb/s, "
                                    f"BER {ber[c]:.1e}"})
     table = pd.DataFrame(rows, columns=TABLE_COLUMNS)

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from core.validation import check_choice
+from core.validation import check_choice, check_int
 
 SHARING = ("processor_sharing", "none")
 SHARING_LABELS = {"processor_sharing": "shared cell (processor sharing: equal airtime per download)",
@@ -32,17 +32,20 @@ class Transfers:
 
 
 def run_transfers(user, begin, bits, cancel, serving: np.ndarray, rate: np.ndarray, step_s: float,
-                  sharing: str = "processor_sharing") -> Transfers:
+                  sharing: str = "processor_sharing", n_bs: int | None = None) -> Transfers:
     """Run every transfer (``begin`` s, ``bits``, cancelled at ``cancel`` s or never: inf) of users on the grid of
-    ``serving`` base station and own downlink ``rate`` (users, steps)."""
+    ``serving`` base station and own downlink ``rate`` (users, steps). ``n_bs``: the area's number of base
+    stations, the rows of the load (default: up to the highest one serving anybody, which leaves out stations
+    that serve nobody in this run)."""
     check_choice("sharing", sharing, SHARING)
+    served = int(serving.max()) + 1 if serving.size else 1
+    n_bs = served if n_bs is None else check_int("n_bs", n_bs, served)
     user = np.asarray(user, dtype=np.int64)
     begin = np.asarray(begin, dtype=np.float64)
     bits = np.asarray(bits, dtype=np.float64)
     cancel = np.asarray(cancel, dtype=np.float64)
     n = len(user)
     n_users, steps = rate.shape
-    n_bs = int(serving.max()) + 1 if serving.size else 1
     load = np.zeros((n_bs, steps))
     in_flight = np.zeros((n_bs, steps), dtype=np.int32)
     end = np.full(n, np.nan)

@@ -9,6 +9,8 @@ import numpy as np
 from core.link.link_budget import ber_from_snr
 from core.validation import check_choice, check_range
 
+EARTH_RADIUS_M = 6_371_008.8  # mean Earth radius (IUGG); core.mobility.area projects with it too
+
 THERMAL_NOISE_DBM_HZ = -174.0  # kT at 290 K
 
 # Highest spectral efficiency of NR: 256-QAM at code rate 948/1024, 3GPP TS 38.214 Table 5.2.2.1-3 (CQI 15).
@@ -214,3 +216,35 @@ def link_at(area, place_name: str, cfg: LinkConfig | None = None) -> PlaceLink:
     return PlaceLink(place.name, area.base_stations[station].name,
                      float(np.hypot(*(xy[0] - area.bs_xy[station]))), float(snr[0]), str(modulation[0]),
                      float(rate[0]), float(ber_value[0]), cfg.resolved())
+
+
+def _great_circle_m(lat1, lon1, lat2, lon2) -> float:
+    """Distance over the Earth's surface (haversine): the area's flat projection is wrong far from its centre."""
+    p1, p2, dl = np.radians(lat1), np.radians(lat2), np.radians(lon2 - lon1)
+    h = np.sin((p2 - p1) / 2) ** 2 + np.cos(p1) * np.cos(p2) * np.sin(dl / 2) ** 2
+    return float(2 * EARTH_RADIUS_M * np.arcsin(np.sqrt(np.clip(h, 0.0, 1.0))))
+
+
+def coverage_problem(area, cfg: LinkConfig | None = None) -> str | None:
+    """In plain words, the first place of ``area`` (a core.mobility.area.Area) where the downlink rate is 0 b/s
+    (too far from every base station for the link ``cfg``, default LinkConfig()), or None when every place gets a
+    downlink. No model can be downloaded at such a place: the area or its base stations are wrong."""
+    cfg = cfg or LinkConfig()
+    bs, _, rate = serving_links(area.place_xy, area.bs_xy, cfg)
+    dead = np.nonzero(~(rate > 0))[0]
+    if not len(dead):
+        return None
+    place = area.places[int(dead[0])]
+    station = area.base_stations[int(bs[dead[0]])]
+    d = _great_circle_m(place.lat, place.lon, station.lat, station.lon)
+    far = f"{d / 1000:,.0f} km" if d >= 10_000 else f"{d:,.0f} m"
+    streets = sorted({s for a, b, s in area.edges if place.node in (a, b) and s})
+    on = f" It lies on {', '.join(repr(s) for s in streets[:3])}." if streets else ""
+    preset = cfg.resolved()
+    link = f"{preset.bandwidth_hz / 1e6:g} MHz link at {preset.carrier_ghz:g} GHz"
+    more = f" ({len(dead) - 1} more place{'s' if len(dead) > 2 else ''} likewise)" if len(dead) > 1 else ""
+    return (f"place {place.name!r} at ({place.lat:.5f}, {place.lon:.5f}) is {far} from the nearest base station "
+            f"({station.name!r}); its downlink rate would be 0 b/s on the {link}, so no model "
+            f"could be downloaded there{more}.{on} An area is one town: cut the OpenStreetMap extract to it (e.g. "
+            f"osmium extract --bbox), or give base stations near every place (python -m core.mobility.osm ... "
+            f"--base-stations sites.csv).")

@@ -59,6 +59,7 @@ CONTEXT_LABELS = {
 }
 DWELL_S = {"university": 900, "school": 900, "museum": 600, "stadium": 900, "concert_hall": 900, "shopping": 480,
            "office": 1200, "hospital": 900, "car_park": 120, "restaurant": 600, "park": 600, "residential": 1200}
+MAX_GRID_SITES = 2_500    # a 20 km x 20 km town at the default 400 m spacing
 LICENCE = "OpenStreetMap data (c) OpenStreetMap contributors, Open Database License (ODbL) 1.0"
 
 
@@ -107,6 +108,11 @@ def _grid_sites(latlon: np.ndarray, center, spacing_m: float) -> list[dict]:
     lo, hi = xy.min(axis=0), xy.max(axis=0)
     nx = max(int(math.ceil((hi[0] - lo[0]) / spacing_m)), 1)
     ny = max(int(math.ceil((hi[1] - lo[1]) / spacing_m)), 1)
+    if nx * ny > MAX_GRID_SITES:   # e.g. one street to another continent: say so instead of building millions
+        w, h = (hi - lo) / 1000
+        raise ValueError(f"the streets span {w:,.1f} km x {h:,.1f} km: a grid_spacing_m={spacing_m:g} grid would need "
+                         f"{nx * ny:,} base stations (at most {MAX_GRID_SITES:,}). Cut the extract to the town (e.g. "
+                         f"osmium extract --bbox), give a larger --grid-spacing, or give --base-stations sites.csv")
     xs = lo[0] + (np.arange(nx) + 0.5) * (hi[0] - lo[0]) / nx
     ys = lo[1] + (np.arange(ny) + 0.5) * (hi[1] - lo[1]) / ny
     lat0, lon0 = center

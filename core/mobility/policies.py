@@ -336,7 +336,9 @@ def plan_downloads(policy: str, events: NeedEvents, pred: LegPredictions | None,
     p = np.nonzero(cur_ctx >= 0)[0]
     target = _match_predictions(events, pred.user[p], pred.t_decide[p, -1], pred.t_leg_end[p], step_s)
     ctx = cur_ctx[p]
-    right = (target >= 0) & (events.context[np.maximum(target, 0)] == ctx)
+    matched = target >= 0
+    right = matched.copy()          # (no event at all: nothing matches, and nothing may be looked up)
+    right[matched] = events.context[target[matched]] == ctx[matched]
     # Several legs may guess the same event; the latest one (legs are in time order) decides.
     hit_all, begin_right = target[right], cur_begin[p][right]
     _, last = np.unique(hit_all[::-1], return_index=True)
@@ -346,8 +348,9 @@ def plan_downloads(policy: str, events: NeedEvents, pred: LegPredictions | None,
     predicted[hit] = start[hit] < events.t_need[hit]
     # A wrong download runs until the user reveals otherwise: an event with another model, or the leg's end.
     wrong = ~right
-    cancel = np.where(target[wrong] >= 0, events.t_need[np.maximum(target[wrong], 0)],
-                      pred.t_leg_end[p][wrong] + step_s)
+    cancel = pred.t_leg_end[p][wrong] + step_s
+    revealed = matched[wrong]
+    cancel[revealed] = events.t_need[target[wrong][revealed]]
     u, cc = pred.user[p][wrong], ctx[wrong]
     waste.append((u, cc, cur_begin[p][wrong] + sizes.latency(u, cc), cancel))
     wu, wc, wb, we = (np.concatenate(col) for col in zip(*waste))

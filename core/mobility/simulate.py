@@ -13,7 +13,7 @@ import pandas as pd
 from core.mobility.area import Area, load_area
 from core.mobility.catalog import DEVICE_CLASSES, model_arrays
 from core.mobility.cell import SHARING, run_transfers
-from core.mobility.link import LinkConfig, RateTimeline, link_ber, serving_links
+from core.mobility.link import LinkConfig, RateTimeline, coverage_problem, link_ber, serving_links
 from core.mobility.movement import MovementConfig, simulate_movement
 from core.mobility.policies import (POLICIES, DeviceConfig, PolicyConfig, Sizes, need_events, next_place_accuracy,
                                     plan_downloads, predict_legs, required_contexts, switch_outcome)
@@ -118,7 +118,7 @@ class _Run:
     load_bps: np.ndarray          # (base stations, steps)
 
 
-def _execute(policy, events, pred, sizes, config, timeline, serving, rate, dt) -> _Run:
+def _execute(policy, events, pred, sizes, config, timeline, serving, rate, dt, n_bs: int) -> _Run:
     """Plan ``policy`` and run its transfers (needed and wasted) on the cells. The oracle knows the future, the
     cell load included: it re-runs its plan ORACLE_PASSES times, each time starting every late download earlier
     by how late it was (never before the spare memory is free)."""
@@ -130,7 +130,7 @@ def _execute(policy, events, pred, sizes, config, timeline, serving, rate, dt) -
     cancel = np.r_[np.full(n_ev, np.inf), plan.waste_cancel]
     for i in range(passes):
         begin = np.r_[plan.start + sizes.latency(events.user, events.context), plan.waste_begin]
-        tr = run_transfers(user, begin, bits, cancel, serving, rate, dt, config.sharing)
+        tr = run_transfers(user, begin, bits, cancel, serving, rate, dt, config.sharing, n_bs)
         out = switch_outcome(events, plan.start, tr.end[:n_ev], sizes, config.device)
         if i == passes - 1 or out.on_time.all():
             break
@@ -149,6 +149,9 @@ def simulate(config: ScenarioConfig, seed: int) -> SimulationResult:
 
 
 def _simulate(config: ScenarioConfig, seed: int, area: Area) -> SimulationResult:
+    problem = coverage_problem(area, config.link)   # the area was checked on the default link; this is the run's
+    if problem:
+        raise ValueError(f"area {area.name!r}: {problem}")
     rng = np.random.default_rng(seed)
     steps = int(round(config.duration_s / config.step_s))
     dt = config.step_s
@@ -175,7 +178,8 @@ def _simulate(config: ScenarioConfig, seed: int, area: Area) -> SimulationResult
     bs_ids = tuple(b.id for b in area.base_stations)
     runs = {}
     for policy in config.policies:
-        runs[policy] = _execute(policy, events, preds.get(main_predictor), sizes, config, timeline, bs, rate, dt)
+        runs[policy] = _execute(policy, events, preds.get(main_predictor), sizes, config, timeline, bs, rate, dt,
+                                len(bs_ids))
     frames, waste_frames, load_frames = [], [], []
     for policy, run in runs.items():
         plan, out = run.plan, run.outcome
@@ -211,7 +215,7 @@ def _simulate(config: ScenarioConfig, seed: int, area: Area) -> SimulationResult
     overall = _overall(config, events_df, waste_df, load_df, users_df, runs,
                        accuracy.get(main_predictor, {}))
     predictors = _predictors(config, compared, main_predictor, preds, accuracy, runs, events, sizes, timeline, bs,
-                             rate, dt, street)
+                             rate, dt, street, len(bs_ids))
     tracks = _tracks(config, area, movement, required, names, dt)
     size_rows = pd.DataFrame([{"device_class": d, "context": c, "model": model_names[i, j],
                                "bits": bits_table[i, j], "latency_s": latency_table[i, j]}
@@ -221,12 +225,12 @@ def _simulate(config: ScenarioConfig, seed: int, area: Area) -> SimulationResult
 
 
 def _predictors(config, compared, main, preds, accuracy, runs, events, sizes, timeline, bs, rate, dt,
-                street) -> pd.DataFrame:
+                street, n_bs: int) -> pd.DataFrame:
     """Per predictor, on the same users: next-place accuracy and the predictive policy's outcome with it."""
     rows = []
     for p in compared:
         run = runs.get("predictive") if p == main and "predictive" in runs else _execute(
-            "predictive", events, preds[p], sizes, config, timeline, bs, rate, dt)
+            "predictive", events, preds[p], sizes, config, timeline, bs, rate, dt, n_bs)
         e = run.outcome
         needed = float(sizes.bits(events.user, events.context).sum())
         wasted = float(run.waste_sent[run.plan.waste_cancel <= config.duration_s].sum())

@@ -215,3 +215,64 @@ def test_a_place_is_resolved_against_the_area_of_the_same_link(small_town):
     # A museum link with another area: the area that has no such place is reported, the preset's place stays.
     s, problems = Settings.from_query({"scenario": "museum", "area": small_town})
     assert s.area == "hku_central" and len(problems) == 1 and "Hong Kong Museum of Medical Sciences" in problems[0]
+
+
+def _grid_tests():
+    """The street-grid extracts of tests/core/test_mobility_osm_grids.py (one home for them)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "mobility_osm_grid_tests", Path(__file__).resolve().parents[1] / "core" / "test_mobility_osm_grids.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_an_imported_street_grid_is_simulated_on_the_page(tmp_path, monkeypatch):
+    """Issue 21: a 6 x 6 street grid with five places made by the import gave "All arrays must be of the same
+    length" here (a base station that serves nobody had no load row)."""
+    grids = _grid_tests()
+    case = grids.ISSUE_GRID
+    osm = grids.write_grid_osm(tmp_path / "grid.osm", case["rows"], case["cols"], case["spacing_m"], case["places"])
+    from core.mobility.osm import main as osm_main
+
+    osm_main([str(osm), "--out", str(tmp_path / "areas" / "grid.json"), "--name", "Grid town"])
+    monkeypatch.setenv("INSITU_AREAS", str(tmp_path / "areas"))
+    at = AppTest.from_file(MAIN, default_timeout=600)
+    at.switch_page("views/mobility.py").run()
+    at.number_input(key="mob_users").set_value(30).run()
+    at.select_slider(key="mob_minutes").set_value(10).run()
+    at.selectbox(key="mob_area").select("grid").run()
+    assert not at.exception, at.exception
+    assert not at.error, [e.value for e in at.error]
+    assert any("Grid town" in c.value for c in at.caption)
+    table = policy_table(at)
+    assert list(table.index) == ["reactive", "predictive", "oracle"] and (table["users"] == 30).all()
+    assert (table["interruption_s_per_user"] >= 0).all()
+
+
+def test_an_area_with_a_place_off_the_map_is_named_on_the_page(tmp_path, monkeypatch):
+    """An area file whose place no base station reaches (made before the import checked it) is reported with the
+    place and the cause in words, not as an internal name."""
+    import json
+
+    grids = _grid_tests()
+    osm = grids.write_grid_osm(tmp_path / "far.osm", 4, 4, 200.0, grids.ISSUE_GRID["places"][1:], masts=[(1.5, 1.5)],
+                               far_place=grids.FAR_PLACE)
+    folder = tmp_path / "areas"
+    folder.mkdir()
+    # What the import wrote before it checked the places: the same data, unvalidated.
+    import core.mobility.osm as osm_module
+
+    monkeypatch.setattr(osm_module, "area_from_dict", lambda *a, **k: None)
+    data = osm_module.osm_to_area(osm, "Far town")
+    monkeypatch.undo()
+    (folder / "far.json").write_text(json.dumps(data), encoding="utf-8")
+    monkeypatch.setenv("INSITU_AREAS", str(folder))
+    at = AppTest.from_file(MAIN, default_timeout=600)
+    at.switch_page("views/mobility.py").run()
+    at.selectbox(key="mob_area").select("far").run()
+    assert not at.exception, at.exception
+    said = " ".join(e.value for e in at.error)
+    assert "place 'VR classroom'" in said and "downlink rate would be 0 b/s" in said, said
+    assert "classroom_vr" not in said and "downlink_bps" not in said

@@ -14,7 +14,7 @@ ray = pytest.importorskip("ray")
 
 from core.experiments import Fig3Config, fig3_table  # noqa: E402
 from core.network.library import CATALOG, LibraryConfig, build_library, entry_key, open_library  # noqa: E402
-from core.sweep import Executor, ensure_ray  # noqa: E402
+from core.sweep import Executor, check_reachable, ensure_ray  # noqa: E402
 
 LOCAL_RAY = Executor("local", num_cpus=2)
 TINY = LibraryConfig(depths=(1,), keep_ratios=(1.0, 0.5), bits=(32, 4), retrain_steps=2, ber_grid=(1e-3,),
@@ -118,3 +118,12 @@ def test_a_worker_killed_during_a_build_leaves_a_complete_consistent_library(ser
     assert len(ber) == len(KEYS) * 2 * 2 and (ber["trials"] == 3).all()
     assert not list(out.glob("*.tmp"))
     _assert_same_library(serial_library, out)  # the retried cells gave exactly the same results
+
+
+def test_the_address_of_a_running_ray_passes_the_check():
+    """The check that keeps an unreachable address from hanging (tests/core/test_sweep_address.py) lets a running
+    Ray through: here the module's own, by its address, from a child process."""
+    address = ray.get_runtime_context().gcs_address
+    started = time.monotonic()
+    check_reachable(Executor(address), "INSITU_RAY_ADDRESS")
+    assert time.monotonic() - started < 15

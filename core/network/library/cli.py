@@ -33,7 +33,8 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument("--images-per-trial", type=int, default=None,
                    help="test images evaluated per trial (default 256; all when the test split is smaller)")
     b.add_argument("--ray", nargs="?", const="", default=None, metavar="ADDRESS",
-                   help="run the cells on Ray: a local Ray without ADDRESS, else the cluster at ADDRESS")
+                   help="run the cells on Ray: a local Ray without ADDRESS, else the cluster at ADDRESS "
+                        "(HOST:PORT, ray://HOST:PORT or auto; start one with `ray start --head --port=6379`)")
     s = sub.add_parser("show", help="print a library's entries")
     s.add_argument("path")
     s.add_argument("--verify", action="store_true", help="read every weight file; list damaged entries by name")
@@ -65,7 +66,7 @@ def _build(args) -> int:
     from core.model.data import load_for_card
     from core.model.models import load_checkpoint
     from core.model.roots import resolve_checkpoint
-    from core.sweep import Executor
+    from core.sweep import Executor, check_reachable
 
     config = QUICK_CONFIG if args.quick else LibraryConfig()
     overrides = {k: v for k, v in (("retrain_steps", args.retrain_steps), ("trials", args.trials),
@@ -73,6 +74,7 @@ def _build(args) -> int:
     if overrides:
         config = LibraryConfig(**{**asdict(config), **overrides})
     executor = Executor.from_flag(args.ray)
+    check_reachable(executor, "--ray")   # before loading anything: an address where no Ray answers fails in seconds
     checkpoint = resolve_checkpoint(args.root)
     card = load_checkpoint(checkpoint)[1]
     data = load_for_card(card)  # the root model's own data and split (its card names the data_dir)
