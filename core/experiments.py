@@ -2,8 +2,9 @@
 
 ``python -m core.experiments fig3 --root NAME|PATH --out out/fig3 [--ray [ADDRESS]]`` measures Fig. 3 on any
 shipped or trained root model: local accuracy against downloaded size for the depth, parameter and bit levels,
-at BER 0 and over a lossy link with each protection (paired estimator, 95 % intervals), and writes ``fig3.csv``
-and an interactive ``fig3.html`` (drawn by app.charts.fig3_figure, imported only to write that file).
+at BER 0 and over a lossy link with each protection (paired estimator, 95 % intervals), and writes the table
+``fig3.csv``. The engine draws nothing: ``python scripts/fig3.py OUT`` draws the interactive ``fig3.html`` from that
+table with the dashboard's chart code (app.charts.fig3).
 """
 from __future__ import annotations
 
@@ -174,11 +175,8 @@ def _fig3_command(args) -> int:
     df = fig3_table(root, data, config, progress=lambda m: print(m, file=sys.stderr, flush=True),
                     executor=executor)
     df.to_csv(out / "fig3.csv", index=False)
-    from app.charts import fig3_figure, figure_html  # plotly figures live with the dashboard's charts
-
-    (out / "fig3.html").write_text(figure_html(fig3_figure(df)))
-    print(f"wrote {out / 'fig3.csv'} and {out / 'fig3.html'} ({len(df)} rows, "
-          f"{time.perf_counter() - started:.0f} s)")
+    print(f"wrote {out / 'fig3.csv'} ({len(df)} rows, {time.perf_counter() - started:.0f} s); draw it with "
+          f"python scripts/fig3.py {out}")
     return 0
 
 

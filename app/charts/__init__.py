@@ -1,10 +1,10 @@
 """Pure figure builders for the dashboard: a DataFrame in, a plotly Figure out. No streamlit, no engine calls, no
 network: figures embed their data and, when saved with ``figure_html``, plotly.js itself.
 
-One module per page (``rates``, ``live``, ``submodels``, ``mobility``, ``guide``; ``fig3`` for the command
-``python -m core.experiments fig3``) over one shared style (``style``: palette, axes, slide export, units). Callers
-write ``from app import charts`` and ``charts.fig4_figure(...)``: every builder is defined once, in its page's
-module, and named here; a new page's figures get a new module and a line below.
+One module per page (``rates``, ``live``, ``submodels``, ``mobility``, ``guide``; ``fig3`` for ``scripts/fig3.py``,
+which draws the table of ``python -m core.experiments fig3``) over one shared style (``style``: palette, axes, slide
+export, units). Callers write ``from app import charts`` and ``charts.fig4_figure(...)``: every builder is defined
+once, in its page's module, and named here; a new page's figures get a new module and a line below.
 """
 from app.charts.fig3 import FIG3_FAMILY_TITLES, fig3_figure
 from app.charts.guide import (BER_MARKS, SPLIT_PARTS, ber_story_figure, size_accuracy_figure, split_latency_figure,

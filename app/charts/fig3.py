@@ -1,5 +1,5 @@
-"""The paper's Fig. 3 reproduced (``python -m core.experiments fig3``): accuracy against downloaded size per
-technique, one line per BER and protection."""
+"""The paper's Fig. 3 reproduced: accuracy against downloaded size per technique, one line per BER and protection,
+from the table of ``python -m core.experiments fig3`` (drawn to fig3.html by ``python scripts/fig3.py``)."""
 from __future__ import annotations
 
 import numpy as np

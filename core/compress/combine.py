@@ -14,17 +14,38 @@ from dataclasses import dataclass, field
 import torch
 
 from core.compress.common import count_macs, fold_batchnorm, transmitted_state, weight_names
+from core.compress.payload import INT_BITS, Payload, TensorFormat, check_bits, decode, encode
 from core.compress.prune import SCOPES, apply_masks, check_keep_ratio, magnitude_masks, retrain
 from core.compress.quantize import (allocate_bits, check_bits_map, layer_sensitivity, qat_finetune,
                                     quantise_state, scales_for, uniform_bits)
-from core.model.data import DataSplits
 from core.model.evaluate import accuracy
 from core.model.models import NUM_STAGES, BackboneNet, DepthSubModel, check_depth, device_model
-from core.compress.payload import INT_BITS, Payload, TensorFormat, check_bits, decode, encode
-from core.validation import check_choice, check_int
+from core.model.splits import DataSplits
+from core.validation import check_bool, check_choice, check_int
 
 TECHNIQUES = ("root", "depth", "parameter", "bit", "combined")
 SMALL_BITS = (8, 16, 32)
+
+
+def _check_bits_pairs(bits_map) -> tuple[tuple[str, int], ...]:
+    """``SubModelSpec.bits_map``: a tuple of (layer weight name, bit width) pairs, each name once. (A tuple, not a
+    dict, so that the spec stays hashable; ``tuple(d.items())`` turns a dict into one.) The names are checked
+    against the model's layers by ``generate``."""
+    if not isinstance(bits_map, tuple):
+        raise ValueError(f"bits_map={bits_map!r} must be a tuple of (layer name, bits) pairs or None, not "
+                         f"{type(bits_map).__name__} (tuple(d.items()) turns a dict into one)")
+    if not bits_map:
+        raise ValueError("bits_map=() names no layer: give (layer name, bits) pairs, or None for uniform bits")
+    seen = set()
+    for i, pair in enumerate(bits_map):
+        if not isinstance(pair, tuple) or len(pair) != 2 or not isinstance(pair[0], str):
+            raise ValueError(f"bits_map[{i}]={pair!r} must be a (layer name, bits) pair such as "
+                             "('stem.0.weight', 4)")
+        if pair[0] in seen:
+            raise ValueError(f"bits_map[{i}]: layer {pair[0]!r} is named twice")
+        seen.add(pair[0])
+        check_bits(pair[1], f"bits_map[{pair[0]!r}]")
+    return bits_map
 
 
 @dataclass(frozen=True)
@@ -46,6 +67,7 @@ class SubModelSpec:
                                     # the affine result; BN variances have no safe "zero" for a receiver)
 
     def __post_init__(self):
+        # Every field by type and range, so that a bad spec fails here with its name, never later in a technique.
         check_depth(self.depth)
         check_keep_ratio(self.keep_ratio)
         check_bits(self.bits)
@@ -54,8 +76,14 @@ class SubModelSpec:
         check_int("qat_steps", self.qat_steps, 0)
         if self.mixed_budget_bits is not None:
             check_int("mixed_budget_bits", self.mixed_budget_bits, 1)
-        if self.small_bits is not None and self.small_bits not in SMALL_BITS:
-            raise ValueError(f"small_bits={self.small_bits!r} is not one of {SMALL_BITS} or None")
+        if self.bits_map is not None:
+            _check_bits_pairs(self.bits_map)
+            if self.mixed_budget_bits is not None:
+                raise ValueError(f"bits_map and mixed_budget_bits={self.mixed_budget_bits!r} were both given: "
+                                 "give per-layer widths or a budget to allocate them, not both")
+        if self.small_bits is not None:
+            check_choice("small_bits", check_int("small_bits", self.small_bits), SMALL_BITS)
+        check_bool("fold_bn", self.fold_bn)
 
     @property
     def integer_coded(self) -> bool:
@@ -179,7 +207,10 @@ def generate(root: BackboneNet, data: DataSplits, spec: SubModelSpec, seed: int 
              evaluate: bool = True) -> SubModel:
     """Generate the sub-model ``spec`` from ``root`` (which is copied, never changed) and measure its card."""
     started = time.perf_counter()
+    if not isinstance(spec, SubModelSpec):
+        raise ValueError(f"spec={spec!r} must be a SubModelSpec, not {type(spec).__name__}")
     check_int("seed", seed, 0)
+    check_bool("evaluate", evaluate)
     module = device_model(root, spec.depth)
     names = weight_names(module)
     masks: dict[str, torch.Tensor] = {}

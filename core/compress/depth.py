@@ -9,12 +9,24 @@ import torch
 
 from core.compress.combine import architecture
 from core.compress.common import count_macs, fold_batchnorm, transmitted_state
-from core.model.data import DataSplits
-from core.model.models import NUM_STAGES, BackboneNet, check_depth, device_model, server_model
 from core.compress.payload import encode
+from core.model.models import NUM_STAGES, BackboneNet, check_depth, device_model, server_model
+from core.model.splits import DataSplits
 from core.validation import check_int, check_range
 
-FEATURE_BITS = (8, 16, 32)
+# Uplinked features at a split point: unsigned integer codes of 2..8 bits (one code per value, post-ReLU values
+# are >= 0), or the float widths 16 (fp16) and 32 (fp32) -- the same vocabulary as a weight's bits. A sample's
+# uplink is then exactly numel x bits (its one fp32 scale aside); 1-bit codes would keep only each sample's
+# maximum, and other widths have no word format on the link.
+FEATURE_CODE_BITS = tuple(range(2, 9))
+FEATURE_BITS = FEATURE_CODE_BITS + (16, 32)
+
+
+def check_feature_bits(bits, name: str = "feature_bits") -> int:
+    """Feature width on the uplink: integer codes 2..8, 16 (fp16) or 32 (fp32); ValueError naming it otherwise."""
+    if isinstance(bits, bool) or not isinstance(bits, (int, np.integer)) or int(bits) not in FEATURE_BITS:
+        raise ValueError(f"{name}={bits!r} is not allowed: use integer codes 2..8, 16 (fp16) or 32 (fp32)")
+    return int(bits)
 
 
 @dataclass(frozen=True)
@@ -33,7 +45,12 @@ class SplitPoint:
 
 
 def quantise_features(f: torch.Tensor, bits: int) -> torch.Tensor:
-    """What the server receives: features at fp32, fp16, or 8-bit unsigned codes per sample (post-ReLU >= 0)."""
+    """What the server receives: features at fp32, fp16, or b-bit unsigned codes (b = 2..8) scaled per sample by
+    its largest value (post-ReLU features are >= 0)."""
+    bits = check_feature_bits(bits, "bits")
+    if not isinstance(f, torch.Tensor) or f.dim() < 2:
+        shape = f" of shape {tuple(f.shape)}" if isinstance(f, torch.Tensor) else ""
+        raise ValueError(f"f: expected a batch of features (a tensor N x ...), got {type(f).__name__}{shape}")
     if bits == 32:
         return f
     if bits == 16:
@@ -46,8 +63,7 @@ def quantise_features(f: torch.Tensor, bits: int) -> torch.Tensor:
 @torch.no_grad()
 def split_table(root: BackboneNet, data: DataSplits, feature_bits: int = 8, split: str = "test") -> list[SplitPoint]:
     """Every split point of the root model, measured on a data split."""
-    if feature_bits not in FEATURE_BITS:
-        raise ValueError(f"feature_bits={feature_bits!r} is not one of {FEATURE_BITS}")
+    feature_bits = check_feature_bits(feature_bits)
     root.eval()
     shape = data.input_shape
     rows = []
@@ -117,8 +133,7 @@ def early_exit_outcomes(root: BackboneNet, data: DataSplits, depth: int, feature
     """One pass over a data split: every image's exit confidence, exit answer and server answer at split ``depth``
     (features quantised per sample to ``feature_bits``, as ``quantise_features``)."""
     check_depth(depth)
-    if feature_bits not in FEATURE_BITS:
-        raise ValueError(f"feature_bits={feature_bits!r} is not one of {FEATURE_BITS}")
+    feature_bits = check_feature_bits(feature_bits)
     root.eval()
     conf, local_ok, server_ok = [], [], []
     numel = 0

@@ -9,11 +9,11 @@ from dataclasses import dataclass
 import torch
 
 from core.compress.common import transmitted_state
+from core.compress.payload import TensorFormat, decode, encode
 from core.compress.prune import apply_masks, nested_masks, recalibrate_bn, train_nested
-from core.model.data import DataSplits
 from core.model.evaluate import accuracy
 from core.model.models import NUM_STAGES, BackboneNet, device_model
-from core.compress.payload import TensorFormat, decode, encode
+from core.model.splits import DataSplits
 from core.validation import check_int
 
 
@@ -78,6 +78,7 @@ def progressive_family(root: BackboneNet, data: DataSplits, keep_ratios=(0.1, 0.
                        seed: int = 0, depth: int = NUM_STAGES) -> ProgressiveFamily:
     """Train nested levels jointly from the root (copied), re-estimate BN per level and measure every upgrade."""
     check_int("steps", steps, 0)
+    check_int("seed", seed, 0)
     started = time.perf_counter()
     shared = device_model(root, depth)
     levels = nested_masks(shared, tuple(keep_ratios))

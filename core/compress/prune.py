@@ -6,9 +6,9 @@ import torch
 from torch import nn
 
 from core.compress.common import weight_names
-from core.model.data import DataSplits
+from core.model.splits import DataSplits
 from core.model.train import TrainConfig, fit
-from core.validation import check_choice, check_int, check_range
+from core.validation import check_bool, check_choice, check_int, check_range
 
 SCOPES = ("global", "layer")
 
@@ -34,6 +34,8 @@ def magnitude_masks(module: nn.Module, keep_ratio: float, scope: str = "global",
     """
     check_keep_ratio(keep_ratio)
     check_choice("scope", scope, SCOPES)
+    if layer_ratios is not None and not isinstance(layer_ratios, dict):
+        raise ValueError(f"layer_ratios={layer_ratios!r} must be a dict of layer name to keep ratio or None")
     params = dict(module.named_parameters())
     names = weight_names(module)
     layer_ratios = dict(layer_ratios or {})
@@ -73,6 +75,9 @@ def retrain(module: nn.Module, masks: dict[str, torch.Tensor], data: DataSplits,
             lr: float = 0.01, progress: bool = False) -> nn.Module:
     """Re-train in place for ``steps`` SGD steps with the masks fixed (pruned weights stay exactly zero)."""
     check_int("steps", steps, 0)
+    check_int("seed", seed, 0)
+    check_range("lr", lr, 0.0, lo_open=True)
+    check_bool("progress", progress)
     apply_masks(module, masks)
     return fit(module, data, TrainConfig(steps=steps, lr=lr), seed, after_step=lambda m: apply_masks(m, masks),
                progress=progress, desc="re-train")
@@ -116,6 +121,11 @@ def train_nested(module: nn.Module, levels: list[dict[str, torch.Tensor]], data:
     from torch.func import functional_call
 
     check_int("steps", steps, 0)
+    check_int("seed", seed, 0)
+    check_range("lr", lr, 0.0, lo_open=True)
+    check_bool("progress", progress)
+    if not levels:
+        raise ValueError("levels=[] is empty: give at least one level's masks (nested_masks)")
     generator = torch.Generator().manual_seed(seed + 1)
 
     def loss_fn(m, x, y):
@@ -134,6 +144,8 @@ def train_nested(module: nn.Module, levels: list[dict[str, torch.Tensor]], data:
 @torch.no_grad()
 def recalibrate_bn(module: nn.Module, data: DataSplits, batches: int = 20, seed: int = 0) -> nn.Module:
     """Re-estimate BatchNorm running statistics in place for the module's current weights."""
+    check_int("batches", batches, 1)
+    check_int("seed", seed, 0)
     bns = [m for m in module.modules() if isinstance(m, nn.BatchNorm2d)]
     saved = [bn.momentum for bn in bns]
     for bn in bns:

@@ -9,9 +9,9 @@ import torch
 from torch import nn
 
 from core.compress.common import weight_names
-from core.model.data import DataSplits
 from core.compress.payload import FLOAT_BITS, INT_BITS, channel_scales, check_bits, quantise_codes
-from core.validation import check_int
+from core.model.splits import DataSplits
+from core.validation import check_int, check_range
 
 
 def fake_quantise(w: torch.Tensor, bits: int) -> torch.Tensor:
@@ -38,11 +38,15 @@ def quantise_state(state: dict[str, torch.Tensor], bits_map: dict[str, int]) -> 
 
 
 def scales_for(w: torch.Tensor, bits: int) -> np.ndarray | None:
+    """Per-output-channel scales of ``w`` at ``bits`` integer codes (None for fp16/fp32)."""
+    bits = check_bits(bits)
     return channel_scales(w.detach().cpu().numpy(), bits) if bits in INT_BITS else None
 
 
 def codes_for(w: torch.Tensor, bits: int) -> np.ndarray:
     """The integer codes of a weight tensor (used by tests and the topology view)."""
+    if check_bits(bits) not in INT_BITS:
+        raise ValueError(f"bits={bits!r}: {bits}-bit floats have no integer codes; use 2..8")
     values = w.detach().cpu().numpy()
     return quantise_codes(values, channel_scales(values, bits), bits)
 
@@ -76,6 +80,7 @@ def layer_sensitivity(module: nn.Module, data: DataSplits, bits: tuple[int, ...]
     """Measure each weight tensor's sensitivity: validation loss with only that tensor quantised."""
     for b in bits:
         check_bits(b, "bits")
+    check_int("limit", limit, 1)
     module.eval()
     x, y = next(data.batches("val", limit, limit=limit))
     names = weight_names(module)
@@ -94,6 +99,7 @@ def layer_sensitivity(module: nn.Module, data: DataSplits, bits: tuple[int, ...]
 def allocate_bits(sensitivity: Sensitivity, budget_bits: int) -> dict[str, int]:
     """Greedy mixed precision: start every layer at the widest width and keep lowering the layer whose
     next step down costs the least loss per bit saved, until the codes fit ``budget_bits``."""
+    check_int("budget_bits", budget_bits, 1)
     bits = sorted(sensitivity.bits)
     sizes = np.array(sensitivity.sizes)
     col = {b: sensitivity.bits.index(b) for b in bits}
@@ -123,6 +129,10 @@ def uniform_bits(module: nn.Module, bits: int) -> dict[str, int]:
 
 
 def check_bits_map(module: nn.Module, bits_map: dict[str, int]) -> dict[str, int]:
+    """``bits_map`` (layer weight name -> bits) if every name is a conv/linear weight of ``module`` and every width
+    is allowed (core.compress.payload.check_bits)."""
+    if not isinstance(bits_map, dict):
+        raise ValueError(f"bits_map={bits_map!r} must be a dict of layer name to bits, not {type(bits_map).__name__}")
     names = set(weight_names(module))
     unknown = sorted(set(bits_map) - names)
     if unknown:
@@ -141,6 +151,8 @@ def qat_finetune(module: nn.Module, data: DataSplits, bits_map: dict[str, int], 
     from core.model.train import TrainConfig, fit
 
     check_int("steps", steps, 0)
+    check_int("seed", seed, 0)
+    check_range("lr", lr, 0.0, lo_open=True)
     masks = masks or {}
 
     def loss_fn(m, x, y):

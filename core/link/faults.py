@@ -12,7 +12,7 @@ import numpy as np
 import torch
 
 from core.link.working import correctness
-from core.model.data import DataSplits
+from core.model.splits import DataSplits
 from core.validation import check_int
 
 

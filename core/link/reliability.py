@@ -60,7 +60,7 @@ from core.link.bsc import corrupt, receive
 from core.link.packets import PacketConfig
 from core.link.protections import check_protection
 from core.link.working import Arrival, WorkingCopy, correctness, download
-from core.model.data import DataSplits
+from core.model.splits import DataSplits
 from core.validation import check_int, check_range
 
 

@@ -16,8 +16,8 @@ import torch
 from core.compress.payload import Payload, decode
 from core.link.bsc import check_payload, corrupt, receive
 from core.link.packets import PacketConfig, lose_packets
-from core.model.data import DataSplits
 from core.model.evaluate import EVAL_BATCH, fast_layout
+from core.model.splits import DataSplits
 from core.validation import check_int
 
 def correctness(module: torch.nn.Module, data: DataSplits, split: str = "test", index=None,

@@ -4,7 +4,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from core.model.data import DataSplits
+from core.model.splits import DataSplits
 
 # Images per forward pass. With channels-last images, 32-64 per pass keep the activations in cache: on the CIFAR
 # root 1.3 ms per image at 64 against 2.4 ms at 512 (same predictions), and 1.07-1.11x the FLOP bound in

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from core.model.data import IMAGE_SUFFIXES, DataSplits
+from core.model.splits import IMAGE_SUFFIXES, DataSplits
 from core.validation import check_int
 
 PACK_FORMAT = "insitu-image-pack-1"

@@ -18,9 +18,10 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from core.model.data import DataSplits, load_dataset
+from core.model.data import load_dataset
 from core.model.evaluate import accuracy, exit_accuracies
 from core.model.models import ModelCard, build_model, count_parameters, root_parameter_count, save_checkpoint
+from core.model.splits import DataSplits
 from core.validation import check_choice, check_int, check_range
 
 PRECISIONS = ("float32", "bfloat16")
@@ -67,6 +68,7 @@ def fit(model: nn.Module, data: DataSplits, config: TrainConfig, seed: int, *,
 
     ``loss_fn(model, x, y)`` defaults to the multi-exit loss of a backbone network (or plain CE otherwise).
     """
+    check_int("seed", seed, 0)
     device = device or torch.device("cpu")
     generator = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)  # dropout-free models; this only fixes any lazily drawn init in torch itself

@@ -269,3 +269,132 @@ def test_integer_coded_submodels_fold_batchnorm_without_changing_predictions(roo
     assert torch.allclose(folded(x), sub(x), atol=1e-4)
     coded = generate(root, digits, SubModelSpec(bits=4))
     assert all(r.bits in (4, 8) for r in coded.payload.records)  # no float word is left on the lossy link
+
+
+# ---------- argument checks: every bad value is named with what is allowed ----------
+
+@pytest.mark.parametrize("kwargs, match", [
+    (dict(keep_ratio="0.5"), "keep_ratio='0.5' must be a number"),
+    (dict(keep_ratio=True), "keep_ratio=True must be a number"),
+    (dict(keep_ratio=0.0), r"keep_ratio=0.0 is outside the allowed range \(0.0, 1.0\]"),
+    (dict(depth=2.0), "depth=2.0 must be an integer"),
+    (dict(depth=True), "depth=True must be an integer"),
+    (dict(depth=5), r"depth=5 is outside the allowed range \[1, 4\]"),
+    (dict(bits="4"), "bits='4' is not allowed"),
+    (dict(bits=True), "bits=True is not allowed"),
+    (dict(prune_scope=None), "prune_scope=None is not one of"),
+    (dict(retrain_steps=10.0), "retrain_steps=10.0 must be an integer"),
+    (dict(retrain_steps=-1), "retrain_steps=-1 is outside"),
+    (dict(qat_steps="5"), "qat_steps='5' must be an integer"),
+    (dict(mixed_budget_bits=1e6), "mixed_budget_bits=1000000.0 must be an integer"),
+    (dict(bits_map={"stem.0.weight": 4}), "bits_map=.* must be a tuple of .layer name, bits. pairs"),
+    (dict(bits_map=(("stem.0.weight", 4.5),)), r"bits_map\['stem.0.weight'\]=4.5 is not allowed"),
+    (dict(bits_map=(("stem.0.weight", 4), ("stem.0.weight", 8))), "'stem.0.weight' is named twice"),
+    (dict(bits_map=("stem.0.weight", 4)), r"bits_map\[0\]='stem.0.weight' must be a \(layer name, bits\) pair"),
+    (dict(bits_map=(("stem.0.weight", 4),), mixed_budget_bits=10_000), "bits_map and mixed_budget_bits"),
+    (dict(small_bits=8.0), "small_bits=8.0 must be an integer"),
+    (dict(small_bits=True), "small_bits=True must be an integer"),
+    (dict(small_bits=4), r"small_bits=4 is not one of \[8, 16, 32\]"),
+    (dict(fold_bn=1), "fold_bn=1 must be True or False"),
+    (dict(fold_bn="no"), "fold_bn='no' must be True or False"),
+])
+def test_every_submodel_spec_field_is_checked_by_type_and_range(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        SubModelSpec(**kwargs)
+
+
+def test_a_good_spec_from_numpy_values_is_accepted():
+    """Values read from a table (numpy integers and floats) are numbers like any other."""
+    spec = SubModelSpec(depth=np.int64(2), keep_ratio=np.float64(0.5), bits=np.int64(4), retrain_steps=np.int64(3),
+                        small_bits=np.int64(16), bits_map=(("stem.0.weight", 4),), fold_bn=np.bool_(False))
+    assert spec.keep_ratio == 0.5 and spec.small_width == 16
+
+
+def test_generate_names_a_bad_spec_seed_or_evaluate_flag(root, digits):
+    with pytest.raises(ValueError, match="spec=.* must be a SubModelSpec, not dict"):
+        generate(root, digits, {"bits": 4})
+    with pytest.raises(ValueError, match="seed='1' must be an integer"):
+        generate(root, digits, SubModelSpec(depth=1), seed="1")
+    with pytest.raises(ValueError, match="evaluate='no' must be True or False"):
+        generate(root, digits, SubModelSpec(depth=1), evaluate="no")
+
+
+def test_pruning_and_quantisation_entry_points_name_their_bad_arguments(root, digits):
+    from core.compress.progressive import progressive_family
+    from core.compress.prune import recalibrate_bn, retrain, train_nested
+    from core.compress.quantize import Sensitivity, qat_finetune
+
+    sub = device_model(root, 1)
+    masks = magnitude_masks(sub, 0.5)
+    with pytest.raises(ValueError, match="keep_ratio='0.5' must be a number"):
+        magnitude_masks(sub, "0.5")
+    with pytest.raises(ValueError, match="layer_ratios=.* must be a dict"):
+        magnitude_masks(sub, 0.5, layer_ratios=[("stem.0.weight", 0.5)])
+    with pytest.raises(ValueError, match="seed='0' must be an integer"):
+        retrain(sub, masks, digits, 1, seed="0")
+    with pytest.raises(ValueError, match="lr=0 is outside"):
+        retrain(sub, masks, digits, 1, seed=0, lr=0)
+    with pytest.raises(ValueError, match="seed=1.5 must be an integer"):
+        train_nested(sub, nested_masks(sub, (0.5,)), digits, 1, seed=1.5)
+    with pytest.raises(ValueError, match="seed=None must be an integer"):
+        recalibrate_bn(sub, digits, seed=None)
+    with pytest.raises(ValueError, match="batches=0 is outside"):
+        recalibrate_bn(sub, digits, batches=0)
+    with pytest.raises(ValueError, match="seed='7' must be an integer"):
+        qat_finetune(sub, digits, {"stem.0.weight": 4}, 1, seed="7")
+    with pytest.raises(ValueError, match="seed=-1 is outside"):
+        progressive_family(root, digits, keep_ratios=(0.5, 1.0), steps=1, seed=-1, depth=1)
+    with pytest.raises(ValueError, match="limit=0 is outside"):
+        layer_sensitivity(sub, digits, limit=0)
+    w = dict(sub.named_parameters())["stem.0.weight"]
+    with pytest.raises(ValueError, match="bits=4.5 is not allowed"):
+        codes_for(w, 4.5)
+    with pytest.raises(ValueError, match="bits=16: 16-bit floats have no integer codes"):
+        codes_for(w, 16)
+    sens = Sensitivity(("a",), (10,), (2, 4), np.zeros((1, 2)), 0.0)
+    with pytest.raises(ValueError, match="budget_bits='40' must be an integer"):
+        allocate_bits(sens, "40")
+    assert allocate_bits(sens, 40) == {"a": 4}
+
+
+# ---------- uplinked features: the widths a split point can send ----------
+
+@pytest.mark.parametrize("bad", [1, 9, 12, 33, 4.5, 8.0, True, "8", None])
+def test_feature_widths_outside_codes_2_to_8_fp16_and_fp32_are_refused(bad):
+    from core.compress.depth import quantise_features
+
+    with pytest.raises(ValueError, match=rf"bits={bad!r} is not allowed: use integer codes 2..8, 16 \(fp16\) or "
+                                         r"32 \(fp32\)".replace("'", ".")):
+        quantise_features(torch.rand(2, 3, 4, 4), bad)
+
+
+@pytest.mark.parametrize("bits", [2, 3, 4, 8])
+def test_feature_codes_have_at_most_2_to_the_b_levels_per_sample_within_half_a_step(bits):
+    from core.compress.depth import quantise_features
+
+    f = torch.relu(torch.randn(3, 4, 5, 5, generator=torch.Generator().manual_seed(bits)))
+    q = quantise_features(f, bits)
+    top = f.flatten(1).amax(1)
+    for i in range(len(f)):
+        assert len(torch.unique(q[i])) <= 2 ** bits
+        assert float((q[i] - f[i]).abs().max()) <= float(top[i]) / (2 ** bits - 1) / 2 + 1e-6
+
+
+def test_fp16_and_fp32_features_are_sent_as_floats():
+    from core.compress.depth import quantise_features
+
+    f = torch.rand(2, 3, 4, 4)
+    assert torch.equal(quantise_features(f, 32), f)
+    assert torch.equal(quantise_features(f, 16), f.half().float())
+    with pytest.raises(ValueError, match="f: expected a batch of features"):
+        quantise_features(torch.rand(5), 8)
+
+
+@pytest.mark.parametrize("bad", [8.0, 33, 1])
+def test_split_table_and_early_exit_name_a_bad_feature_width(root, digits, bad):
+    from core.compress.depth import early_exit_outcomes
+
+    with pytest.raises(ValueError, match=f"feature_bits={bad!r} is not allowed"):
+        split_table(root, digits, feature_bits=bad)
+    with pytest.raises(ValueError, match=f"feature_bits={bad!r} is not allowed"):
+        early_exit_outcomes(root, digits, 1, feature_bits=bad)

@@ -83,6 +83,7 @@ def test_an_estimate_with_int8_arithmetic_is_the_int8_networks_accuracy(four_bit
     config = EstimateConfig(images_per_trial=n, target_half_width=0.5, min_trials=2, max_trials=2)
     result = list(iter_estimates(four_bit, data, 1e-2, "none", config, seed=5, working=twin))[-1]
     assert result.clean_accuracy == pytest.approx(clean.mean())
+    assert len(result.paired) == 2  # both trials are checked below
     for trial in result.paired:  # whole-split trials: each estimate is that download's exact int8 accuracy
         arrival = download(four_bit.payload, 1e-2, "none", trial_rng(5, trial.index))
         with twin.received(arrival) as model:

@@ -52,7 +52,9 @@ def test_reopened_module_is_the_received_model(built, digits):
     from core.model.evaluate import accuracy
 
     lib = open_library(built[0])
-    for _, row in lib.entries().iterrows():
+    entries = lib.entries()
+    assert list(entries.key) == KEYS  # every entry is checked below, and there are entries to check
+    for _, row in entries.iterrows():
         module = lib.load_module(int(row.id))
         assert accuracy(module, digits) == pytest.approx(row.accuracy)
         assert lib.load_submodel(int(row.id)).payload.total_bits == row.total_bits
@@ -111,6 +113,72 @@ def test_interrupted_build_keeps_finished_entries_and_resumes(root, digits, tmp_
     after = open_library(out, verify_files=True).entries()
     assert list(after.key) == keys
     assert {f: (out / f).stat().st_mtime_ns for f in first.file} == stamps  # finished entries not rebuilt
+
+
+def _fail_writes_halfway(monkeypatch, fail_at: int = 1) -> list[str]:
+    """Make the ``fail_at``-th weight-file write of the library (and every later one) stop with a full disk after
+    half its bytes reached the disk, wherever it writes; return the names written to."""
+    from core.network.library import weights as weights_module
+
+    real_open, names = open, []
+
+    class HalfWriter:
+        def __init__(self, f):
+            self.f = f
+
+        def write(self, data):
+            self.f.write(data[:len(data) // 2])
+            self.f.flush()
+            raise OSError(28, "No space left on device (test)")
+
+        def __getattr__(self, name):
+            return getattr(self.f, name)
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            self.f.close()
+
+    def half_open(file, mode="r", *args, **kwargs):
+        f = real_open(file, mode, *args, **kwargs)
+        if "w" in mode and ".safetensors" in str(file):
+            names.append(Path(file).name)
+            if len(names) >= fail_at:
+                return HalfWriter(f)
+        return f
+
+    monkeypatch.setattr(weights_module, "open", half_open, raising=False)
+    return names
+
+
+def test_an_interrupted_weight_write_leaves_no_partial_file_and_the_previous_one_whole(root, digits, tmp_path,
+                                                                                      monkeypatch):
+    """A write is never made in place: stopped halfway, it leaves no partial file under the entry's name (nor a
+    temporary one), and a file that was there before is untouched and still verifies against the catalog."""
+    from core.network.library.weights import file_problem, write_atomic
+
+    out = tmp_path / "lib"
+    config = LibraryConfig(depths=(1,), keep_ratios=(1.0,), bits=(32, 8, 4), ber_grid=())  # cheap: no BER
+    written = _fail_writes_halfway(monkeypatch, fail_at=3)
+    with pytest.raises(OSError, match="No space left"):
+        build_library(root, digits, out, config, seed=0, progress=False)
+    assert len(written) == 3  # the third entry's write was the one stopped
+    lib = open_library(out, verify_files=True)  # the finished entries verify; the stopped one is not in it
+    kept = lib.entries()
+    missing = sorted({entry_key(s) for s in config.specs()} - set(kept.key))
+    assert len(kept) == 2 and len(missing) == 1
+    assert sorted(p.name for p in out.iterdir() if p.suffix != ".sqlite" and not p.name.startswith(".")) == \
+        sorted(kept.file)  # no file under the stopped entry's name, no temporary file
+
+    row = kept.iloc[0]
+    previous = (out / row.file).read_bytes()
+    monkeypatch.undo()
+    _fail_writes_halfway(monkeypatch)
+    with pytest.raises(OSError, match="No space left"):
+        write_atomic((out / kept.iloc[1].file).read_bytes(), out / row.file)  # replace it with another entry's
+    assert (out / row.file).read_bytes() == previous and file_problem(out / row.file, row.file_sha256) == ""
+    assert not list(out.glob("*.tmp"))
 
 
 def test_a_stray_temporary_file_is_discarded(copy_of, root, digits):

@@ -13,8 +13,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from core.link.reliability import summarise_paired
-from core.model.data import DataSplits
 from core.model.models import NUM_STAGES, BackboneNet, load_checkpoint
+from core.model.splits import DataSplits
 from core.network.tiers import tier_for_entry
 from core.sweep import SERIAL, Executor, iter_results, share
 from core.validation import check_int

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import torch
 
-from core.model.data import DataSplits
+from core.model.splits import DataSplits
 
 SCHEMA_VERSION = 2  # 2: BER cells store the paired estimator's interval (lo, hi) and the images evaluated
 APPLICATION_ID = "insitu-ai-library"

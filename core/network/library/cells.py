@@ -20,8 +20,8 @@ from core.compress.common import count_macs
 from core.compress.depth import quantise_features
 from core.link.reliability import clean_correctness, paired_trial
 from core.link.working import WorkingCopy
-from core.model.data import DataSplits
 from core.model.models import NUM_STAGES, BackboneNet, DepthSubModel, server_model
+from core.model.splits import DataSplits
 from core.sweep import run, shared_id, worker_cache
 
 from .config import FEATURE_BITS, entry_key

@@ -70,14 +70,19 @@ def weights_bytes(sub: SubModel) -> bytes:
 def write_atomic(data: bytes, path: Path) -> str:
     """Write ``data`` to ``path`` through a temporary file of this process, renamed into place; return its sha256.
 
-    A reader sees the old file or the new one, never a half-written one; a crash leaves only a ``.tmp`` file."""
+    A reader sees the old file or the new one, never a half-written one. A write that fails (disk full, interrupt)
+    removes its temporary file; only a crash of the process can leave one, and the next build discards it."""
     path = Path(path)
     tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    tmp.replace(path)
+    try:
+        with open(tmp, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        tmp.replace(path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
     return sha256_bytes(data)
 
 
