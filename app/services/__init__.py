@@ -25,7 +25,8 @@ from app.services.mobility import area_at, area_files, mobility_map, mobility_pr
 from app.services.rates import (APPLICATIONS, PAPER, PAPER_APPLICATIONS, PAPER_MODELS, REFERENCE_RATES, ROOT_MODELS,
                                 fig4, fit_table, paper_statements, parameter_counts)
 from app.services.roots import dataset, forget_replaced_roots, root_model, settings
-from app.services.submodels import LIVE_SPECS, library_submodel, live_fallback, live_submodel, submodel
+from app.services.submodels import (LIVE_SPECS, library_submodel, live_fallback, live_submodel, live_submodel_noting,
+                                    submodel)
 
 __all__ = [
     # keys
@@ -36,7 +37,7 @@ __all__ = [
     # location
     "area", "place_link",
     # sub-models and live estimates
-    "LIVE_SPECS", "library_submodel", "live_fallback", "live_submodel", "submodel",
+    "LIVE_SPECS", "library_submodel", "live_fallback", "live_submodel", "live_submodel_noting", "submodel",
     "ARITHMETIC_LABELS", "BER_GRID", "FIRST_NUMBERS_THREADS", "LIVE_FIRST_LOOK_IMAGES", "LIVE_IMAGES_PER_TRIAL",
     "LIVE_STORE_ENTRIES", "PACKET_MODES", "PROTECTIONS", "PacketConfig", "ber_sweep", "exponent_flip",
     "live_arithmetics", "live_clean", "live_config", "live_estimate", "live_estimates", "live_int8_problem",

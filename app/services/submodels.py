@@ -32,17 +32,23 @@ def submodel(spec: SubModelSpec, seed: int = 0, model: str = DEFAULT_MODEL_NAME)
                                  "weights from the root, checked against the catalog: up to a minute)…",
                     max_entries=16)
 def library_submodel(_lib, lib_key: str, entry_id: int, model: str = DEFAULT_MODEL_NAME):
-    """A library entry as a SubModel (weights checked against their sha256), shared read-only."""
-    from core.network.library.shipped import load_entry
+    """(SubModel, note): a library entry (weights checked against their sha256), shared read-only; ``note`` says
+    when its regenerated weights could not be kept on disk (a read-only library folder) and are used from memory."""
+    from core.network.library.shipped import load_entry_noting
 
     root, _ = roots.root_model(model)
-    return load_entry(_lib, int(entry_id), root, roots.dataset(model))
+    return load_entry_noting(_lib, int(entry_id), root, roots.dataset(model))
 
 
 def live_submodel(ref: SubModelRef, model: str = DEFAULT_MODEL_NAME) -> SubModel:
     """The sub-model ``ref`` names: generated (seed 0) or loaded from the root model's library."""
+    return live_submodel_noting(ref, model)[0]
+
+
+def live_submodel_noting(ref: SubModelRef, model: str = DEFAULT_MODEL_NAME) -> tuple[SubModel, str]:
+    """(sub-model, note) for ``ref``; the note is "" unless a library entry could not be kept on disk."""
     if ref.kind == "spec":
-        return submodel(ref.spec, 0, model)
+        return submodel(ref.spec, 0, model), ""
     lib, problem = ai_library.library_or_none(model)
     if lib is None:
         raise ValueError(f"{ref.label} asked for, but {problem}")

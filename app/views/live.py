@@ -42,11 +42,13 @@ budget = float(st.sidebar.number_input("Live estimate: seconds per run", min_val
 ref = options[choice]
 config = services.live_config(target, max_trials, budget, first_look=True)
 try:
-    sub = services.live_submodel(ref, s.model)
+    sub, note = services.live_submodel_noting(ref, s.model)
 except ValueError as err:  # e.g. a damaged library entry: say which and how to repair it, no traceback
     st.error(f"The sub-model \"{choice}\" cannot be loaded: {str(err)[:300]} \"Complete the library\" on the "
              "AI library page regenerates damaged entries; the other sub-models here still work.")
     st.stop()
+if note:  # a read-only library folder: the weights were made and checked, just not kept
+    st.info(note, icon=":material/info:")
 arithmetics = services.live_arithmetics(ref, s.model)
 if len(arithmetics) > 1:
     arithmetic = st.radio("How the device computes", arithmetics, format_func=services.ARITHMETIC_LABELS.get,

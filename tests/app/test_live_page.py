@@ -188,3 +188,34 @@ def test_a_root_file_replaced_under_the_same_name_is_read_again(monkeypatch, shu
     assert not at.exception, at.exception
     after = _percent(at, CLEAN)
     assert before > 90 and after < 20, (before, after)
+
+
+def test_a_read_only_library_folder_keeps_the_page_working_and_says_so(monkeypatch, tmp_path, tiny_library):
+    """Issue 21 case 3: a read-only library folder (a read-only mount, a container) raised an uncaught OSError when
+    a shipped entry's weights were regenerated. Now the entry is evaluated from memory and the page says that its
+    weights could not be kept."""
+    import errno
+
+    from core.network.library import shipped
+
+    folder = tmp_path / "lib"  # a library built on this CPU, its weight files not made yet (as a shipped one)
+    shutil.copytree(tiny_library, folder)
+    for weights in folder.glob("*.safetensors"):
+        weights.unlink()
+
+    def read_only(*args, **kwargs):
+        raise OSError(errno.EROFS, "Read-only file system")
+
+    monkeypatch.setattr(shipped.tempfile, "mkstemp", read_only)
+    monkeypatch.setenv("INSITU_LIBRARY", str(folder))
+    at = AppTest.from_file(MAIN, default_timeout=600)
+    at.switch_page("views/live.py").run()
+    chosen = [o for o in at.selectbox(key="live_choice").options if o.startswith("Chosen for this device")]
+    assert chosen
+    at.selectbox(key="live_choice").select(chosen[0])
+    at.number_input(key="live_trials").set_value(2).run()
+    assert not at.exception, at.exception
+    assert any("cannot be written (Read-only file system)" in i.value and "used from memory" in i.value
+               for i in at.info), [i.value for i in at.info]
+    assert "over 2 trial(s)" in _metric(at, ESTIMATE).delta
+    assert not list(folder.glob("*.safetensors")) and not list(folder.glob("*.tmp"))

@@ -51,3 +51,24 @@ def test_a_sub_model_reference_is_a_cache_key():
     assert len(made) == 3
     with pytest.raises(ValueError, match="entry_id"):
         SubModelRef.library_entry("library:40:1.0", -1)
+
+
+def test_int8_and_float_arithmetic_keep_separate_live_estimates():
+    """Issue 21: dropping the arithmetic from the live estimate's key survived every test. An estimate in 8-bit
+    integer arithmetic is never shown for floating point (nor the reverse): each has its own stored trials."""
+    from app import services
+    from app.settings import model_choices
+    from core.compress.combine import SubModelSpec
+
+    model = next(iter(model_choices()))
+    ref = services.SubModelRef.generated(SubModelSpec(bits=4))
+    config = services.live_config(target_points=50.0, max_trials=2, time_budget_s=None)
+    args = (ref, model, 1e-3, "none", 12345, config)
+    assert services.live_stored(*args, arithmetic="int8") is None
+    first = services.live_estimate(*args, arithmetic="int8")
+    assert first.trials == 2
+    assert services.live_stored(*args, arithmetic="int8").mean == pytest.approx(first.mean)
+    assert services.live_stored(*args, arithmetic="float") is None  # int8's trials are not float's
+    float_run = services.live_estimate(*args, arithmetic="float")
+    assert float_run.trials == 2
+    assert services.live_stored(*args, arithmetic="float").mean == pytest.approx(float_run.mean)

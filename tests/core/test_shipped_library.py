@@ -35,7 +35,26 @@ def test_a_fresh_library_answers_from_its_catalog_before_any_weights_exist(fresh
     assert not fresh.damaged_entries(include_missing=False)
 
 
-def test_first_use_regenerates_weights_that_match_the_catalog(fresh, root, digits):
+@pytest.fixture(scope="module")
+def rounds_like_the_build_machine(root, digits, tmp_path_factory):
+    """Whether this CPU regenerates the shipped digits entries bit for bit (the build machine's rounding)."""
+    from core.network.library.shipped import regenerate
+
+    folder = tmp_path_factory.mktemp("probe") / "lib"
+    ensure_library(folder, DIGITS_CHECKPOINT)
+    lib = open_library(folder)
+    made = regenerate(lib, int(lib.entries().set_index("key").loc["d4-r1-b4-s0", "id"]), root, digits)
+    return made["d4-r1-b4-s0"].exact
+
+
+def test_first_use_regenerates_weights_that_match_the_catalog(fresh, root, digits, rounds_like_the_build_machine):
+    import torch
+
+    if not rounds_like_the_build_machine:
+        pytest.skip(f"this CPU ({torch.backends.cpu.get_cpu_capability()}) rounds differently from the machine that "
+                    "built the shipped catalogs: bit-exact regeneration is checked on a library built here "
+                    "(test_regeneration_is_bit_exact_on_the_cpu_that_built_the_library), the other path by "
+                    "test_a_cpu_that_rounds_differently_gets_the_entry_from_memory_with_a_note")
     entries = fresh.entries().set_index("key")
     sub = load_entry(fresh, int(entries.loc["d4-r1-b4-s0", "id"]), root, digits)
     assert sub.spec.bits == 4
@@ -43,8 +62,55 @@ def test_first_use_regenerates_weights_that_match_the_catalog(fresh, root, digit
     # a pruned, re-trained entry: its whole group (every bit width of d2 keep 50 %) is made at once, hash-checked
     written = materialise(fresh, int(entries.loc["d2-r0.5-b8-s60", "id"]), root, digits)
     assert set(written) >= {"d2-r0.5-b32-s60", "d2-r0.5-b8-s60", "d2-r0.5-b4-s60"}
-    fresh.verify() if not pending_entries(fresh) else None
     assert not fresh.damaged_entries(include_missing=False)
+
+
+@pytest.fixture(scope="module")
+def built_here_folder(digits, tmp_path_factory):
+    """A small library built on this CPU (one pruned, re-trained group) with its weight files removed, as a shipped
+    catalog comes: its regeneration must be bit-exact whatever the CPU."""
+    from core.network.library import LibraryConfig, build_library
+
+    folder = tmp_path_factory.mktemp("built") / "lib"
+    config = LibraryConfig(depths=(2,), keep_ratios=(0.5,), bits=(32, 4), retrain_steps=3, ber_grid=(1e-3,),
+                           protections=("none",), trials=1, images_per_trial=32)
+    build_library(DIGITS_CHECKPOINT, digits, folder, config, progress=False)
+    for weights in folder.glob("*.safetensors"):
+        weights.unlink()
+    return folder
+
+
+@pytest.fixture()
+def built_here(built_here_folder, tmp_path):
+    import shutil
+
+    shutil.copytree(built_here_folder, tmp_path / "lib")
+    return open_library(tmp_path / "lib")
+
+
+def test_regeneration_is_bit_exact_on_the_cpu_that_built_the_library(built_here, root, digits):
+    """Regenerating the weights of a library built here gives the build's bytes: they are kept and verify."""
+    lib = built_here
+    assert len(pending_entries(lib)) == 2
+    written = materialise(lib, int(lib.entries().iloc[0]["id"]), root, digits)
+    assert sorted(written) == sorted(lib.entries()["key"]) and not pending_entries(lib)
+    lib.verify()
+
+
+def test_a_cpu_that_rounds_differently_gets_the_entry_from_memory_with_a_note(fresh, root, digits):
+    """The catalog's sha256 of one entry changed stands for a build machine that rounded differently: the entry is
+    served from memory (its accuracy is the catalog's within rounding) with a note that says so, and not kept."""
+    from core.network.library.shipped import load_entry_noting
+
+    con = sqlite3.connect(fresh.path)
+    with con:
+        con.execute("UPDATE entries SET file_sha256 = ? WHERE key = 'd4-r1-b8-s0'", ("0" * 64,))
+    con.close()
+    row = fresh.entries().set_index("key").loc["d4-r1-b8-s0"]
+    sub, note = load_entry_noting(fresh, int(row["id"]), root, digits)
+    assert sub.spec.bits == 8 and sub.card.accuracy == pytest.approx(row["accuracy"], abs=0.01)
+    assert "rounds differently" in note and "used from memory" in note and "test images" in note
+    assert "d4-r1-b8-s0" in pending_entries(fresh)  # never kept under a hash it does not have
 
 
 def test_weights_that_differ_from_the_catalog_are_refused(fresh, root, digits):
@@ -56,3 +122,63 @@ def test_weights_that_differ_from_the_catalog_are_refused(fresh, root, digits):
     with pytest.raises(ValueError, match="d4-r1-b8-s0.*differ from the catalog"):
         materialise(fresh, entry_id, root, digits)
     assert "d4-r1-b8-s0" in pending_entries(fresh)  # nothing half-made is kept
+    # and weights that score far from the catalog's are refused even from memory: more than rounding
+    con = sqlite3.connect(fresh.path)
+    with con:
+        con.execute("UPDATE entries SET accuracy = 0.5 WHERE key = 'd4-r1-b8-s0'")
+    con.close()
+    from core.network.library.shipped import load_entry_noting
+
+    with pytest.raises(ValueError, match="more than this CPU's rounding explains"):
+        load_entry_noting(fresh, entry_id, root, digits)
+
+
+def test_a_library_folder_that_cannot_be_written_serves_the_entry_from_memory(built_here, root, digits,
+                                                                               monkeypatch):
+    """Issue 21 case 3: a read-only library folder (a read-only mount or container) gave an uncaught OSError on the
+    first use of a shipped entry. Now the weights are regenerated and checked as always, used from memory, and the
+    note says they could not be kept; nothing (not even a temporary file) is left in the folder."""
+    import errno
+
+    from core.network.library import shipped
+    from core.network.library.shipped import load_entry_noting
+
+    def read_only(*args, **kwargs):
+        raise OSError(errno.EROFS, "Read-only file system")
+
+    fresh = built_here
+    monkeypatch.setattr(shipped.tempfile, "mkstemp", read_only)
+    before = sorted(p.name for p in fresh.folder.iterdir())
+    key = "d2-r0.5-b4-s3"
+    entry_id = int(fresh.entries().set_index("key").loc[key, "id"])
+    sub, note = load_entry_noting(fresh, entry_id, root, digits)
+    assert note.startswith("The library folder lib/ cannot be written (Read-only file system)"), note
+    assert "used from memory" in note and "rounds differently" not in note
+    assert str(fresh.folder.parent) not in note  # the folder's name, not the server's path
+    assert sorted(p.name for p in fresh.folder.iterdir()) == before
+    monkeypatch.undo()
+    kept, none = load_entry_noting(fresh, entry_id, root, digits)  # a writable folder: kept on disk, no note
+    assert none == "" and key not in pending_entries(fresh)
+    ours, theirs = sub.module.state_dict(), kept.module.state_dict()
+    assert ours and list(ours) == list(theirs)
+    for name in ours:
+        assert ours[name].equal(theirs[name]), name
+    assert sub.card.total_bits == kept.card.total_bits
+
+
+def test_an_interrupted_regeneration_leaves_no_partial_weight_file(built_here, root, digits, monkeypatch):
+    from core.network.library import shipped
+
+    fresh = built_here
+    entry_id = int(fresh.entries().set_index("key").loc["d2-r0.5-b4-s3", "id"])
+    real_replace = shipped.os.replace
+
+    def crash(*args):
+        raise KeyboardInterrupt  # e.g. the server stopped between writing and renaming
+
+    monkeypatch.setattr(shipped.os, "replace", crash)
+    with pytest.raises(KeyboardInterrupt):
+        materialise(fresh, entry_id, root, digits)
+    monkeypatch.setattr(shipped.os, "replace", real_replace)
+    assert not [p for p in fresh.folder.iterdir() if p.suffix == ".tmp"]
+    assert set(pending_entries(fresh)) == {"d2-r0.5-b32-s3", "d2-r0.5-b4-s3"}

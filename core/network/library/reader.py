@@ -15,7 +15,8 @@ from core.model.models import BackboneNet, DepthSubModel, load_checkpoint
 
 from .catalog import CATALOG, check_catalog, connect, damaged, state_sha256
 from .config import LibraryConfig
-from .weights import file_problem, module_from_tensors, read_weights, submodel_from_tensors
+from .weights import (file_problem, module_from_tensors, parse_weights, read_weights, sha256_bytes,
+                      submodel_from_tensors)
 
 
 @dataclass(frozen=True)
@@ -89,6 +90,19 @@ class Library:
     def load_submodel(self, entry_id: int, verify: bool = True) -> SubModel:
         """The entry as a SubModel (module, re-encoded payload, masks, bits, card) for Monte Carlo channels."""
         row, tensors, meta = self._tensors(entry_id, verify)
+        return submodel_from_tensors(tensors, meta, self.root_card, spec_from_row(row), card_from_row(row),
+                                     row["total_bits"], row["key"])
+
+    def submodel_from_weights(self, entry_id: int, data: bytes, verify: bool = True) -> SubModel:
+        """The entry as a SubModel from the bytes of its weight file held in memory (checked against the catalog's
+        sha256 first unless ``verify`` is False: weights regenerated on a CPU that rounds differently, see
+        shipped.py), for a weight file that could not be kept on disk."""
+        row = self.entry(entry_id)
+        digest = sha256_bytes(data)
+        if verify and digest != row["file_sha256"]:
+            raise ValueError(f"weights of entry {row['key']!r} in memory are damaged: sha256 {digest[:12]}..., "
+                             f"catalog says {row['file_sha256'][:12]}...")
+        tensors, meta = parse_weights(data, row["file"])
         return submodel_from_tensors(tensors, meta, self.root_card, spec_from_row(row), card_from_row(row),
                                      row["total_bits"], row["key"])
 
