@@ -94,7 +94,18 @@ ACCURACY_RULE_WORDS = ("How the expected accuracy at your bit-error rate is read
 BINDING_WORDS = {"memory": "need more memory than the device has",
                  "precision": "use more bits per weight than the device computes with",
                  "latency": "take longer than the latency budget",
-                 "accuracy": "are not accurate enough at this bit-error rate"}
+                 "accuracy": "are not accurate enough at this bit-error rate",
+                 "accuracy not measured": "have no accuracy measured at this bit-error rate (the library measured "
+                                          "them error-free only), so they are not sent"}
+
+
+def binding_reasons(candidates) -> list[str]:
+    """Each candidate's binding constraint, with an accuracy that was never measured at this BER told apart from one
+    that is too low (both fail the accuracy requirement)."""
+    import math
+
+    return ["accuracy not measured" if b == "accuracy" and (a is None or (isinstance(a, float) and math.isnan(a)))
+            else str(b) for b, a in zip(candidates["binding"], candidates["accuracy"])]
 
 
 def binding_counts(bindings) -> str:

@@ -17,8 +17,9 @@ def root_card(card) -> None:
     """Four metrics: the network and its width, parameters against the paper's, accuracy per exit, test images."""
     width = getattr(card, "width", 1.0)
     c1, c2, c3, c4 = st.columns(4)
-    c1.metric("Root model", f"ResNet-18 at {width:g}x width" if width != 1.0 else "ResNet-18 (full width)",
-              help=f"Trained by the project's own command: {card.command}")
+    # A short value (a metric truncates a long one with an ellipsis); the width goes in the line below it.
+    c1.metric("Root model", "ResNet-18", f"{width:g}x width" if width != 1.0 else "full width", delta_color="off",
+              delta_arrow="off", help=f"Trained by the project's own command: {card.command}")
     c2.metric("Parameters (without the extra exits)", f"{card.root_parameters / 1e6:.2f} M",
               f"paper's ResNet-18: {PAPER_ROOT_PARAMETERS / 1e6:.2f} M", delta_color="off", delta_arrow="off",
               help="The paper's ResNet-18 has an ImageNet stem and a 1000-class head; ours a small-image stem, a "

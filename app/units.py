@@ -105,6 +105,33 @@ def points(delta, decimals: int = 1) -> str:
     return f"{delta:+.{decimals}f} points"
 
 
+def loss_against_clean(accuracy, clean, lo, hi, chance: float | None = None) -> str:
+    """An accuracy under errors in words against the same model's clean accuracy (BER 0), with the 95 % interval
+    of the change: 'no measurable loss against 86.2 % clean (change -1.3 to +0.9 points)' when the interval holds
+    0, else '-4.1 points against 86.2 % clean (-6.0 to -2.2)'; below chance it says the model is ruined."""
+    accuracy, clean = _finite("accuracy", accuracy), _finite("clean", clean)
+    lo, hi = _finite("lo", lo) - clean, _finite("hi", hi) - clean
+    span = f"{lo * 100:+.1f} to {hi * 100:+.1f} points"
+    if lo <= 0 <= hi:
+        text = f"no measurable loss against {percent(clean)} clean (change {span})"
+    elif hi < 0:
+        text = f"{points(accuracy - clean)} against {percent(clean)} clean ({span})"
+    else:  # above clean beyond the interval: the sampled images, not the errors
+        text = f"{points(accuracy - clean)} against {percent(clean)} clean ({span}): the sampled images' luck"
+    if chance is not None and accuracy < chance:
+        text += f"; below chance ({percent(chance, 0)}): a ruined model that answers mostly one class"
+    return text
+
+
+def loss_short(accuracy, clean, lo, hi) -> str:
+    """The change from clean in a few words, for a metric's second line: 'no measurable loss' when the 95 %
+    interval of the change holds 0, else '-4.1 points vs clean'."""
+    accuracy, clean = _finite("accuracy", accuracy), _finite("clean", clean)
+    if _finite("lo", lo) <= clean <= _finite("hi", hi):
+        return "no measurable loss"
+    return f"{points(accuracy - clean)} vs clean"
+
+
 def power_of_ten(x: float) -> str:
     """A positive number as 'm × 10ⁿ' with superscripts, or '10ⁿ' for an exact power (1e-3 -> '10⁻³')."""
     x = _finite("x", x)
@@ -196,3 +223,28 @@ def plain_table(df):
         if str(col) == "ber" and shown[col].dtype.kind == "f":
             shown[col] = [ber_short(v) if v == v else "" for v in shown[col]]
     return shown.rename(columns={c: header(c) for c in shown.columns})
+
+
+def path(where) -> str:
+    """A file or folder as a page shows it: relative to the project when inside it; else the environment variable
+    that names it ($INSITU_LIBRARY, $INSITU_MODELS, $INSITU_AREAS) or just its name, never the server's absolute
+    path."""
+    import os
+    from pathlib import Path
+
+    project = Path(__file__).resolve().parents[1]
+    where = Path(where)
+    try:
+        return str(where.resolve().relative_to(project))
+    except (ValueError, OSError):
+        pass
+    for name in ("INSITU_LIBRARY", "INSITU_MODELS", "INSITU_AREAS"):
+        value = os.environ.get(name)
+        if not value:
+            continue
+        try:
+            rest = where.resolve().relative_to(Path(value).resolve())
+        except (ValueError, OSError):
+            continue
+        return f"${name}" + ("" if str(rest) == "." else f"/{rest}")
+    return where.name

@@ -14,11 +14,11 @@ from app.charts.mobility import POLICY_COLORS, POLICY_METRICS, load_figure, poli
 from app.charts.rates import FIG4_COLUMNS, REFERENCE_COLUMNS, fig4_figure, fit_heatmap
 from app.charts.style import (DASHES, GREY, IMAGE_FORMATS, OKABE_ITO, PALETTE, SLIDE_HEIGHT, SLIDE_WIDTH, ber_axis,
                               chance_line, figure_html, format_rate, format_seconds, plot_config, readable)
-from app.charts.submodels import TECHNIQUE_SYMBOLS, area_figure, layer_profile_figure, pareto_figure
+from app.charts.submodels import TECHNIQUE_SYMBOLS, area_figure, cut_figure, layer_profile_figure, pareto_figure
 
 __all__ = ["FIG3_FAMILY_TITLES", "fig3_figure", "BER_MARKS", "SPLIT_PARTS", "ber_story_figure",
            "size_accuracy_figure", "split_latency_figure", "tier_figure", "ber_curve_figure", "POLICY_COLORS",
            "POLICY_METRICS", "load_figure", "policy_bar", "FIG4_COLUMNS", "REFERENCE_COLUMNS", "fig4_figure",
            "fit_heatmap", "DASHES", "GREY", "IMAGE_FORMATS", "OKABE_ITO", "PALETTE", "SLIDE_HEIGHT", "SLIDE_WIDTH",
            "ber_axis", "chance_line", "figure_html", "format_rate", "format_seconds", "plot_config", "readable",
-           "TECHNIQUE_SYMBOLS", "area_figure", "layer_profile_figure", "pareto_figure"]
+           "TECHNIQUE_SYMBOLS", "area_figure", "cut_figure", "layer_profile_figure", "pareto_figure"]

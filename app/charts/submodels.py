@@ -107,3 +107,61 @@ def area_figure(area, selected: str | None = None) -> go.Figure:
                       xaxis=dict(visible=False), clickmode="event+select", dragmode=False,
                       yaxis=dict(visible=False, scaleanchor="x", scaleratio=1 / np.cos(np.radians(mid))))
     return fig
+
+
+def _stage_of(layer: str) -> int | None:
+    """0 for the stem, k for a layer of stage k (1-based), None for an exit head."""
+    if layer.startswith("stem"):
+        return 0
+    if layer.startswith("stages."):
+        return int(layer.split(".")[1]) + 1
+    return None
+
+
+def cut_figure(picks: list[tuple[str, dict, pd.DataFrame | None]], num_stages: int,
+               layer_weights: dict[str, int] | None = None) -> go.Figure:
+    """The root as its blocks (stem, stages, exit) and what each technique cut for its chosen sub-model: the paper's
+    Fig. 1 for this device. ``picks``: (row title, candidate row with depth, keep_ratio, bits, mode, label, per-layer
+    profile with columns layer, kept and bits, or None); ``layer_weights`` weights each layer's kept share by its
+    number of weights (unweighted without it). Stages past the exit are greyed: the server runs them in split mode,
+    else they are not sent."""
+    names = ["stem"] + [f"stage {k}" for k in range(1, num_stages + 1)]
+    rows = [("root model", {"depth": num_stages, "keep_ratio": 1.0, "bits": 32, "mode": "exit",
+                            "label": "everything, fp32"}, None)] + list(picks)
+    fig = go.Figure()
+    colours = {"root model": GREY, "depth": OKABE_ITO["blue"], "parameter": OKABE_ITO["orange"],
+               "bit": OKABE_ITO["green"], "combined": OKABE_ITO["vermillion"]}
+    for r, (title, row, profile) in enumerate(rows):
+        y = len(rows) - 1 - r
+        depth = int(row["depth"])
+        per_stage: dict[int, tuple[float, str]] = {}
+        if profile is not None and len(profile):
+            for stage in range(num_stages + 1):
+                part = profile[[_stage_of(str(n)) == stage for n in profile["layer"]]]
+                if not len(part):
+                    continue
+                w = np.array([(layer_weights or {}).get(str(n), 1) for n in part["layer"]], float)
+                kept = float(np.average(part["kept"].astype(float), weights=w))
+                widths = sorted({int(b) for b in part["bits"]})
+                per_stage[stage] = (kept, "/".join(str(b) for b in widths) + "-bit")
+        for stage, name in enumerate(names):
+            on_device = stage <= depth
+            kept, bits = per_stage.get(stage, (float(row["keep_ratio"]), f"{int(row['bits'])}-bit"))
+            colour = colours.get(title.split()[0].lower(), colours.get(title, GREY)) if on_device else "#DDDDDD"
+            text = (f"non-zero {kept:.0%}<br>{bits}" if on_device else
+                    ("server" if row.get("mode") == "split" else "not sent"))
+            fig.add_shape(type="rect", x0=stage + 0.08, x1=stage + 0.92, y0=y + 0.12, y1=y + 0.88, layer="below",
+                          fillcolor=colour, opacity=0.15 + 0.45 * kept if on_device else 0.5,
+                          line=dict(color=colour if on_device else GREY, dash="solid" if on_device else "dot"))
+            fig.add_annotation(x=stage + 0.5, y=y + 0.5, text=text, showarrow=False,
+                               font=dict(size=12, color="black" if on_device else "#555555"))
+        fig.add_trace(go.Scatter(x=[depth + 1.0], y=[y + 0.5], mode="markers", hoverinfo="text",
+                                 text=[f"exit {depth}: the device answers here"],
+                                 marker=dict(symbol="diamond", size=12, color="black")))
+    fig.update_xaxes(range=[0, len(names) + 0.6], tickvals=[i + 0.5 for i in range(len(names))], ticktext=names,
+                     showgrid=False, zeroline=False, side="top")
+    fig.update_yaxes(range=[0, len(rows)], tickvals=[len(rows) - 0.5 - i for i in range(len(rows))],
+                     ticktext=[f"{t}: {row['label']}" for t, row, _ in rows], showgrid=False, zeroline=False)
+    fig.update_layout(height=70 * len(rows) + 80, margin=dict(l=10, r=10, t=70, b=10), showlegend=False,
+                      plot_bgcolor="white")
+    return fig

@@ -9,8 +9,9 @@ early exit, progressive), guide. Pages use the names re-exported here (``from ap
 one another through the module (``roots.dataset(model)``), so a test patches a function in the module that
 defines it, and code outside the package (pages, app.story) looks names up here.
 """
-from app.services.ai_library import (ACCURACY_RULE, HOLDS, TECHNIQUES, TIER_PRESETS, damaged_entries, layer_profile,
-                                     library, library_or_none, selection)
+from app.services.ai_library import (ACCURACY_RULE, HOLDS, REAL_TIME_MAX_S, REFERENCE_DOWNLINK_BPS, TECHNIQUES,
+                                     TIER_PRESETS, damaged_entries, edge_limit_bits, layer_profile, library,
+                                     library_or_none, selection)
 from app.services.depth import exit_outcomes, progressive, split_rows
 from app.services.guide import story_ber
 from app.services.keys import (SubModelRef, area_stamp, checkpoint_path, library_key, library_path, library_stamp,
@@ -48,8 +49,8 @@ __all__ = [
     # mobility
     "area_at", "area_files", "mobility_map", "mobility_presets", "mobility_sizes", "simulation",
     # AI library and selection
-    "ACCURACY_RULE", "HOLDS", "TECHNIQUES", "TIER_PRESETS", "damaged_entries", "layer_profile", "library",
-    "library_or_none", "selection",
+    "ACCURACY_RULE", "HOLDS", "REAL_TIME_MAX_S", "REFERENCE_DOWNLINK_BPS", "TECHNIQUES", "TIER_PRESETS",
+    "damaged_entries", "edge_limit_bits", "layer_profile", "library", "library_or_none", "selection",
     # depth and progressive
     "exit_outcomes", "progressive", "split_rows",
     # guide

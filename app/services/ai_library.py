@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import streamlit as st
 
+from app import units
 from app.services import keys, roots
 from app.settings import Settings
 from core.model.models import DEFAULT_MODEL_NAME
 # Names the pages show, re-exported so that views import only app.* (tests/test_views_import_only_app.py).
 from core.network.select import ACCURACY_RULE, TECHNIQUES  # noqa: F401
-from core.network.tiers import HOLDS, TIER_PRESETS  # noqa: F401  (for the AI library page)
+from core.network.tiers import (HOLDS, REAL_TIME_MAX_S, REFERENCE_DOWNLINK_BPS, TIER_PRESETS,  # noqa: F401
+                                edge_limit_bits)  # (for the AI library page)
 
 
 @st.cache_resource(show_spinner="Opening the AI library…")
@@ -30,9 +32,9 @@ def library_or_none(model: str = DEFAULT_MODEL_NAME):
     try:
         ensure_library(path, keys.checkpoint_path(model))  # a shipped root's catalog: ready at once, no build step
     except OSError as err:
-        return None, f"The shipped AI library could not be copied to {path}: {err}."
+        return None, f"The shipped AI library could not be copied to {units.path(path)}: {err.strerror or err}."
     if not catalog.is_file():
-        return None, f"No AI library at {path} yet."
+        return None, f"No AI library at {units.path(path)} yet."
     try:
         return library(str(path), catalog.stat().st_mtime, model), ""
     except ValueError as err:

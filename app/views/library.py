@@ -20,15 +20,15 @@ present.table(tiers, "The three tiers", hide_index=True, width="stretch", key="t
 
 lib, problem = services.library_or_none(s.model)
 if lib is None:
-    command = (f"python -m core.network.library build --out {services.library_path(s.model)} "
-               f"--checkpoint {services.checkpoint_path(s.model)}")
+    command = (f"python -m core.network.library build --out {units.path(services.library_path(s.model))} "
+               f"--checkpoint {units.path(services.checkpoint_path(s.model))}")
     st.warning(f"{problem} Build it here or with `{command}`.")
     build_button(services.library_path(s.model), s.model)
     st.stop()
 
 entries = lib.entries()
 rule = re.sub(r",\s*core\.[A-Za-z_.]+", "", " ".join(str(lib.meta.get("tier_rule", "")).split()))  # no code names
-st.caption(f"{len(entries)} entries in the folder `{lib.folder}`. Which tier holds an entry: {rule}")
+st.caption(f"{len(entries)} entries in the folder `{units.path(lib.folder)}`. Which tier holds an entry: {rule}")
 counts = entries.groupby("tier").size()
 cols = st.columns(3)
 for col, name in zip(cols, ("edge", "local", "central")):
@@ -36,6 +36,19 @@ for col, name in zip(cols, ("edge", "local", "central")):
     present.metric(col, f"{name.capitalize()} cloud ({services.HOLDS[name]})", f"{len(part)} sub-models",
                    f"{units.size_bytes(part['total_bits'].sum() / 8)} stored" if len(part) else "empty",
                    delta_color="off", delta_arrow="off", help=glossary.explain("tier"))
+    if not len(part):  # an empty tier says why, and what would go there
+        limit = services.edge_limit_bits()
+        window = (f"{units.seconds(services.REAL_TIME_MAX_S)} at {units.rate(services.REFERENCE_DOWNLINK_BPS)}")
+        largest = entries[entries["technique"] != "root"]["total_bits"].max() if len(entries) else 0
+        col.caption({
+            "edge": f"Empty: no sub-model of this root downloads from the edge within {window} (at most "
+                    f"{units.bits(limit)}).",
+            "local": f"Empty: every sub-model of this root downloads from the edge within {window} (the largest is "
+                     f"{units.bits(largest)}, the limit {units.bits(limit)}), so the tier rule keeps it at the edge. "
+                     "A sub-model larger than that, e.g. of a bigger root, would be stored here.",
+            "central": "Empty: the library holds no entry of the uncompressed root model, which would be stored "
+                       "here (a generic model, downloaded ahead of use).",
+        }[name])
 
 f1, f2, f3, f4 = st.columns(4)
 tier_pick = f1.multiselect("Tier", ["edge", "local", "central"], default=["edge", "local", "central"], key="lib_tier")

@@ -59,8 +59,8 @@ root_card(card)
 
 lib, problem = services.library_or_none(s.model)
 if lib is None:
-    command = (f"python -m core.network.library build --out {services.library_path(s.model)} "
-               f"--checkpoint {services.checkpoint_path(s.model)}")
+    command = (f"python -m core.network.library build --out {units.path(services.library_path(s.model))} "
+               f"--checkpoint {units.path(services.checkpoint_path(s.model))}")
     st.warning(f"{problem} The selection needs the AI library: build it here (a few minutes on 2 cores) or with "
                f"`{command}`.")
     build_button(services.library_path(s.model), s.model)
@@ -86,7 +86,8 @@ for col, technique in zip(cols, services.TECHNIQUES):
                 st.error(f"Nothing to send: the library has no {technique}-level sub-model.", icon=":material/cancel:")
                 continue
             closest = mine.sort_values("total_bits").iloc[0].to_dict()
-            st.error(f"Nothing fits: of {len(mine)} sub-models, {glossary.binding_counts(mine['binding'])}. The "
+            reasons = glossary.binding_counts(glossary.binding_reasons(mine))
+            st.error(f"Nothing fits: of {len(mine)} sub-models, {reasons}. The "
                      f"smallest, {closest['label']}, cannot be sent because {explain_binding(closest, s)}.",
                      icon=":material/cancel:")
             continue
@@ -94,8 +95,16 @@ for col, technique in zip(cols, services.TECHNIQUES):
                     + (" · generated now" if chosen.get("generated_on_the_fly") else ""),
                     help=glossary.tip("exit", "split", "tier"))
         st.caption(rule_sentence(chosen, sel.rule))
-        present.metric(st, "Expected accuracy", units.percent(chosen["accuracy"]), chosen["accuracy_source"],
+        source, loss = chosen["accuracy_source"], ""
+        if dsi.channel.ber > 0:  # every accuracy under errors beside its change from the same model's clean one
+            loss = units.loss_against_clean(chosen["accuracy"], chosen["clean_accuracy"], chosen["accuracy_lo"],
+                                            chosen["accuracy_hi"], 1 / len(card.classes))
+            source = units.loss_short(chosen["accuracy"], chosen["clean_accuracy"], chosen["accuracy_lo"],
+                                      chosen["accuracy_hi"])
+        present.metric(st, "Expected accuracy", units.percent(chosen["accuracy"]), source,
                        delta_color="off", delta_arrow="off", report_label=f"{technique} level: expected accuracy")
+        if loss:
+            st.caption(f"{loss[0].upper()}{loss[1:]}; {chosen['accuracy_source']}.")
         present.metric(st, "Download", units.bits(chosen["total_bits"]),
                        f"{chosen['size_pct_of_root']:.1f} % of the root", delta_color="off", delta_arrow="off",
                        report_label=f"{technique} level: download")
@@ -116,6 +125,21 @@ for col, technique in zip(cols, services.TECHNIQUES):
                                                             "of weights kept, bits per weight"),
                           width="stretch", key=f"prof_{technique}")
 
+picks = [(technique, c, services.layer_profile(lib, lib_key, int(c["id"]))
+          if "id" in c and not c.get("generated_on_the_fly") else None)
+         for technique, c in sel.chosen.items() if c is not None]
+if picks:
+    st.subheader("What each technique cut (the paper's Fig. 1 for this device)")
+    weights = {name.removesuffix(".weight"): int(p.numel()) for name, p in root.state_dict().items()
+               if name.endswith(".weight") and p.dim() > 1}
+    present.chart(charts.cut_figure(picks, len(card.exit_test_accuracy), weights), key="cut_chart",
+                  name="what_each_technique_cut", width="stretch")
+    st.caption("Each row is a chosen sub-model drawn over the root's blocks: the stages it keeps on the device, the "
+               "share of their weights sent as non-zero (pruning removes weights; coarse codes round small ones to "
+               "zero too; weighted by layer size) and the bits per weight; the diamond is the exit where the device "
+               "answers; greyed stages are not sent (the server runs them in split mode). From the library's "
+               "per-layer records.")
+
 st.subheader("The library's size–accuracy front")
 fig = charts.pareto_figure(cands, sel.chosen, min_accuracy=app_.min_accuracy)
 present.chart(fig, key="pareto_chart", name="size_accuracy_front", width="stretch")
@@ -127,19 +151,28 @@ st.subheader("Every candidate and its binding constraint", help=glossary.explain
 only = st.radio("Show", ["all", "feasible", "rejected"], horizontal=True, key="cand_filter",
                 format_func={"all": "all", "feasible": "can be sent", "rejected": "cannot be sent"}.get)
 view = cands if only == "all" else cands[(cands["binding"] == "") == (only == "feasible")]
-shown = view[["label", "technique", "mode", "tier", "total_bits", "memory_bytes", "latency_s", "accuracy",
-              "binding"]].assign(total_bits=view["total_bits"] / 1e6, memory_bytes=view["memory_bytes"] / 1e6,
-                                 latency_s=view["latency_s"] * 1e3)
+# Accuracy beside the same sub-model's clean accuracy (BER 0) and the change; one never measured at this BER
+# says so in words instead of an empty cell.
+measured = view["accuracy"].notna()
+shown = view[["label", "technique", "mode", "tier", "total_bits", "memory_bytes", "latency_s"]].assign(
+    total_bits=view["total_bits"] / 1e6, memory_bytes=view["memory_bytes"] / 1e6, latency_s=view["latency_s"] * 1e3,
+    clean=[units.percent(a) for a in view["clean_accuracy"]],
+    accuracy=[units.percent(a) if ok else "not measured at this BER" for a, ok in zip(view["accuracy"], measured)],
+    change=[units.loss_short(a, c, lo, hi) if ok else "" for a, c, lo, hi, ok in
+            zip(view["accuracy"], view["clean_accuracy"], view["accuracy_lo"], view["accuracy_hi"], measured)],
+    binding=glossary.binding_reasons(view))
 present.table(shown, "Every candidate and its binding constraint", hide_index=True, width="stretch",
               key="candidates_table",
               column_config={"label": "sub-model", "total_bits": st.column_config.NumberColumn("download (Mbit)",
                                                                                                format="%.3f"),
                              "memory_bytes": st.column_config.NumberColumn("device memory (MB)", format="%.3f"),
                              "latency_s": st.column_config.NumberColumn("time to answer (ms)", format="%.2f"),
-                             "accuracy": st.column_config.NumberColumn("expected accuracy", format="percent"),
+                             "clean": "accuracy error-free (BER 0)",
+                             "accuracy": "expected accuracy at this BER", "change": "change from error-free",
                              "binding": "binding constraint"})
 st.download_button("Candidates (CSV)", cands.to_csv(index=False), "candidates.csv", "text/csv")
-st.caption(f"Of {len(cands)} candidates: {glossary.binding_counts(cands['binding'])}. An empty binding constraint "
+st.caption(f"Of {len(cands)} candidates: {glossary.binding_counts(glossary.binding_reasons(cands))}. An empty "
+           "binding constraint "
            "means the sub-model can be sent.")
 
 with st.expander("Depth level: confidence-based early exit"):

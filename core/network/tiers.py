@@ -109,3 +109,11 @@ def tier_for_entry(technique: str, total_bits: int, *, reference_bps: float = RE
     if download_time(total_bits, tiers["edge"], reference_bps) <= real_time_max_s:
         return "edge"
     return "local"
+
+
+def edge_limit_bits(*, reference_bps: float = REFERENCE_DOWNLINK_BPS, real_time_max_s: float = REAL_TIME_MAX_S,
+                    tiers: dict[str, Tier] | None = None) -> float:
+    """The largest download (bits) that ``tier_for_entry`` puts at the edge: it arrives from the edge within the
+    real-time limit at the reference rate. Larger sub-models go to the local cloud, the root to the central."""
+    edge = (TIER_PRESETS if tiers is None else tiers)["edge"]
+    return max(0.0, real_time_max_s - edge.access_latency_s) * min(edge.backhaul_bps, reference_bps)

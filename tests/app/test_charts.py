@@ -70,3 +70,39 @@ def test_split_latency_figure_stacks_download_and_uplink():
 def test_missing_columns_are_named():
     with pytest.raises(ValueError, match="required_rate_bps"):
         charts.fig4_figure(pd.DataFrame({"model": [], "application": [], "latency_s": [], "fraction": []}))
+
+
+def test_an_accuracy_under_errors_is_worded_against_clean_with_its_interval():
+    from app import units
+
+    # the interval of the change holds 0: never an accuracy 'above clean' without that wording
+    assert units.loss_against_clean(0.867, 0.862, 0.84, 0.89) == (
+        "no measurable loss against 86.2 % clean (change -2.2 to +2.8 points)")
+    assert units.loss_short(0.867, 0.862, 0.84, 0.89) == "no measurable loss"
+    assert units.loss_against_clean(0.62, 0.848, 0.51, 0.74) == (
+        "-22.8 points against 84.8 % clean (-33.8 to -10.8 points)")
+    assert units.loss_short(0.62, 0.848, 0.51, 0.74) == "-22.8 points vs clean"
+    ruined = units.loss_against_clean(0.044, 0.709, 0.0, 0.09, chance=0.1)
+    assert ruined.endswith("below chance (10 %): a ruined model that answers mostly one class")
+
+
+def test_the_cut_figure_draws_each_choice_over_the_roots_blocks():
+    import pandas as pd
+
+    from app.charts import cut_figure
+
+    profile = pd.DataFrame({"layer": ["stem.0", "stages.0.0.conv1", "stages.0.0.conv2", "stages.1.0.conv1",
+                                      "head.fc"],
+                            "kept": [1.0, 0.5, 0.25, 0.4, 1.0], "bits": [4, 4, 4, 8, 4]})
+    pick = {"depth": 2, "keep_ratio": 0.5, "bits": 8, "mode": "exit", "label": "exit 2, keep 50 %, mixed"}
+    fig = cut_figure([("combined", pick, profile)], 4,
+                     {"stages.0.0.conv1": 100, "stages.0.0.conv2": 300})
+    texts = [a.text for a in fig.layout.annotations]
+    assert len(fig.layout.shapes) == 2 * 5  # the root's row and the pick's, five blocks each
+    assert texts[:5] == ["non-zero 100%<br>32-bit"] * 5  # the root: everything
+    # stage 1: weights 100 and 300 kept 50 % and 25 %: 31 % of its weights (not the plain mean, 38 %)
+    assert texts[5:8] == ["non-zero 100%<br>4-bit", "non-zero 31%<br>4-bit", "non-zero 40%<br>8-bit"]
+    assert texts[8:] == ["not sent", "not sent"]  # past exit 2, nothing is sent in exit mode
+    split = cut_figure([("depth", {**pick, "mode": "split"}, None)], 4)
+    assert [a.text for a in split.layout.annotations][-2:] == ["server", "server"]
+    assert [t.x[0] for t in split.data] == [5.0, 3.0]  # the exit's diamond after the last stage kept

@@ -35,7 +35,8 @@ def test_the_first_page_shows_four_technique_cards_from_the_shipped_library():
     at.run()
     assert not at.exception, at.exception
     metrics = {m.label: m.value for m in at.metric}
-    assert metrics["Root model"] == "ResNet-18 at 0.5x width"
+    assert metrics["Root model"] == "ResNet-18"
+    assert next(m for m in at.metric if m.label == "Root model").delta == "0.5x width"
     assert metrics["Test images"] == "10,000"
     cards = [m for m in at.metric if m.label == "Expected accuracy"]
     assert len(cards) + sum("Nothing fits" in e.value for e in at.error) == 4
