@@ -262,7 +262,7 @@ def _level(s: Settings, key: str) -> Card:
     level = LEVEL_STEPS[key]
     _, root_card = services.root_model(s.model)
     labels = [level.label(v) for v in level.values]
-    cards = [services.submodel(level.spec(v), SEED, s.model).card for v in level.values]
+    cards = [services.story_card(level.spec(v), SEED, s.model) for v in level.values]
     df = pd.DataFrame([{"level": "root (no compression)", "accuracy": root_card.test_accuracy,
                         "size (% of root)": 100.0, "download (bit)": None}]
                       + [{"level": lab, "accuracy": c.accuracy, "size (% of root)": c.size_pct_of_root,
@@ -279,6 +279,17 @@ def _level(s: Settings, key: str) -> Card:
                   for lab, c in zip(labels, cards))
     headline = level.headline(featured, cards[level.values.index(featured)], root_card)
     return Card(headline, fig, facts, verdict, table=df)
+
+
+def needed_values() -> tuple[tuple, tuple]:
+    """What the steps compute that takes time, for app.story_values (shipped so that no step waits): the specs
+    whose cards steps 3, 4, 6 and 8 show, and the (bits, protection) BER curves of steps 6 and 7."""
+    from core.link.protections import PROTECTIONS
+
+    specs = [level.spec(v) for level in LEVEL_STEPS.values() for v in level.values]
+    specs += [_spec(bits=b) for b in STORY_BITS]
+    series = [(b, "none") for b in STORY_BITS] + [(32, p) for p in PROTECTIONS if p != "none"]
+    return tuple(dict.fromkeys(specs)), tuple(dict.fromkeys(series))
 
 
 # ----------------------------------------------------------------------------------------------- 5. combined
@@ -382,7 +393,7 @@ def _ber(s: Settings) -> Card:
                                     "Accuracy of the downloaded model against bit-error rate (no protection)")
     chance = _chance(s.model)
     at = {b: at_ber(b, PAPER_CLAIM_BER) for b in STORY_BITS}
-    made = {b: services.submodel(_spec(bits=b), SEED, s.model).card for b in STORY_BITS}
+    made = {b: services.story_card(_spec(bits=b), SEED, s.model) for b in STORY_BITS}
     headline = (f"At BER {units.ber_short(PAPER_CLAIM_BER)} the 4-bit model keeps {units.percent(at[4])} and the "
                 f"8-bit {units.percent(at[8])}, while raw fp32 weights fall to {units.percent(at[32])} "
                 f"(guessing: {units.percent(chance, 0)}).")
@@ -430,7 +441,7 @@ def _tiers(s: Settings) -> Card:
     from core.network.rates import APPLICATIONS, REFERENCE_RATES
     from core.network.tiers import TIER_PRESETS, download_time
 
-    four = services.submodel(_spec(bits=4), SEED, s.model).card
+    four = services.story_card(_spec(bits=4), SEED, s.model)
     rate = s.downlink_mbps * 1e6
     df = pd.DataFrame([{"tier": name, "holds": t.holds, "download_s": download_time(four.total_bits, t, rate),
                         "access_s": t.access_latency_s, "source": t.source} for name, t in TIER_PRESETS.items()])

@@ -13,7 +13,7 @@ from app.services.ai_library import (ACCURACY_RULE, HOLDS, REAL_TIME_MAX_S, REFE
                                      TIER_PRESETS, damaged_entries, edge_limit_bits, layer_profile, library,
                                      library_or_none, selection)
 from app.services.depth import exit_outcomes, progressive, split_rows
-from app.services.guide import story_ber
+from app.services.guide import shipped_story_values, story_ber, story_card
 from app.services.keys import (SubModelRef, area_stamp, checkpoint_path, library_key, library_path, library_stamp,
                                root_identity, settings_key)
 from app.services.live import (ARITHMETIC_LABELS, BER_GRID, FIRST_NUMBERS_THREADS, LIVE_FIRST_LOOK_IMAGES,
@@ -54,5 +54,5 @@ __all__ = [
     # depth and progressive
     "exit_outcomes", "progressive", "split_rows",
     # guide
-    "story_ber",
+    "shipped_story_values", "story_ber", "story_card",
 ]

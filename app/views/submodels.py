@@ -141,7 +141,7 @@ if picks:
                "per-layer records.")
 
 st.subheader("The library's size–accuracy front")
-fig = charts.pareto_figure(cands, sel.chosen, min_accuracy=app_.min_accuracy)
+fig = charts.pareto_figure(cands, sel.chosen, chance=1 / len(card.classes), min_accuracy=app_.min_accuracy)
 present.chart(fig, key="pareto_chart", name="size_accuracy_front", width="stretch")
 st.download_button("Chart (HTML)", charts.figure_html(fig), "pareto.html", "text/html")
 st.caption(glossary.ACCURACY_RULE_WORDS)
