@@ -157,6 +157,11 @@ def _record() -> dict:
     return st.session_state.setdefault(REPORT, {})
 
 
+def forget(key: str) -> None:
+    """Leave a drawn element out of the page's report (e.g. a placeholder that the page replaces)."""
+    _record().pop(key, None)
+
+
 def _remember(key: str, kind: str, title: str, value) -> None:
     _record()[key] = (kind, title, value)
 

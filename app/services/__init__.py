@@ -18,7 +18,7 @@ from app.services.keys import (SubModelRef, area_stamp, checkpoint_path, library
                                root_identity, settings_key)
 from app.services.live import (ARITHMETIC_LABELS, BER_GRID, FIRST_NUMBERS_THREADS, LIVE_FIRST_LOOK_IMAGES,
                                LIVE_IMAGES_PER_TRIAL, LIVE_STORE_ENTRIES, PACKET_MODES, PROTECTIONS, PacketConfig,
-                               ber_sweep, exponent_flip, live_arithmetics, live_clean, live_config, live_estimate,
+                               ber_sweep, exponent_flip, library_curve, live_arithmetics, live_clean, live_config, live_estimate,
                                live_estimates, live_int8_problem, live_predictions, live_store, live_stored,
                                live_working, packet_report, protection_label)
 from app.services.location import area, place_link
@@ -40,7 +40,7 @@ __all__ = [
     # sub-models and live estimates
     "LIVE_SPECS", "library_submodel", "live_fallback", "live_submodel", "live_submodel_noting", "submodel",
     "ARITHMETIC_LABELS", "BER_GRID", "FIRST_NUMBERS_THREADS", "LIVE_FIRST_LOOK_IMAGES", "LIVE_IMAGES_PER_TRIAL",
-    "LIVE_STORE_ENTRIES", "PACKET_MODES", "PROTECTIONS", "PacketConfig", "ber_sweep", "exponent_flip",
+    "LIVE_STORE_ENTRIES", "PACKET_MODES", "PROTECTIONS", "PacketConfig", "ber_sweep", "exponent_flip", "library_curve",
     "live_arithmetics", "live_clean", "live_config", "live_estimate", "live_estimates", "live_int8_problem",
     "live_predictions", "live_store", "live_stored", "live_working", "packet_report", "protection_label",
     # rates

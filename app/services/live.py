@@ -202,3 +202,35 @@ def _exponent_flip(bit: int, model: str, root: tuple) -> dict:
 
     root_module, _ = roots.root_model(model)
     return asdict(flip_one_bit(root_module, roots.dataset(model), bit))
+
+
+def library_curve(ref: SubModelRef, model: str, protections: tuple[str, ...]):
+    """The accuracy-against-BER points the AI library measured for the sub-model ``ref`` names (a library entry, or
+    a generated spec that equals one), for the Live page to draw at once before it measures its own: a DataFrame
+    (ber, protection, mean, ci95_low, ci95_high, trials, images), or None when the library holds no such entry."""
+    from app.services import ai_library
+
+    lib, _ = ai_library.library_or_none(model)
+    if lib is None:
+        return None
+    entries = lib.entries()
+    if ref.kind == "library":
+        if ref.lib_key != keys.library_key(lib):
+            return None
+        match = entries[entries["id"] == ref.entry_id]
+    else:
+        spec = ref.spec
+        if spec.bits_map is not None or spec.mixed_budget_bits is not None or spec.qat_steps:
+            return None
+        match = entries[(entries["depth"] == spec.depth) & (entries["keep_ratio"] == spec.keep_ratio)
+                        & (entries["bits"] == spec.bits)
+                        & ((entries["retrain_steps"] == spec.retrain_steps) | (spec.keep_ratio >= 1.0))]
+    if match.empty:
+        return None
+    table = lib.ber_table()
+    rows = table[(table["entry_id"] == int(match["id"].iloc[0])) & (table["mode"] == "exit")
+                 & table["protection"].isin(protections)]
+    if rows.empty:
+        return None
+    return rows.rename(columns={"lo": "ci95_low", "hi": "ci95_high"})[
+        ["ber", "protection", "mean", "ci95_low", "ci95_high", "trials", "images"]].reset_index(drop=True)

@@ -85,6 +85,10 @@ def _show(res, slot, note):
     with slot.container():
         present.metric(st, "Accuracy under this link", units.percent(res.mean), interval, delta_color="off",
                        delta_arrow="off", help=glossary.explain("confidence interval"))
+        if res.trials >= 2 and not res.first_look:  # never above clean without a word of why
+            loss = units.loss_against_clean(res.mean, res.clean_accuracy, res.lo, res.hi,
+                                            1 / len(root_card.classes))
+            st.markdown(f"**Against the error-free sub-model:** {loss}.")
         st.caption(f"Rests on {downloads} at a bit-error rate of {units.ber_short(res.ber)} and {res.images:,} "
                    f"evaluated test images (seed {res.seed}; the split has {res.n_test:,}; the clean sub-model was "
                    f"evaluated on all of them: {res.clean_accuracy:.1%}). {res.changed:,} evaluated images changed "
@@ -156,7 +160,19 @@ def ber_curve():
                                  format_func=lambda p: services.PROTECTIONS[p].label, key="curve_prot")
     curve_config = services.live_config(3.0, 10, None)
     total = len(services.BER_GRID) * len(protections)
-    bar = st.empty()  # a first visit measures every point (about a second each on photos): say how far it is
+    chance = 1 / len(root_card.classes)
+    now = None if result is None else (ber, result.mean, protection)
+    bar, early = st.empty(), st.empty()  # a first visit measures every point (about a second each on photos)
+    stored = services.library_curve(ref, s.model, tuple(protections))
+    if stored is not None:  # the library's own measurement, drawn at once while the page measures its own
+        per = int(stored["images"].min() / stored["trials"].min())
+        with early.container():
+            st.caption(f"Drawn from the AI library's measurements ({int(stored['trials'].min())} to "
+                       f"{int(stored['trials'].max())} downloads of {per} photos per point, floating point) while "
+                       "this page measures its own curve.")
+            present.chart(charts.ber_curve_figure(stored, current=now, chance=chance), key="ber_curve_stored",
+                          width="stretch")
+            present.forget("ber_curve_stored")  # the report keeps the page's own curve
     rows = []
     for b, p, r in services.ber_sweep(ref, s.model, tuple(protections), seed, curve_config,
                                       arithmetic=arithmetic):
@@ -164,9 +180,9 @@ def ber_curve():
         if len(rows) < total:
             bar.progress(len(rows) / total, text=f"Measuring the curve: {len(rows)} of {total} points")
     bar.empty()
+    early.empty()
     frame = pd.DataFrame(rows).rename(columns={"ci_low": "ci95_low", "ci_high": "ci95_high"})
-    now = None if result is None else (ber, result.mean, protection)
-    fig = charts.ber_curve_figure(frame, current=now) if len(frame) else None
+    fig = charts.ber_curve_figure(frame, current=now, chance=chance) if len(frame) else None
     if fig is not None:
         present.chart(fig, key="ber_curve_chart", name="accuracy_vs_ber", width="stretch")
         st.download_button("Chart (HTML)", charts.figure_html(fig), "accuracy_vs_ber.html", "text/html")

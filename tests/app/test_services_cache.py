@@ -72,3 +72,25 @@ def test_int8_and_float_arithmetic_keep_separate_live_estimates():
     float_run = services.live_estimate(*args, arithmetic="float")
     assert float_run.trials == 2
     assert services.live_stored(*args, arithmetic="float").mean == pytest.approx(float_run.mean)
+
+
+def test_the_live_page_can_draw_the_librarys_curve_of_the_same_sub_model_at_once(tiny_library, monkeypatch):
+    from app import services
+    from app.settings import model_choices
+    from core.compress.combine import SubModelSpec
+    from core.network.library import open_library
+
+    monkeypatch.setenv("INSITU_LIBRARY", str(tiny_library))
+    model = next(iter(model_choices()))
+    lib = open_library(tiny_library)
+    entry = lib.entries().set_index("key").loc["d4-r1-b8-s0"]
+    curve = services.library_curve(services.SubModelRef.generated(SubModelSpec(bits=8)), model, ("none",))
+    table = lib.ber_table()
+    want = table[(table.entry_id == entry["id"]) & (table["mode"] == "exit") & (table.protection == "none")]
+    assert list(curve["ber"]) == list(want["ber"]) and list(curve["mean"]) == list(want["mean"])
+    assert (curve["ci95_low"] <= curve["mean"]).all() and (curve["mean"] <= curve["ci95_high"]).all()
+    by_entry = services.library_curve(services.SubModelRef.library_entry(services.library_key(lib), int(entry["id"])),
+                                      model, ("none",))
+    assert by_entry.equals(curve)
+    # a sub-model the library does not hold (4-bit here) has no stored curve: the page measures it
+    assert services.library_curve(services.SubModelRef.generated(SubModelSpec(bits=4)), model, ("none",)) is None
