@@ -9,6 +9,7 @@ from app.library_build import build_button
 
 s = services.settings()
 st.title("AI library")
+lead = st.empty()  # the page's result in one sentence, filled once the library is open
 present.report_button("AI library", s)
 st.caption("Sub-models of the root model made in advance, each with its measured size and accuracy, stored as a "
            "catalog plus one weight file per entry, and placed in three tiers (paper Section 3, Fig. 2).",
@@ -30,10 +31,18 @@ entries = lib.entries()
 rule = re.sub(r",\s*core\.[A-Za-z_.]+", "", " ".join(str(lib.meta.get("tier_rule", "")).split()))  # no code names
 st.caption(f"{len(entries)} entries in the folder `{units.path(lib.folder)}`. Which tier holds an entry: {rule}")
 counts = entries.groupby("tier").size()
+if len(entries):
+    smallest, largest = entries.loc[entries["total_bits"].idxmin()], entries.loc[entries["total_bits"].idxmax()]
+    lead.markdown(f"**{len(entries)} sub-models of this root, from {units.bits(smallest['total_bits'])} "
+                  f"({smallest['label']}, {smallest['size_pct_of_root']:.1f} % of the root) to "
+                  f"{units.bits(largest['total_bits'])} ({largest['label']}): "
+                  + ", ".join(f"{int(counts.get(t, 0))} in the {t} cloud" for t in ("edge", "local", "central"))
+                  + ".**")
 cols = st.columns(3)
 for col, name in zip(cols, ("edge", "local", "central")):
     part = entries[entries["tier"] == name]
-    present.metric(col, f"{name.capitalize()} cloud ({services.HOLDS[name]})", f"{len(part)} sub-models",
+    present.metric(col, f"{name.capitalize()} cloud ({services.HOLDS[name]})",
+                   f"{len(part)} sub-model{'' if len(part) == 1 else 's'}",
                    f"{units.size_bytes(part['total_bits'].sum() / 8)} stored" if len(part) else "empty",
                    delta_color="off", delta_arrow="off", help=glossary.explain("tier"))
     if not len(part):  # an empty tier says why, and what would go there

@@ -44,6 +44,7 @@ root, card = services.root_model(s.model)
 dsi = s.dsi()
 
 st.title("Sub-models")
+lead = st.empty()  # the page's result in one sentence, filled once the selection is known
 present.report_button("Sub-models", s)
 hw, app_, ch = dsi.hardware, dsi.application, dsi.channel
 st.caption(f"The device situation (DSI) the network answers: **{hw.name}** ({units.size_bytes(hw.model_memory_bytes)} "
@@ -71,6 +72,16 @@ allow_generate = st.toggle("Generate missing levels on the fly (no re-training)"
 lib_key = services.library_key(lib)
 sel = services.selection(lib, lib_key, services.settings_key(s), s, allow_generate)
 cands = sel.candidates
+best = sel.best()
+if best is None:
+    lead.markdown(f"**Nothing in the library fits this {hw.name}** for {app_.name} at "
+                  f"{units.rate(ch.downlink_bps)}: each technique's card below says which requirement fails.")
+else:
+    change = units.loss_short(best["accuracy"], best["clean_accuracy"], best["accuracy_lo"], best["accuracy_hi"])
+    lead.markdown(f"**For this {hw.name} the network sends {best['label']}: {units.bits(best['total_bits'])} "
+                  f"({best['size_pct_of_root']:.1f} % of the root), an answer in {units.seconds(best['latency_s'])} "
+                  f"of the {units.seconds(app_.latency_budget_s)} allowed, {units.percent(best['accuracy'])} expected"
+                  + (f" at BER {units.ber_short(ch.ber)} ({change})" if ch.ber > 0 else "") + ".**")
 
 st.subheader("What the network would download")
 st.caption(f"Rule: the {RULE_WORDS[sel.rule]} (sidebar, *Which sub-model to send*). Each card names the next choice "
