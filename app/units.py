@@ -132,6 +132,12 @@ def loss_short(accuracy, clean, lo, hi) -> str:
     return f"{points(accuracy - clean)} vs clean"
 
 
+def count_range(values) -> str:
+    """Whole numbers as '3' when all equal, else '3 to 5'."""
+    lo, hi = int(min(values)), int(max(values))
+    return f"{lo:,}" if lo == hi else f"{lo:,} to {hi:,}"
+
+
 def power_of_ten(x: float) -> str:
     """A positive number as 'm × 10ⁿ' with superscripts, or '10ⁿ' for an exact power (1e-3 -> '10⁻³')."""
     x = _finite("x", x)

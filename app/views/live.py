@@ -41,12 +41,28 @@ budget = float(st.sidebar.number_input("Live estimate: seconds per run", min_val
                                        help="A run stops after this long; Continue runs it further."))
 ref = options[choice]
 config = services.live_config(target, max_trials, budget, first_look=True)
+# A first look at this sub-model in this session: while it is generated or loaded (up to ~20 s on photos), the
+# curve the AI library measured for it is on screen at once; it goes when the page's own numbers come.
+preview, previewed = st.empty(), st.session_state.setdefault("live_previewed", set())
+if (ref, s.model) not in previewed:
+    previewed.add((ref, s.model))
+    stored_first = services.library_curve(ref, s.model, tuple(sorted({"none", protection})))
+    if stored_first is not None:
+        _, first_card = services.root_model(s.model)
+        with preview.container():
+            st.caption("While this sub-model is prepared: its accuracy against bit-error rate as the AI library "
+                       f"measured it ({units.count_range(stored_first['trials'])} downloads per point, floating "
+                       "point). The page's own estimate follows.")
+            present.chart(charts.ber_curve_figure(stored_first, chance=1 / len(first_card.classes)),
+                          key="ber_curve_preview", width="stretch")
+            present.forget("ber_curve_preview")
 try:
     sub, note = services.live_submodel_noting(ref, s.model)
 except ValueError as err:  # e.g. a damaged library entry: say which and how to repair it, no traceback
     st.error(f"The sub-model \"{choice}\" cannot be loaded: {str(err)[:300]} \"Complete the library\" on the "
              "AI library page regenerates damaged entries; the other sub-models here still work.")
     st.stop()
+preview.empty()
 if note:  # a read-only library folder: the weights were made and checked, just not kept
     st.info(note, icon=":material/info:")
 arithmetics = services.live_arithmetics(ref, s.model)
@@ -167,9 +183,8 @@ def ber_curve():
     if stored is not None:  # the library's own measurement, drawn at once while the page measures its own
         per = int(stored["images"].min() / stored["trials"].min())
         with early.container():
-            st.caption(f"Drawn from the AI library's measurements ({int(stored['trials'].min())} to "
-                       f"{int(stored['trials'].max())} downloads of {per} photos per point, floating point) while "
-                       "this page measures its own curve.")
+            st.caption(f"Drawn from the AI library's measurements ({units.count_range(stored['trials'])} downloads "
+                       f"of {per} photos per point, floating point) while this page measures its own curve.")
             present.chart(charts.ber_curve_figure(stored, current=now, chance=chance), key="ber_curve_stored",
                           width="stretch")
             present.forget("ber_curve_stored")  # the report keeps the page's own curve
