@@ -207,15 +207,21 @@ def _exponent_flip(bit: int, model: str, root: tuple) -> dict:
 def library_curve(ref: SubModelRef, model: str, protections: tuple[str, ...]):
     """The accuracy-against-BER points the AI library measured for the sub-model ``ref`` names (a library entry, or
     a generated spec that equals one), for the Live page to draw at once before it measures its own: a DataFrame
-    (ber, protection, mean, ci95_low, ci95_high, trials, images), or None when the library holds no such entry."""
+    (ber, protection, mean, ci95_low, ci95_high, trials, images), or None when the library holds no such entry.
+    Read once per catalog version (the curve section reruns on every interaction)."""
     from app.services import ai_library
 
     lib, _ = ai_library.library_or_none(model)
     if lib is None:
         return None
-    entries = lib.entries()
+    return _library_curve(lib, keys.library_key(lib), ref, tuple(protections))
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def _library_curve(_lib, lib_key: str, ref: SubModelRef, protections: tuple[str, ...]):
+    entries = _lib.entries()
     if ref.kind == "library":
-        if ref.lib_key != keys.library_key(lib):
+        if ref.lib_key != lib_key:
             return None
         match = entries[entries["id"] == ref.entry_id]
     else:
@@ -227,7 +233,7 @@ def library_curve(ref: SubModelRef, model: str, protections: tuple[str, ...]):
                         & ((entries["retrain_steps"] == spec.retrain_steps) | (spec.keep_ratio >= 1.0))]
     if match.empty:
         return None
-    table = lib.ber_table()
+    table = _lib.ber_table()
     rows = table[(table["entry_id"] == int(match["id"].iloc[0])) & (table["mode"] == "exit")
                  & table["protection"].isin(protections)]
     if rows.empty:

@@ -119,8 +119,9 @@ def test_a_second_root_with_the_same_sub_model_and_ber_gets_its_own_numbers(monk
     assert _percent(at, ESTIMATE) < 20 < default_estimate
 
 
-def test_sub_models_chosen_for_the_device_can_be_sent_over_the_link(monkeypatch, tiny_library):
-    monkeypatch.setenv("INSITU_LIBRARY", str(tiny_library))
+def _send_a_chosen_entry(monkeypatch, library) -> AppTest:
+    """The Live page on ``library``: the first sub-model chosen for the device, sent over the link in 2 trials."""
+    monkeypatch.setenv("INSITU_LIBRARY", str(library))
     at = AppTest.from_file(MAIN, default_timeout=600)
     at.switch_page("views/live.py").run()
     chosen = [o for o in at.selectbox(key="live_choice").options if o.startswith("Chosen for this device")]
@@ -128,6 +129,11 @@ def test_sub_models_chosen_for_the_device_can_be_sent_over_the_link(monkeypatch,
     at.selectbox(key="live_choice").select(chosen[0])
     at.number_input(key="live_trials").set_value(2).run()
     assert not at.exception, at.exception
+    return at
+
+
+def test_sub_models_chosen_for_the_device_can_be_sent_over_the_link(monkeypatch, tiny_library):
+    at = _send_a_chosen_entry(monkeypatch, tiny_library)
     assert "over 2 trial(s) of 128 images" in _metric(at, ESTIMATE).delta
 
 
@@ -207,14 +213,7 @@ def test_a_read_only_library_folder_keeps_the_page_working_and_says_so(monkeypat
         raise OSError(errno.EROFS, "Read-only file system")
 
     monkeypatch.setattr(shipped.tempfile, "mkstemp", read_only)
-    monkeypatch.setenv("INSITU_LIBRARY", str(folder))
-    at = AppTest.from_file(MAIN, default_timeout=600)
-    at.switch_page("views/live.py").run()
-    chosen = [o for o in at.selectbox(key="live_choice").options if o.startswith("Chosen for this device")]
-    assert chosen
-    at.selectbox(key="live_choice").select(chosen[0])
-    at.number_input(key="live_trials").set_value(2).run()
-    assert not at.exception, at.exception
+    at = _send_a_chosen_entry(monkeypatch, folder)
     assert any("cannot be written (Read-only file system)" in i.value and "used from memory" in i.value
                for i in at.info), [i.value for i in at.info]
     assert "over 2 trial(s)" in _metric(at, ESTIMATE).delta
