@@ -1,4 +1,6 @@
 """What a sub-model download really is: a topology record (reliable channel) and a parameter payload (lossy link).
+The payload's sparse index words (which weights a pruned tensor keeps) are part of the architecture: the link sends
+them reliably with the topology (core.link.protections.reliable_bits_per_word), though they are counted here.
 
 ``encode`` turns a state dict plus per-tensor formats into integer words exactly as transmitted: IEEE fp32/fp16
 bit patterns, b-bit two's-complement codes with per-channel scales, and for pruned tensors the smaller of a

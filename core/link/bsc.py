@@ -171,13 +171,15 @@ def small_tensor_names(payload: Payload) -> tuple[str, ...]:
 
 
 def corrupt(payload: Payload, ber: float, rng: np.random.Generator, protection: str = "none",
-            uep_bits: int | None = None, reliable=(), check: bool = True, uep_index: bool = True) -> Corruption:
+            uep_bits: int | None = None, reliable=(), check: bool = True, index_reliable: bool = True) -> Corruption:
     """Send the payload's segments over a BSC with bit-error rate ``ber`` (index segments included).
 
     A protection's ``protected_bits`` top bits of each word travel reliably (``core.link.protections``): with
-    ``"uep"`` the top bits of every value word (``UEP_DEFAULT_BITS`` or ``uep_bits``), and with ``uep_index``
-    the sparse index bits too (one flipped bitmap bit shifts every later value of the tensor, so unprotected
-    indices undo any value protection); the other protections act at the receiver (``receive``) only. Tensors named in
+    ``"uep"`` the top bits of every value word (``UEP_DEFAULT_BITS`` or ``uep_bits``); the other protections act
+    at the receiver (``receive``) only. Sparse index bits (the positions of a pruned tensor's kept weights) are
+    part of the topology and travel reliably with every protection; ``index_reliable=False`` sends them over the
+    lossy link (one flipped bitmap bit shifts every later value of the tensor, so unprotected indices undo any
+    value protection). Tensors named in
     ``reliable`` travel whole over the reliable channel (e.g. ``small_tensor_names(payload)``); their bits
     count as reliable bits.
     """
@@ -197,7 +199,7 @@ def corrupt(payload: Payload, ber: float, rng: np.random.Generator, protection: 
         if seg.tensor in reliable:
             extra += seg.bits
             continue
-        protected = reliable_bits_per_word(protection, seg.kind, seg.width, uep_bits, uep_index)
+        protected = reliable_bits_per_word(protection, seg.kind, seg.width, uep_bits, index_reliable)
         extra += int(seg.words.size) * protected
         lossy += int(seg.words.size) * (seg.width - protected)
         word, bit = draw_flips(seg.words.size, seg.width, ber, rng, protected)

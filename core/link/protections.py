@@ -26,14 +26,14 @@ def uep_protected_bits(width: int, uep_bits: int | None = None) -> int:
     return min(check_int("uep_bits", uep_bits, 0, 32), width)
 
 
-def _nothing_reliable(kind: str, width: int, uep_bits: int | None, uep_index: bool) -> int:
+def _nothing_reliable(kind: str, width: int, uep_bits: int | None, index_reliable: bool) -> int:
     return 0
 
 
-def _uep_reliable(kind: str, width: int, uep_bits: int | None, uep_index: bool) -> int:
+def _uep_reliable(kind: str, width: int, uep_bits: int | None, index_reliable: bool) -> int:
     if kind == "values":
         return uep_protected_bits(width, uep_bits)
-    return width if uep_index else 0
+    return width if index_reliable else 0  # reliable_bits_per_word sends the index reliably for every protection
 
 
 def _keep(record: TensorRecord, values: np.ndarray) -> tuple[np.ndarray, int]:
@@ -81,7 +81,7 @@ class Protection:
     """One receiver protection.
 
     ``reliable_parts`` says in words what travels over the reliable channel besides the topology;
-    ``protected_bits(kind, width, uep_bits, uep_index)`` is how many top bits of each word of a payload segment
+    ``protected_bits(kind, width, uep_bits, index_reliable)`` is how many top bits of each word of a payload segment
     (``kind`` "values" or "index") travel reliably; ``receive_fn(record, values)`` turns one decoded tensor into
     what the device uses and returns (values, number of values it replaced or clamped).
     """
@@ -111,8 +111,8 @@ PROTECTIONS: dict[str, Protection] = {p.name: p for p in (
                "nothing beyond the topology (the value ranges are part of it)", _clamp),
     Protection("uep", "unequal error protection",
                "The most important bits of every weight (fp32 sign and exponent, the top two bits of an integer "
-               "code) and the positions of pruned weights travel over the reliable channel.",
-               "the top bits of every weight word and the sparse index bits", _keep, _uep_reliable),
+               "code) travel over the reliable channel.",
+               "the top bits of every weight word", _keep, _uep_reliable),
 )}
 PROTECTION_NAMES: tuple[str, ...] = tuple(PROTECTIONS)
 
@@ -153,16 +153,26 @@ def protect_values(record: TensorRecord, values: np.ndarray, protection: str) ->
 
 
 def reliable_bits_per_word(protection: str, kind: str, width: int, uep_bits: int | None = None,
-                           uep_index: bool = True) -> int:
-    """Top bits of each ``width``-bit word of a ``kind`` segment that ``protection`` sends reliably."""
-    bits = PROTECTIONS[check_protection(protection)].protected_bits(kind, width, uep_bits, uep_index)
+                           index_reliable: bool = True) -> int:
+    """Top bits of each ``width``-bit word of a ``kind`` segment that ``protection`` sends reliably.
+
+    The positions of a pruned tensor's kept weights (``kind`` "index") say which connections the sub-model has:
+    they are part of its architecture, the paper's "topology information, which defines the model architecture",
+    and travel with the topology over the reliable channel whatever the protection (``index_reliable=True``, the
+    default). ``index_reliable=False`` sends them over the lossy link, the what-if that shows why: one flipped
+    bitmap or relative-index bit shifts every later weight of the tensor, which ruins the download whatever
+    protects the values."""
+    check_protection(protection)
+    if kind == "index" and index_reliable:
+        return check_int("width", width, 1, 32)
+    bits = PROTECTIONS[protection].protected_bits(kind, width, uep_bits, index_reliable)
     return check_int("protected bits", bits, 0, width)
 
 
-def uep_cost_bits(payload: Payload, uep_bits: int | None = None, uep_index: bool = True) -> int:
-    """Bits that unequal error protection moves to the reliable channel (top bits of every value word, and
-    the sparse index bits with ``uep_index``)."""
-    return sum(int(s.words.size) * _uep_reliable(s.kind, s.width, uep_bits, uep_index) for s in payload.segments)
+def uep_cost_bits(payload: Payload, uep_bits: int | None = None, index_reliable: bool = True) -> int:
+    """Bits that unequal error protection sends over the reliable channel: the top bits of every value word, and
+    the sparse index bits (sent reliably with every protection unless ``index_reliable=False``)."""
+    return sum(int(s.words.size) * _uep_reliable(s.kind, s.width, uep_bits, index_reliable) for s in payload.segments)
 
 
 __all__ = ["Protection", "PROTECTIONS", "PROTECTION_NAMES", "UEP_DEFAULT_BITS", "register_protection",

@@ -63,11 +63,11 @@ class Arrival:
 
 def download(payload: Payload, ber: float, protection: str, rng: np.random.Generator,
              uep_bits: int | None = None, packets: PacketConfig | None = None, fallback: dict | None = None,
-             reliable=(), uep_index: bool = True) -> Arrival:
+             reliable=(), index_reliable: bool = True) -> Arrival:
     """One pass of ``payload`` over the link: bit flips and the receiver's protection, or (with ``packets``)
     the packet view with its retransmissions or lost packets."""
     if packets is None:
-        hit = corrupt(payload, ber, rng, protection, uep_bits, reliable, check=False, uep_index=uep_index)
+        hit = corrupt(payload, ber, rng, protection, uep_bits, reliable, check=False, index_reliable=index_reliable)
         got = receive(payload, hit)
         return Arrival(got.tensors, hit.flips, hit.lossy_bits, hit.reliable_bits, got.nonfinite, got.replaced)
     loss = lose_packets(payload, ber, rng, packets, fallback)

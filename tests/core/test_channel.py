@@ -103,19 +103,31 @@ def test_same_seed_same_corruption_different_seed_different(payload):
     assert a.flips != c.flips or any(not np.array_equal(sa[k], sc.get(k, sa[k] + 1)) for k in sa)
 
 
+def _index_bits(payload) -> int:
+    return sum(s.bits for s in payload.segments if s.kind == "index")
+
+
 def test_corrupt_counts_flips_and_exposed_bits(payload):
     hit = corrupt(payload, 0.05, np.random.default_rng(6))
-    assert hit.lossy_bits == payload.payload_bits and hit.reliable_bits == 0
+    # The sparse index (which weights a pruned tensor keeps) is architecture: it travels with the topology.
+    assert _index_bits(payload) > 0
+    assert hit.reliable_bits == _index_bits(payload)
+    assert hit.lossy_bits == payload.payload_bits - _index_bits(payload)
     corrupted = hit.segments(payload)
     changed = sum(_popcount(corrupted[(s.tensor, s.kind)] ^ s.words) for s in payload.segments
                   if (s.tensor, s.kind) in corrupted)
     assert changed == hit.flips
 
 
-def test_index_bits_of_sparse_payloads_are_corrupted(payload):
-    hit = corrupt(payload, 1e-2, np.random.default_rng(8))
-    kinds = {(h.tensor, h.kind) for h in hit.hits}
+def test_index_bits_travel_reliably_with_every_protection_unless_asked_otherwise(payload):
+    for protection in PROTECTION_NAMES:
+        hit = corrupt(payload, 1e-2, np.random.default_rng(8), protection)
+        assert not any(h.kind == "index" for h in hit.hits), protection
+        assert hit.flips > 0
+    lossy = corrupt(payload, 1e-2, np.random.default_rng(8), index_reliable=False)
+    kinds = {(h.tensor, h.kind) for h in lossy.hits}
     assert ("pruned.weight", "index") in kinds and ("sparse.weight", "index") in kinds
+    assert lossy.lossy_bits == payload.payload_bits and lossy.reliable_bits == 0
 
 
 def test_uep_sends_top_bits_reliably_and_reports_their_cost(payload):
@@ -137,7 +149,7 @@ def test_uep_sends_top_bits_reliably_and_reports_their_cost(payload):
 
 
 def test_uep_bits_is_a_parameter(payload):
-    assert uep_cost_bits(payload, uep_bits=1, uep_index=False) == sum(
+    assert uep_cost_bits(payload, uep_bits=1, index_reliable=False) == sum(
         s.words.size for s in payload.segments if s.kind == "values")
 
 
@@ -145,7 +157,7 @@ def test_reliable_tensors_are_never_hit(payload):
     names = small_tensor_names(payload)
     assert names == ("bn.running_var",)
     hit = corrupt(payload, 0.2, np.random.default_rng(10), reliable=names)
-    assert "bn.running_var" not in hit.tensors and hit.reliable_bits == 16 * 32
+    assert "bn.running_var" not in hit.tensors and hit.reliable_bits == 16 * 32 + _index_bits(payload)
 
 
 def test_sanitise_removes_every_non_finite_value(payload):

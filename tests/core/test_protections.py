@@ -50,7 +50,7 @@ def halve(record, values):            # a made-up protection: the receiver halve
     return out, int(outside.sum())
 
 register_protection(Protection("halve", "halve", "test only", "the sign bit of every word", halve,
-                               lambda kind, width, uep_bits, uep_index: 1 if kind == "values" else 0))
+                               lambda kind, width, uep_bits, index_reliable: 1 if kind == "values" else 0))
 
 from app.settings import Settings, protection_names
 from core.experiments import Fig3Config
