@@ -22,10 +22,12 @@ from core.compress.combine import SubModelSpec
 
 STORY_VALUES = Path(__file__).resolve().parents[1] / "assets" / "story"
 FORMAT = "insitu-story-values"
-VERSION = 1
+VERSION = 2  # 2: BER rows carry the spread of single downloads and the ruined ones
 # How the story's BER curves are measured: a chart read from the back of a room, 3 to 5 trials of 256 images,
 # stopping at a 3-point half-width.
-BER_TRIALS = dict(images_per_trial=256, target_half_width=0.03, min_trials=3, max_trials=5)
+# The library's trial rule (core.network.library.config.TrialPlan): more trials while the interval is wider than
+# +-3 points, at least 10 where some downloads were ruined and some not, at most 20.
+BER_TRIALS = dict(images_per_trial=256, target_half_width=0.03, min_trials=3, max_trials=20, mixed_min_trials=10)
 
 
 @dataclass(frozen=True)
@@ -71,9 +73,12 @@ def compute_ber_rows(sub, data, bits: int, protection: str, bers, seed: int) -> 
     rows = []
     for ber in bers:
         r = estimate_accuracy(sub, data, ber, protection, config, seed, working=working, clean=clean)
+        ruin = r.ruin
         rows.append({"bits": bits, "protection": protection, "ber": float(ber), "mean": float(r.mean),
                      "ci95_low": float(r.lo), "ci95_high": float(r.hi), "trials": int(r.trials),
-                     "clean": float(r.clean_accuracy), "mean_flips": float(r.mean_flips)})
+                     "clean": float(r.clean_accuracy), "mean_flips": float(r.mean_flips), "p10": float(r.p10),
+                     "p90": float(r.p90), "ruined": int(r.ruined), "ruin_low": float(ruin.lo),
+                     "ruin_high": float(ruin.hi)})
     return rows
 
 

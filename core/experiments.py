@@ -38,6 +38,9 @@ class Fig3Config:
     seed: int = 0
     retrain_steps: int = 20
     images_per_trial: int | None = None
+    max_trials: int | None = None        # None: max(20, trials); trials run on while the interval is wider
+    target_half_width: float = 0.03      # than the target, and to at least mixed_min_trials when some downloads
+    mixed_min_trials: int | None = None  # were ruined and some not (core.network.library.config.TrialPlan)
 
     def __post_init__(self):
         for ber in self.bers:
@@ -45,6 +48,11 @@ class Fig3Config:
         for p in self.protections:
             check_protection(p)
         check_int("trials", self.trials, 1)
+        if self.max_trials is None:
+            object.__setattr__(self, "max_trials", max(20, self.trials))
+        if self.mixed_min_trials is None:
+            object.__setattr__(self, "mixed_min_trials", min(10, self.max_trials))
+        self.trial_plan()
         check_int("seed", self.seed, 0)
         check_int("retrain_steps", self.retrain_steps, 0)
         if self.images_per_trial is not None:
@@ -52,9 +60,14 @@ class Fig3Config:
         if 4 not in self.bits:
             raise ValueError(f"bits={self.bits!r} must include 4: the bit level is measured against the 4-bit model")
 
+    def trial_plan(self):
+        from core.network.library.config import TrialPlan
+
+        return TrialPlan(self.trials, self.max_trials, self.mixed_min_trials, self.target_half_width)
+
     @classmethod
     def quick(cls, **kw) -> "Fig3Config":
-        base = dict(depths=(1, 4), keep_ratios=(0.25, 1.0), bits=(2, 4), bers=(0.0, 1e-3), trials=2)
+        base = dict(depths=(1, 4), keep_ratios=(0.25, 1.0), bits=(2, 4), bers=(0.0, 1e-3), trials=2, max_trials=4)
         base.update(kw)
         return cls(**base)
 
@@ -84,16 +97,18 @@ def _generate_cell(shared, cell):
 def fig3_table(root, data, config: Fig3Config = Fig3Config(), progress=None, executor=None):
     """Measure every point of Fig. 3 and return one row per (sub-model, BER, protection) as a DataFrame.
 
-    Accuracy under bit errors is the paired estimator's (core.link.reliability, DESIGN.md) over ``trials``
-    trials of ``images_per_trial`` test images each, with its 95 % interval (``ci95_low``, ``ci95_high``).
+    Accuracy under bit errors is the paired estimator's (core.link.reliability, DESIGN.md) over ``trials`` to
+    ``max_trials`` trials (config.trial_plan()) of ``images_per_trial`` test images each, with its 95 % interval
+    (``ci95_low``, ``ci95_high``), the spread of single downloads (``p10``, ``p90``) and the ruined downloads
+    (``ruined`` of ``trials``, ``ruin_share`` with its Wilson interval ``ruin_low``, ``ruin_high``).
     BER 0 has one row per sub-model (protection ``-``): no bit is flipped, so no protection acts. Cells run
     through core.sweep (``executor``: this process by default, or Ray) with identical results anywhere;
     ``progress(message)`` receives a line per finished phase and sub-model.
     """
     import pandas as pd
 
-    from core.network.library.cells import BerCell, ber_cell, with_clean
-    from core.link.reliability import summarise_paired
+    from core.network.library.cells import BerCell, measure_adaptive, with_clean
+    from core.network.library.config import TrialPlan
     from core.sweep import SERIAL, iter_results, share
 
     executor = SERIAL if executor is None else executor
@@ -107,35 +122,38 @@ def fig3_table(root, data, config: Fig3Config = Fig3Config(), progress=None, exe
             progress(f"generated {specs[i].label}")
     shared = shared.with_items(**made)
     images = config.images_per_trial or int(len(data.y_test))
-    groups, cells = [], []
-    for i, spec in enumerate(specs):
-        for ber in config.bers:
-            for protection in (("none",) if ber == 0 else config.protections):
-                n = 1 if ber == 0 else config.trials
-                groups.append((i, ber, protection, n))
-                cells += [BerCell(f"sub{i}", f"fig3:{config.seed}:{i}", "exit", ber, protection, config.seed, t,
-                                  images, spec) for t in range(n)]
-    shared = with_clean(cells, shared, executor)
-    measured, trials, g = {}, [], 0
+    todo = [(i, ber, protection) for i in range(len(specs)) for ber in config.bers
+            for protection in (("none",) if ber == 0 else config.protections)]
+    make = lambda j, t: BerCell(f"sub{todo[j][0]}", f"fig3:{config.seed}:{todo[j][0]}", "exit",  # noqa: E731
+                                todo[j][1], todo[j][2], config.seed, t, images, specs[todo[j][0]])
+    shared = with_clean([make(j, 0) for j in range(len(todo))], shared, executor)
+    # BER 0: nothing flips, one trial is the clean whole-split accuracy itself (an exact value).
+    exact = [j for j, t in enumerate(todo) if t[1] == 0]
+    lossy = [j for j, t in enumerate(todo) if t[1] > 0]
+    measured, n_test, chance = {}, int(len(data.y_test)), 1.0 / data.num_classes
     started = time.perf_counter()
-    for _, trial in iter_results(ber_cell, cells, shared, executor, threads_per_task=1):
-        trials.append(trial)
-        i, ber, protection, n = groups[g]
-        if len(trials) < n:
+    plans = ((exact, TrialPlan(1, 1, 1, config.target_half_width)), (lossy, config.trial_plan()))
+    for cells, plan in plans:
+        if not cells:
             continue
-        res = summarise_paired(trials, ber, protection, n_test=int(len(data.y_test)))
-        # BER 0: nothing flips, the estimate is the clean whole-split accuracy itself (an exact value).
-        lo, hi = (res.mean, res.mean) if ber == 0 else (res.lo, res.hi)
-        measured.setdefault(i, []).append({
-            "ber": ber, "protection": "-" if ber == 0 else protection, "trials": n, "accuracy": res.mean,
-            "std": res.std, "ci95_low": lo, "ci95_high": hi, "images": int(res.images),
-            "per_trial": " ".join(f"{t.estimate:.4f}" for t in trials),
-            "mean_flips": float(np.mean([t.flips for t in trials])),
-            "seconds": round(time.perf_counter() - started, 3)})
-        if progress:
-            progress(f"{specs[i].label:22s} BER {ber:g} {protection:8s} accuracy {res.mean:.3f} "
-                     f"[{res.lo:.3f}, {res.hi:.3f}]")
-        trials, g, started = [], g + 1, time.perf_counter()
+        pick = lambda k, t, cells=cells: make(cells[k], t)  # noqa: E731
+        for k, res in measure_adaptive(pick, len(cells), shared, executor, plan, n_test, chance):
+            i, ber, protection = todo[cells[k]]
+            lo, hi = (res.mean, res.mean) if ber == 0 else (res.lo, res.hi)
+            ruin = res.ruin
+            measured.setdefault(i, []).append({
+                "ber": ber, "protection": "-" if ber == 0 else protection, "trials": res.trials,
+                "accuracy": res.mean, "std": res.std, "ci95_low": lo, "ci95_high": hi, "images": int(res.images),
+                "p10": res.p10, "p90": res.p90, "ruined": res.ruined, "ruin_share": ruin.share,
+                "ruin_low": ruin.lo, "ruin_high": ruin.hi,
+                "per_trial": " ".join(f"{t.estimate:.4f}" for t in res.paired),
+                "mean_flips": res.mean_flips, "seconds": round(time.perf_counter() - started, 3)})
+            if progress:
+                progress(f"{specs[i].label:22s} BER {ber:g} {protection:8s} accuracy {res.mean:.3f} "
+                         f"[{res.lo:.3f}, {res.hi:.3f}] {res.trials} trials, {res.ruined} ruined")
+    for i in measured:
+        measured[i].sort(key=lambda m: (m["ber"], config.protections.index(m["protection"])
+                                        if m["protection"] in config.protections else -1))
     rows = []
     for family, spec in pairs:
         i = specs.index(spec)
@@ -162,7 +180,7 @@ def _fig3_command(args) -> int:
     root, card = load_checkpoint(checkpoint)
     data = load_for_card(card) if args.data_dir is None else load_dataset(card.dataset, args.data_dir,
                                                                         card.split_seed)
-    kw = dict(trials=args.trials, seed=args.seed, retrain_steps=args.retrain_steps,
+    kw = dict(trials=args.trials, max_trials=args.max_trials, seed=args.seed, retrain_steps=args.retrain_steps,
               images_per_trial=args.images_per_trial)
     if args.bers:
         kw["bers"] = tuple(float(b) for b in args.bers.split(","))
@@ -189,7 +207,10 @@ def main(argv=None) -> int:
                          "default); its card names the data set")
     f3.add_argument("--data-dir", default=None, help="where the root's data set is (default: its card's data_dir)")
     f3.add_argument("--out", default="out/fig3")
-    f3.add_argument("--trials", type=int, default=3)
+    f3.add_argument("--trials", type=int, default=3, help="paired trials per cell at least (default 3)")
+    f3.add_argument("--max-trials", type=int, default=None,
+                    help="at most (default 20): more while the 95 %% interval is wider than +-3 points, and at "
+                         "least 10 when some downloads were ruined and some not")
     f3.add_argument("--seed", type=int, default=0)
     f3.add_argument("--retrain-steps", type=int, default=20, help="re-training steps after pruning")
     f3.add_argument("--images-per-trial", type=int, default=None,

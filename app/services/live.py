@@ -159,7 +159,10 @@ def live_stored(ref: SubModelRef, model: str, ber: float, protection: str, seed:
 
     key = keys.live_key(ref, model, ber, protection, seed, config.images_per_trial, packets, fallback, arithmetic)
     trials = live_store().get(key)
-    return summarise_paired(trials, ber, protection, config.confidence) if trials else None
+    if not trials:
+        return None
+    return summarise_paired(trials, ber, protection, config.confidence,
+                            chance=1.0 / roots.dataset(model).num_classes)
 
 
 def live_estimate(ref: SubModelRef, model: str, ber: float, protection: str, seed: int, config, packets=None,

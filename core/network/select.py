@@ -110,6 +110,24 @@ def accuracy_at_ber(clean: float, grid: dict[float, float], ber: float) -> tuple
     return value, f"interpolated in log-BER between {bers[i - 1]:g} and {bers[i]:g}"
 
 
+RUIN_FIELDS = ("ruin_share", "ruin_lo", "ruin_hi", "ruined", "downloads")
+
+
+def _ruin_at_ber(grid: dict[float, tuple], ber: float) -> dict:
+    """The share of ruined downloads (core.link.reliability.RUIN_RULE) at ``ber`` with its Wilson interval, as
+    the accuracy is read (``accuracy_at_ber``: measured, interpolated in log-BER, or the grid's lowest point);
+    ``ruined`` of ``downloads`` only where a cell was measured at exactly this BER (else -1 and 0). NaN where
+    nothing was measured or the BER is 0 (nothing flips, so nothing is ruined: share 0)."""
+    if ber == 0.0:
+        return dict(zip(RUIN_FIELDS, (0.0, 0.0, 0.0, 0, 0)))
+    if not grid:
+        return dict(zip(RUIN_FIELDS, (math.nan, math.nan, math.nan, -1, 0)))
+    share, lo, hi = (accuracy_at_ber(math.nan, {b: v[k] for b, v in grid.items()}, ber)[0] for k in range(3))
+    exact = next((v for b, v in grid.items() if math.isclose(b, ber, rel_tol=1e-9)), None)
+    ruined, downloads = (exact[3], exact[4]) if exact is not None else (-1, 0)
+    return dict(zip(RUIN_FIELDS, (share, lo, hi, ruined, downloads)))
+
+
 LATENCY_PARTS = ("access_s", "transfer_s", "retransmission_s", "load_s", "compute_s", "uplink_s", "server_s",
                  "generation_s")  # they add up to latency_s
 
@@ -164,12 +182,18 @@ def _candidate_rows(entries: pd.DataFrame, ber_table: pd.DataFrame, dsi: DSI, pr
     grids: dict[tuple, dict] = {}
     lows: dict[tuple, dict] = {}
     highs: dict[tuple, dict] = {}
+    ruins: dict[tuple, dict] = {}  # {(entry id, mode): {BER: (ruin share, its lo, its hi, ruined, downloads)}}
     mine = ber_table[ber_table.protection == protection]
     for eid, mode, b, mean, lo, hi in zip(mine.entry_id.tolist(), mine["mode"].tolist(), mine.ber.tolist(),
                                           mine["mean"].tolist(), mine["lo"].tolist(), mine["hi"].tolist()):
         grids.setdefault((int(eid), mode), {})[b] = mean
         lows.setdefault((int(eid), mode), {})[b] = lo
         highs.setdefault((int(eid), mode), {})[b] = hi
+    if "ruin_share" in mine:
+        for eid, mode, b, share, r_lo, r_hi, ruined, n in zip(
+                mine.entry_id.tolist(), mine["mode"].tolist(), mine.ber.tolist(), mine.ruin_share.tolist(),
+                mine.ruin_lo.tolist(), mine.ruin_hi.tolist(), mine.ruined.tolist(), mine.trials.tolist()):
+            ruins.setdefault((int(eid), mode), {})[b] = (share, r_lo, r_hi, int(ruined), int(n))
     for e in entries.to_dict("records"):
         modes = MODES if int(e["depth"]) < NUM_STAGES else MODES[:1]
         for mode in modes:
@@ -186,6 +210,7 @@ def _candidate_rows(entries: pd.DataFrame, ber_table: pd.DataFrame, dsi: DSI, pr
                 acc_lo = accuracy_at_ber(clean_lo, lows.get(where, {}), ch.ber)[0]
                 acc_hi = accuracy_at_ber(clean_hi, highs.get(where, {}), ch.ber)[0]
             lat = _latency_parts(e, mode, dsi, tiers[e["tier"]], server_macs_per_s)
+            ruin = _ruin_at_ber(ruins.get((int(e["id"]), mode), {}), ch.ber)
             ok = {
                 "memory": int(e["device_memory_bytes"]) <= hw.model_memory_bytes,
                 # Narrower integer codes run on wider units (e.g. 4-bit codes on an 8-bit accelerator).
@@ -203,7 +228,7 @@ def _candidate_rows(entries: pd.DataFrame, ber_table: pd.DataFrame, dsi: DSI, pr
                 "device_macs": int(e["device_macs"]),
                 "max_precision_bits": hw.max_bits_per_param, **lat, "latency_budget_s": app.latency_budget_s,
                 "accuracy": acc, "accuracy_lo": acc_lo, "accuracy_hi": acc_hi, "clean_accuracy": float(clean),
-                "accuracy_source": source, "min_accuracy": app.min_accuracy,
+                "accuracy_source": source, "min_accuracy": app.min_accuracy, **ruin,
                 **{f"{c}_ok": ok[c] for c in CONSTRAINTS}, "binding": binding,
                 "generated_on_the_fly": bool(e.get("generated_on_the_fly", False)),
             })

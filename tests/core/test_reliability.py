@@ -14,7 +14,7 @@ import core.link.working as working_module
 from core.compress.combine import SubModelSpec, generate
 from core.link.reliability import (EstimateConfig, PairedTrial, WorkingCopy, clean_correctness, draw_subset,
                                    estimate_accuracy, iter_estimates, paired_trial, stop_reason, summarise_paired,
-                                   trial_rng)
+                                   ruin_threshold, trial_rng)
 from core.link.working import correctness, download
 from core.model.data import load_digits
 from core.model.evaluate import accuracy
@@ -288,9 +288,14 @@ def test_a_trial_over_every_image_is_the_exact_accuracy_of_its_download(four_bit
 
 # Cells (sub-model, BER, protection) where downloads change predictions often, sometimes and rarely; the exit-1
 # sub-models are 3.7x cheaper to evaluate than the whole root.
+# The fourth is bimodal: fp32 sent raw at 5e-6, where about 45 % of downloads take a flip in an exponent's top
+# bit and are ruined (at chance) and the others are untouched; its estimates run to the maximum of 8 trials (mixed
+# downloads), and it also checks the ruined share's interval.
 COVERAGE_CELLS = [(SubModelSpec(depth=1, bits=4), 1e-2, "none"),
                   (SubModelSpec(depth=1), 1e-3, "sanitise"),
-                  (SubModelSpec(depth=1, bits=4), 3e-3, "none")]
+                  (SubModelSpec(depth=1, bits=4), 3e-3, "none"),
+                  (SubModelSpec(depth=1), 5e-6, "none")]
+BIMODAL_CELL = 3
 COVERAGE_SEEDS = 40
 COVERAGE_CONFIG = EstimateConfig(images_per_trial=64, target_half_width=0.02, min_trials=3, max_trials=8)
 # Why 3 x 40 = 120 estimates and a floor of 90 %: the number covered is binomial. With the nominal 95 % coverage,
@@ -336,26 +341,52 @@ def coverage(root, data):
                     trials.append(PairedTrial(len(trials), clean.mean() + d.mean(), subset.size, clean.size,
                                               clean.mean(), int(np.count_nonzero(d)), arrival.flips, 0, 0, 0, 0, 0,
                                               0, 0.0, 0.0))
-                    res = summarise_paired(trials, ber, protection)
+                    res = summarise_paired(trials, ber, protection, chance=1 / data.num_classes)
                     if stop_reason(res, COVERAGE_CONFIG):
                         break
-                out.append((spec, ber, protection, res, float(np.mean(exact))))
+                out.append((spec, ber, protection, res, float(np.mean(exact)), tuple(exact)))
                 exact_all += exact
             # The first seed's estimate is re-run by the engine itself: same trials, same numbers.
             engine = estimate_accuracy(sub, data, ber, protection, COVERAGE_CONFIG, 0, working=working, clean=clean)
             assert engine.estimates == pytest.approx(out[0][3].estimates, abs=1e-12)
-            rows += [(*row, float(np.mean(exact_all))) for row in out]
+            # The ruin rule on the exact accuracies of every download of this cell: its true ruined share.
+            threshold = ruin_threshold(float(clean.mean()), 1 / data.num_classes)
+            truth = float(np.mean(np.array(exact_all) < threshold))
+            rows += [(*row[:5], float(np.mean(exact_all)), truth) for row in out]
     return rows
 
 
 def test_paired_interval_covers_the_exact_accuracy_of_the_same_downloads(coverage):
-    covered = [r.lo <= exact <= r.hi for _, _, _, r, exact, _ in coverage]
+    covered = [r.lo <= exact <= r.hi for _, _, _, r, exact, _, _ in coverage]
     print(f"coverage of the same downloads: {np.mean(covered):.3f} of {len(covered)} estimates, "
-          f"{np.mean([r.trials for *_, r, _, _ in coverage]):.1f} trials on average")
+          f"{np.mean([r.trials for *_, r, _, _, _ in coverage]):.1f} trials on average")
     assert np.mean(covered) >= 0.90, (np.mean(covered), len(covered))
 
 
 def test_paired_interval_covers_the_expected_accuracy_over_downloads(coverage):
-    covered = [r.lo <= expected <= r.hi for _, _, _, r, _, expected in coverage]
+    covered = [r.lo <= expected <= r.hi for _, _, _, r, _, expected, _ in coverage]
     print(f"coverage of the expected accuracy: {np.mean(covered):.3f} of {len(covered)} estimates")
     assert np.mean(covered) >= 0.90, (np.mean(covered), len(covered))
+
+
+def test_a_bimodal_cell_is_covered_and_its_ruined_share_too(coverage):
+    """Where downloads are either fine or ruined: an estimate that saw both kinds runs to the mixed minimum (here
+    the maximum, 8) and its interval covers the expected accuracy; every estimate's ruined-share interval covers
+    the share of ruined downloads. An estimate whose first 3-5 downloads all happened to be intact cannot know the
+    other kind exists (probability (1 - 0.42)^3 = 20 % at 3 trials): its accuracy interval is tight and misses, and
+    what tells the reader is its ruined share, "0 of 3 (up to 56 %)", whose interval does cover the truth."""
+    spec, ber, protection = COVERAGE_CELLS[BIMODAL_CELL]
+    rows = [row for row in coverage if row[:3] == (spec, ber, protection)]
+    truth = rows[0][6]
+    assert 0.25 < truth < 0.75, truth  # really bimodal: both kinds of download are common
+    results = [r for _, _, _, r, *_ in rows]
+    mixed = [row for row in rows if row[3].mixed]
+    assert all(row[3].trials == COVERAGE_CONFIG.max_trials for row in mixed)
+    assert len(mixed) >= 0.6 * len(rows), len(mixed)
+    accuracy = np.mean([r.lo <= expected <= r.hi for _, _, _, r, _, expected, _ in mixed])
+    overall = np.mean([r.lo <= expected <= r.hi for _, _, _, r, _, expected, _ in rows])
+    ruin = np.mean([r.ruin.lo <= truth <= r.ruin.hi for r in results])
+    print(f"bimodal cell: ruined share {truth:.2f}; {len(mixed)} of {len(rows)} estimates saw both kinds, their "
+          f"accuracy interval covered {accuracy:.3f} (all estimates: {overall:.3f}); ruined-share interval "
+          f"covered {ruin:.3f}")
+    assert accuracy >= 0.85 and ruin >= 0.9, (accuracy, ruin)

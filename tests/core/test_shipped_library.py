@@ -29,6 +29,52 @@ def test_every_shipped_root_has_a_catalog_with_intervals():
         assert trials >= 3 and bad == 0
 
 
+def test_every_shipped_cell_follows_the_trial_rule_and_has_its_ruined_share():
+    """No cell wider than its target rests on fewer trials than the rule asks; a mixed cell (ruined and intact
+    downloads) has at least the mixed minimum; every cell has its spread and ruined count (issue 20)."""
+    from core.model.models import SHIPPED_ROOTS
+
+    for path in SHIPPED_ROOTS.values():
+        lib = open_library(shipped_catalog(path).parent)
+        plan = lib.config.trial_plan()
+        ber = lib.ber_table()
+        assert len(ber) and ber.ruined.between(0, ber.trials).all(), path
+        half = (ber.hi - ber.lo) / 2
+        early = ber.trials < plan.max_trials
+        assert (half[early] <= plan.target_half_width + 1e-9).all(), path
+        mixed = (ber.ruined > 0) & (ber.ruined < ber.trials)
+        assert (ber.trials[mixed] >= plan.mixed_min_trials).all(), path
+        assert ((ber.p10 <= ber.p90) & ber.ruin_lo.le(ber.ruin_share) & ber.ruin_share.le(ber.ruin_hi)).all()
+
+
+def test_the_shipped_bimodal_cifar_cell_agrees_with_ten_independent_downloads():
+    """The CIFAR-10 catalog's 4-bit sub-model at BER 1e-2, no protection (downloads either fine or ruined) against
+    10 independent downloads (seeds apart from the catalog's), each scored on its own 300 photos by plain Monte
+    Carlo: the two 95 % intervals overlap. bench/bench_ruin.py runs the same check with 2,000 photos a download."""
+    import math
+
+    import numpy as np
+
+    from core.compress.combine import SubModelSpec, generate
+    from core.link.reliability import independent_downloads, t_quantile
+    from core.model.data import load_for_card
+    from core.model.models import ASSETS, load_checkpoint
+
+    CIFAR10_CHECKPOINT = ASSETS / "resnet18_cifar10.safetensors"
+
+    model, card = load_checkpoint(CIFAR10_CHECKPOINT)
+    data = load_for_card(card, CIFAR10_CHECKPOINT)
+    lib = open_library(shipped_catalog(CIFAR10_CHECKPOINT).parent)
+    entry = lib.entries().set_index("key").loc["d4-r1-b4-s0"]
+    ber = lib.ber_table()
+    cell = ber[(ber.entry_id == int(entry.id)) & (ber.protection == "none") & np.isclose(ber.ber, 1e-2)].iloc[0]
+    assert cell.trials >= 10  # a bimodal cell never rests on 3 trials
+    sub = generate(model, data, SubModelSpec(bits=4), 0, evaluate=False)
+    acc = independent_downloads(sub, data, 1e-2, "none", 1_000, 10, 300)
+    half = t_quantile(0.95, 9) * acc.std(ddof=1) / math.sqrt(10)
+    assert acc.mean() - half <= cell.hi and cell.lo <= acc.mean() + half, (acc, cell.to_dict())
+
+
 def test_a_fresh_library_answers_from_its_catalog_before_any_weights_exist(fresh, digits):
     entries = fresh.entries()
     assert len(entries) == 36 and len(pending_entries(fresh)) == 36

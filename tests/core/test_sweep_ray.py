@@ -18,7 +18,8 @@ from core.sweep import Executor, check_reachable, ensure_ray  # noqa: E402
 
 LOCAL_RAY = Executor("local", num_cpus=2)
 TINY = LibraryConfig(depths=(1,), keep_ratios=(1.0, 0.5), bits=(32, 4), retrain_steps=2, ber_grid=(1e-3,),
-                     protections=("none", "uep"), trials=3, images_per_trial=64)
+                     protections=("none", "uep"), trials=3, images_per_trial=64, max_trials=6,
+                     mixed_min_trials=6)
 KEYS = [entry_key(s) for s in TINY.specs()]
 VARYING = ["created", "generation_seconds"]  # wall-clock facts: the only columns allowed to differ
 
@@ -67,12 +68,13 @@ def test_library_build_on_ray_is_identical_to_serial(serial_library, root, digit
 
 def test_fig3_on_ray_is_identical_to_serial(root, digits):
     config = Fig3Config(depths=(1,), keep_ratios=(1.0,), bits=(4,), bers=(0.0, 1e-2), protections=("none",),
-                        trials=2, images_per_trial=64)
+                        trials=2, images_per_trial=64, max_trials=4)
     serial = fig3_table(root, digits, config)
     on_ray = fig3_table(root, digits, config, executor=LOCAL_RAY)
     columns = [c for c in serial.columns if c != "seconds"]
     pd.testing.assert_frame_equal(serial[columns], on_ray[columns], check_exact=True)
-    assert set(serial.family) == {"depth", "parameter", "bit"} and (serial[serial.ber > 0].trials == 2).all()
+    assert set(serial.family) == {"depth", "parameter", "bit"} and serial[serial.ber > 0].trials.between(2, 4).all()
+    assert (serial[serial.ber > 0].trials > 2).any()  # adaptive: fp32 at 1e-2 is wider than the target
 
 
 def _busy_workers() -> list[int]:
@@ -115,7 +117,7 @@ def test_a_worker_killed_during_a_build_leaves_a_complete_consistent_library(ser
     lib = open_library(out, verify_files=True)  # every weight file against its sha256
     assert list(lib.entries()["key"]) == KEYS  # each entry once
     ber = lib.ber_table()
-    assert len(ber) == len(KEYS) * 2 * 2 and (ber["trials"] == 3).all()
+    assert len(ber) == len(KEYS) * 2 * 2 and ber["trials"].between(TINY.trials, TINY.max_trials).all()
     assert not list(out.glob("*.tmp"))
     _assert_same_library(serial_library, out)  # the retried cells gave exactly the same results
 

@@ -12,7 +12,6 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from core.link.reliability import summarise_paired
 from core.model.models import NUM_STAGES, BackboneNet, load_checkpoint
 from core.model.splits import DataSplits
 from core.network.tiers import tier_for_entry
@@ -20,7 +19,7 @@ from core.sweep import SERIAL, Executor, iter_results, share
 from core.validation import check_int
 
 from .catalog import CATALOG, build_lock, check_catalog, connect, init_catalog, state_sha256
-from .cells import BerCell, ber_cell, generate_cell, group_specs, with_clean
+from .cells import BerCell, generate_cell, group_specs, measure_adaptive, with_clean
 from .config import MODES, LibraryConfig, entry_key
 from .reader import Library, spec_from_row
 from .weights import sha256_bytes, sha256_file, write_atomic
@@ -139,14 +138,18 @@ def _commit_entry(path: Path, folder: Path, entry, seed: int) -> None:
 
 def _measure_ber(path: Path, lib: Library, shared, executor: Executor, config: LibraryConfig, seed: int,
                  bars: "_Bars") -> int:
-    """Measure every missing (entry, mode, BER, protection) cell with ``config.trials`` paired trials."""
+    """Measure every missing (entry, mode, BER, protection) cell: ``config.trials`` paired trials first, then more
+    (in rounds, each cell's trial i always from (seed, i)) until the interval's half-width reaches
+    ``config.target_half_width`` or ``config.max_trials``; a cell whose downloads are mixed, some ruined and some
+    not, keeps on to at least ``config.mixed_min_trials`` (core.link.reliability.stop_reason)."""
     if not config.ber_grid or not config.protections:
         return 0
     entries = lib.entries()
     done_cells = {(int(r.entry_id), r.mode, round(float(r.ber), 15), r.protection)
                   for r in lib.ber_table().itertuples()}
     n_test = int(lib.data_identity["test_samples"])
-    cells, groups, weights = [], [], {}
+    chance = 1.0 / len(lib.data_identity["classes"])
+    todo, weights = [], {}
     for row in entries.itertuples():
         modes = MODES if int(row.depth) < NUM_STAGES and config.split_ber else MODES[:1]
         missing = [(m, b, p) for m in modes for b in config.ber_grid for p in config.protections
@@ -158,28 +161,27 @@ def _measure_ber(path: Path, lib: Library, shared, executor: Executor, config: L
             raise ValueError(f"library weight file {str(lib.folder / row.file)!r} changed during the build")
         weights[row.key] = data
         spec = spec_from_row(row._asdict())
-        for mode, ber, protection in missing:
-            groups.append((int(row.id), mode, ber, protection, len(cells), config.trials))
-            cells += [BerCell(row.key, row.file_sha256, mode, ber, protection, seed, i, config.images_per_trial,
-                              spec, int(row.total_bits)) for i in range(config.trials)]
-    if not cells:
+        todo += [(int(row.id), row.key, row.file_sha256, spec, int(row.total_bits), m, b, p) for m, b, p in missing]
+    if not todo:
         return 0
-    shared = with_clean(cells, shared.with_items(**weights), executor, bars.phase("Measuring each sub-model without bit errors"))
-    progress = bars.phase("BER grid")
-    trials, group_index, count = [], 0, 0
+    first = [BerCell(t[1], t[2], t[5], t[6], t[7], seed, 0, config.images_per_trial, t[3], t[4]) for t in todo]
+    shared = with_clean(first, shared.with_items(**weights), executor,
+                        bars.phase("Measuring each sub-model without bit errors"))
+    make = lambda i, index: BerCell(todo[i][1], todo[i][2], todo[i][5], todo[i][6], todo[i][7], seed,  # noqa: E731
+                                    index, config.images_per_trial, todo[i][3], todo[i][4])
+    phase = lambda r: bars.phase("BER grid" if r == 1 else f"BER grid, more trials (round {r})")  # noqa: E731
+    count = 0
     con = connect(path)
     try:
-        for _, result in iter_results(ber_cell, cells, shared, executor, progress, threads_per_task=1):
-            trials.append(result)
-            entry_id, mode, ber, protection, first, n = groups[group_index]
-            if len(trials) < n:
-                continue
-            res = summarise_paired(trials, ber, protection, n_test=n_test)
+        for i, res in measure_adaptive(make, len(todo), shared, executor, config.trial_plan(), n_test, chance,
+                                       phase):
+            entry_id, _, _, _, _, mode, ber, protection = todo[i]
             with con:
-                con.execute("INSERT OR REPLACE INTO accuracy_ber VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                con.execute(f"INSERT OR REPLACE INTO accuracy_ber VALUES ({', '.join('?' * 13)})",
                             (entry_id, mode, float(ber), protection, float(res.mean), float(res.std),
-                             float(res.lo), float(res.hi), n, int(res.images)))
-            trials, group_index, count = [], group_index + 1, count + 1
+                             float(res.lo), float(res.hi), res.trials, int(res.images), float(res.p10),
+                             float(res.p90), int(res.ruined)))
+            count += 1
     finally:
         con.close()
     return count

@@ -14,7 +14,8 @@ import torch
 
 from core.model.splits import DataSplits
 
-SCHEMA_VERSION = 2  # 2: BER cells store the paired estimator's interval (lo, hi) and the images evaluated
+SCHEMA_VERSION = 3  # 2: BER cells store the paired estimator's interval (lo, hi) and the images evaluated;
+# 3: trials until the interval's target (or a maximum), the spread of single downloads and the ruined count
 APPLICATION_ID = "insitu-ai-library"
 CATALOG = "catalog.sqlite"
 LOCK = ".build.lock"
@@ -35,7 +36,8 @@ ENTRY_COLUMNS = {
     "file": "TEXT NOT NULL", "file_sha256": "TEXT NOT NULL", "seed": "INTEGER NOT NULL",
     "created": "TEXT NOT NULL",
 }
-BER_COLUMNS = ("entry_id", "mode", "ber", "protection", "mean", "std", "lo", "hi", "trials", "images")
+BER_COLUMNS = ("entry_id", "mode", "ber", "protection", "mean", "std", "lo", "hi", "trials", "images", "p10", "p90",
+               "ruined")
 SCHEMA = [
     "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
     "CREATE TABLE IF NOT EXISTS entries (id INTEGER PRIMARY KEY AUTOINCREMENT, "
@@ -43,6 +45,7 @@ SCHEMA = [
     "CREATE TABLE IF NOT EXISTS accuracy_ber (entry_id INTEGER NOT NULL REFERENCES entries(id) ON DELETE CASCADE, "
     "mode TEXT NOT NULL, ber REAL NOT NULL, protection TEXT NOT NULL, mean REAL NOT NULL, std REAL NOT NULL, "
     "lo REAL NOT NULL, hi REAL NOT NULL, trials INTEGER NOT NULL, images INTEGER NOT NULL, "
+    "p10 REAL NOT NULL, p90 REAL NOT NULL, ruined INTEGER NOT NULL, "
     "PRIMARY KEY (entry_id, mode, ber, protection))",
 ]
 META_KEYS = ("root_state_sha256", "root_card", "data", "config", "seed")

@@ -18,11 +18,11 @@ import torch
 from core.compress.combine import SubModel, SubModelSpec, generate
 from core.compress.common import count_macs
 from core.compress.depth import quantise_features
-from core.link.reliability import clean_correctness, paired_trial
+from core.link.reliability import clean_correctness, paired_trial, summarise_paired
 from core.link.working import WorkingCopy
 from core.model.models import NUM_STAGES, BackboneNet, DepthSubModel, server_model
 from core.model.splits import DataSplits
-from core.sweep import run, shared_id, worker_cache
+from core.sweep import iter_results, run, shared_id, worker_cache
 
 from .config import FEATURE_BITS, entry_key
 from .weights import parse_weights, submodel_from_tensors, weights_bytes
@@ -223,3 +223,34 @@ def ber_cell(shared, cell: BerCell):
         clean = worker_cache(key, lambda: clean_cell(shared, cell))
     return paired_trial(working, shared["data"], clean, cell.ber, cell.protection, cell.seed, cell.index,
                         cell.images)
+
+
+def measure_adaptive(make_cell, count: int, shared, executor, plan, n_test: int, chance: float, phase=None):
+    """Yield (cell number, BerResult) for ``count`` BER cells as each one finishes: ``plan.trials`` paired trials
+    first, then rounds of more for the cells whose ``plan.more`` asks for them (a TrialPlan). ``make_cell(i,
+    index)`` is trial ``index`` of cell ``i`` (always drawn from (seed, index): a cell's result does not depend on
+    the rounds or the executor). ``phase(round)`` gives the progress function of a round (or None)."""
+    trials = {i: [] for i in range(count)}
+    asked = {i: plan.trials for i in range(count)}
+    round_no = 0
+    while asked:
+        round_no += 1
+        cells, owners = [], []
+        for i, want in asked.items():
+            for index in range(len(trials[i]), want):
+                cells.append(make_cell(i, index))
+                owners.append(i)
+        progress = phase(round_no) if phase is not None else None
+        for j, (_, result) in enumerate(iter_results(ber_cell, cells, shared, executor, progress,
+                                                     threads_per_task=1)):
+            trials[owners[j]].append(result)
+        following = {}
+        for i in asked:
+            first = make_cell(i, 0)
+            res = summarise_paired(trials[i], first.ber, first.protection, n_test=n_test, chance=chance)
+            more = plan.more(res)
+            if more:
+                following[i] = more
+            else:
+                yield i, res
+        asked = following

@@ -13,6 +13,8 @@ import pandas as pd
 from core.compress.combine import SubModel, SubModelCard, SubModelSpec
 from core.model.models import BackboneNet, DepthSubModel, load_checkpoint
 
+from core.link.reliability import wilson_interval
+
 from .catalog import CATALOG, check_catalog, connect, damaged, state_sha256
 from .config import LibraryConfig
 from .weights import (file_problem, module_from_tensors, parse_weights, read_weights, sha256_bytes,
@@ -64,8 +66,15 @@ class Library:
 
     def ber_table(self) -> pd.DataFrame:
         """Accuracy under bit errors: entry_id, mode (exit or split), ber, protection, mean, std, lo and hi (the
-        interval of the paired estimator), trials and images evaluated."""
-        return self._query("SELECT * FROM accuracy_ber ORDER BY entry_id, mode, protection, ber")
+        interval of the paired estimator), trials (downloads) and images evaluated, p10 and p90 (the spread of
+        single downloads), ruined (downloads below core.link.reliability.ruin_threshold) with ruin_share and its
+        95 % Wilson interval ruin_lo, ruin_hi over the downloads."""
+        table = self._query("SELECT * FROM accuracy_ber ORDER BY entry_id, mode, protection, ber")
+        bounds = [wilson_interval(int(r), int(n)) for r, n in zip(table.ruined, table.trials)]
+        table["ruin_share"] = table.ruined / table.trials.where(table.trials > 0)
+        table["ruin_lo"] = [b[0] for b in bounds]
+        table["ruin_hi"] = [b[1] for b in bounds]
+        return table
 
     def __len__(self) -> int:
         return int(self._query("SELECT COUNT(*) AS n FROM entries")["n"].iloc[0])
