@@ -228,3 +228,20 @@ def test_an_interrupted_regeneration_leaves_no_partial_weight_file(built_here, r
     monkeypatch.setattr(shipped.os, "replace", real_replace)
     assert not [p for p in fresh.folder.iterdir() if p.suffix == ".tmp"]
     assert set(pending_entries(fresh)) == {"d2-r0.5-b32-s3", "d2-r0.5-b4-s3"}
+
+
+def test_a_catalog_of_an_older_schema_is_replaced_by_the_shipped_one(tmp_path):
+    """An earlier version's copy of the shipped catalog (older schema) is kept aside and the current one copied:
+    the pages answer instead of asking the user to rebuild."""
+    folder = tmp_path / "lib"
+    assert ensure_library(folder, DIGITS_CHECKPOINT) is True
+    con = sqlite3.connect(folder / "catalog.sqlite")
+    with con:
+        con.execute("UPDATE meta SET value = '2' WHERE key = 'schema_version'")
+    con.close()
+    with pytest.raises(ValueError, match="schema_version='2'"):
+        open_library(folder)
+    assert ensure_library(folder, DIGITS_CHECKPOINT) is True
+    assert (folder / "catalog.sqlite.schema-2").is_file()
+    assert len(open_library(folder).entries()) == 36
+    assert ensure_library(folder, DIGITS_CHECKPOINT) is False  # current now: left alone

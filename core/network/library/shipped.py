@@ -23,7 +23,7 @@ from pathlib import Path
 from core.model.models import ASSETS, PROJECT
 from core.threads import PROCESS_THREADS, threads
 
-from .catalog import CATALOG
+from .catalog import CATALOG, SCHEMA_VERSION
 from .cells import generate_cell, group_specs
 from .reader import Library, spec_from_row
 from .weights import sha256_bytes
@@ -38,14 +38,22 @@ def shipped_catalog(checkpoint: str | os.PathLike) -> Path | None:
 
 
 def ensure_library(folder: str | os.PathLike, checkpoint: str | os.PathLike) -> bool:
-    """Give ``folder`` the shipped catalog of ``checkpoint`` when it has no catalog yet; True if it was copied.
+    """Give ``folder`` the shipped catalog of ``checkpoint`` when it has no catalog yet, or when its catalog is of an
+    older schema than this program reads (an earlier version's copy): that one is kept beside it as
+    ``catalog.sqlite.schema-<n>`` and the weight files stay (an entry's file is used only when its sha256 matches
+    the new catalog). True if the shipped catalog was copied.
 
     The copy is written to a temporary file and renamed, so a reader never sees half a catalog, and two sessions
     that copy at once both end with the same complete file."""
     folder = Path(folder)
     source = shipped_catalog(checkpoint)
-    if source is None or (folder / CATALOG).is_file():
+    if source is None:
         return False
+    if (folder / CATALOG).is_file():
+        old = _older_schema(folder / CATALOG)
+        if old is None:
+            return False
+        os.replace(folder / CATALOG, folder / f"{CATALOG}.schema-{old}")
     folder.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=".catalog-", suffix=".tmp", dir=folder)
     os.close(fd)
@@ -53,6 +61,24 @@ def ensure_library(folder: str | os.PathLike, checkpoint: str | os.PathLike) -> 
     os.chmod(tmp, 0o644)
     os.replace(tmp, folder / CATALOG)
     return True
+
+
+def _older_schema(path: Path) -> str | None:
+    """The schema version of a catalog older than SCHEMA_VERSION (None when it is current, newer or unreadable:
+    those are left to check_catalog to report)."""
+    import sqlite3
+
+    try:
+        con = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30)
+        try:
+            row = con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+        finally:
+            con.close()
+    except sqlite3.DatabaseError:
+        return None
+    if row is None or not str(row[0]).isdigit() or int(row[0]) >= SCHEMA_VERSION:
+        return None
+    return str(row[0])
 
 
 def pending_entries(lib: Library) -> list[str]:
