@@ -96,7 +96,7 @@ BINDING_WORDS = {"memory": "need more memory than the device has",
                  "latency": "take longer than the latency budget",
                  "accuracy": "are not accurate enough at this bit-error rate",
                  "accuracy not measured": "have no accuracy measured at this bit-error rate (the library measured "
-                                          "them error-free only), so they are not sent"}
+                                          "error-free accuracy only) and cannot be sent"}
 
 
 def binding_reasons(candidates) -> list[str]:
@@ -108,14 +108,26 @@ def binding_reasons(candidates) -> list[str]:
             else str(b) for b, a in zip(candidates["binding"], candidates["accuracy"])]
 
 
+# The verb that opens each phrase above, for one model ("1 needs more memory", not "1 need").
+SINGULAR_VERBS = {"need": "needs", "use": "uses", "take": "takes", "are": "is", "have": "has", "fail": "fails"}
+
+
 def binding_counts(bindings) -> str:
-    """Counts of binding constraints in words: '5 can be sent; 3 need more memory than the device has; ...'."""
+    """Counts of binding constraints in words: '5 can be sent; 3 need more memory than the device has; 1 is not
+    accurate enough at this bit-error rate'."""
     from collections import Counter
 
     counts = Counter(str(b) for b in bindings)
     parts = [f"{counts.pop('')} can be sent"] if "" in counts else []
-    parts += [f"{n} {BINDING_WORDS.get(b, 'fail on ' + b)}" for b, n in counts.most_common()]
+    for b, n in counts.most_common():
+        verb, rest = BINDING_WORDS.get(b, f"fail on {b}").split(" ", 1)
+        parts.append(f"{n} {SINGULAR_VERBS.get(verb, verb) if n == 1 else verb} {rest}")
     return "; ".join(parts)
+
+
+def count_words(n: int, noun: str, plural: str | None = None) -> str:
+    """'1 sub-model', '3 sub-models' (``plural`` for nouns that do not just take an s: 'entry', 'entries')."""
+    return f"{n:,} {noun if n == 1 else (plural or noun + 's')}"
 
 
 PHASE_WORDS = {"sub-models": "Making sub-models", "BER grid": "Measuring accuracy under bit errors"}

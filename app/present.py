@@ -25,6 +25,14 @@ html {{ font-size: {SCALE * 100:.0f}%; }}
 [data-testid="stMainBlockContainer"] {{ max-width: 100%; padding-top: 2rem; }}
 </style>"""
 
+# Every page: a metric's label and value wrap onto another line where a column is too narrow for them (three
+# metrics side by side on a 1500-pixel projector), instead of being cut short with an ellipsis ("exit 1, keep…").
+WRAP_CSS = """<style>
+[data-testid="stMetricLabel"], [data-testid="stMetricLabel"] *, [data-testid="stMetricValue"],
+[data-testid="stMetricValue"] * { white-space: normal !important; text-overflow: clip !important;
+  overflow: visible !important; overflow-wrap: anywhere; }
+</style>"""
+
 
 def init_from_url() -> None:
     """First run of a session: ``?present=1`` turns presenter view on (read before the sidebar rewrites the URL)."""
@@ -55,6 +63,7 @@ def apply(page_has_toggle: bool = False) -> None:
     none here when the page draws its own), and ``present=1`` kept in the URL so that the view can be shared.
     Also starts this run's record of what the page draws (for its report)."""
     st.session_state[REPORT] = {}
+    st.html(WRAP_CSS)
     if is_on():
         st.html(CSS)
         if not page_has_toggle:
@@ -82,16 +91,18 @@ def format_choice(where=None) -> str:
     return image_format()
 
 
-def chart(fig, key: str, name: str | None = None, where=None, height: int | None = None, **kwargs):
+def chart(fig, key: str, name: str | None = None, where=None, height: int | None = None, compact: bool = False,
+          **kwargs):
     """st.plotly_chart with the slide export config (PNG/SVG at 1920x1080 from the modebar), the colour-blind-safe
-    palette and, in presenter view, larger fonts and height (``height`` in pixels overrides it: a slide's room).
-    ``fig`` is copied, never changed."""
+    palette and, in presenter view, larger fonts and height (``height`` in pixels overrides it: a slide's room);
+    ``compact`` for a small chart (its toolbar without the zoom buttons). ``fig`` is copied, never changed."""
     where = where if where is not None else st
     _remember(key, "figure", _title(fig) or (name or key).replace("_", " "), fig)
     shown = charts.readable(fig, SCALE if is_on() else 1.0)
     if height is not None:
         shown.update_layout(height=int(height))
-    return where.plotly_chart(shown, key=key, config=charts.plot_config(name or key, image_format()), **kwargs)
+    return where.plotly_chart(shown, key=key, config=charts.plot_config(name or key, image_format(), compact),
+                              **kwargs)
 
 
 def table(df, title: str = "", where=None, column_config: dict | None = None, **kwargs):
@@ -105,6 +116,7 @@ def table(df, title: str = "", where=None, column_config: dict | None = None, **
     _remember(kwargs.get("key") or f"table{len(_record())}", "table", title, shown)
     if is_on():
         return None
+    kwargs.setdefault("placeholder", units.MISSING)  # a missing value reads as a dash, not "None"
     return where.dataframe(shown, column_config=config or None, **kwargs)
 
 

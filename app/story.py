@@ -182,7 +182,7 @@ def _why(s: Settings) -> Card:
 # ----------------------------------------------------------------------------------------------- 2. depth
 def _depth(s: Settings) -> Card:
     from app import services
-    from core.network.select import depth_tradeoff
+    from core.network.select import SERVER_MACS_PER_S, depth_tradeoff
 
     split = services.split_rows(8, s.model)
     dsi = s.dsi()
@@ -209,7 +209,9 @@ def _depth(s: Settings) -> Card:
     return Card(headline, fig, facts, verdict, table=table[[c for c in table.columns if c not in (
         "samples", "download_bits", "best")]],
         note=f"Your link: {units.rate(s.downlink_mbps * 1e6)} down, {units.rate(s.uplink_mbps * 1e6)} up; features "
-             "sent as 8-bit codes; server time from core.network.select's edge-server assumption.")
+             "sent as 8-bit codes; the edge server that finishes the task is assumed to compute "
+             f"{units.count(SERVER_MACS_PER_S / 1e9)} billion multiply-adds per second (an A100-class GPU; the paper "
+             "gives no figure).")
 
 
 # ----------------------------------------------------------------------------------------------- 3/4. levels
@@ -242,7 +244,7 @@ LEVEL_STEPS = {
         "breaks", "The pruned model is re-trained to prevent dramatic performance loss; in-situ downloading is "
         "robust against this compression (Sec. 2.2, Fig. 3(b)).", "pruned model", None,
         lambda r, c, root: (f"Keeping {units.percent(r, 0)} of the weights cuts the download to "
-                            f"{units.percent(c.size_pct_of_root / 100, 0)} of the root, but without re-training "
+                            f"{units.percent(c.size_pct_of_root / 100)} of the root, but without re-training "
                             f"accuracy falls to {units.percent(c.accuracy)} (root {units.percent(root.test_accuracy)})."),
         " The paper re-trains; the Sub-models page measures re-trained ones."),
     "bit": LevelStep(
@@ -250,7 +252,7 @@ LEVEL_STEPS = {
         "bits per weight (uniform integer codes, no re-training)", "Quantisation: fewer bits per weight",
         "Each parameter is quantised into a 4-bit representation; in-situ downloading is robust against this "
         "compression (Sec. 4, Fig. 3(c)).", "4-bit model", 4,
-        lambda b, c, root: (f"{b}-bit codes shrink the download to {units.percent(c.size_pct_of_root / 100, 0)} of "
+        lambda b, c, root: (f"{b}-bit codes shrink the download to {units.percent(c.size_pct_of_root / 100)} of "
                             f"the 32-bit root with {units.percent(c.accuracy)} accuracy "
                             f"({units.points(c.accuracy - root.test_accuracy)}).")),
 }
@@ -490,9 +492,9 @@ def _predictive(s: Settings) -> Card:
     one = services.simulation(preset, users, duration, 1, SEED, *where).overall
     wait = two["interruption_s_per_user"]
     fig = charts.policy_bar(two, "interruption_s_per_user", "Seconds per user the application waited for its model")
-    headline = (f"Predicting the next place cut each user's waiting from {units.seconds(wait['reactive'])} "
-                f"(download when needed) to {units.seconds(wait['predictive'])}; knowing the future would give "
-                f"{units.seconds(wait['oracle'])}.")
+    headline = (f"Predicting the next place cut each user's waiting from {units.wait(wait['reactive'])} "
+                f"(download when needed) to {units.wait(wait['predictive'])}; knowing the future would give "
+                f"{units.wait(wait['oracle'])}.")
     better = wait["predictive"] < wait["reactive"]
     verdict = Verdict(CONDITIONAL if better else DOES_NOT_HOLD,
                       "Tracking a user's location helps to predict the time of model use and download in advance "
@@ -500,9 +502,9 @@ def _predictive(s: Settings) -> Card:
                       ("Holds in this simulation; how much depends on how predictable people are (real next-place "
                        "predictors reach about 70-93 %)." if better else
                        "Prediction did not reduce the waiting in this simulation."))
-    facts = (Fact("On time with prediction", units.percent(two.loc["predictive", "on_time_share"], 0)),
+    facts = (Fact("On time with prediction", units.percent(two.loc["predictive", "on_time_share"])),
              Fact("Waiting with one accelerator (predictive)",
-                  units.seconds(one.loc["predictive", "interruption_s_per_user"]),
+                  units.wait(one.loc["predictive", "interruption_s_per_user"]),
                   "with one AI accelerator every switch stops the application while the new model loads"))
     try:
         html = services.mobility_map(preset, users, duration, 2, SEED, "predictive", 20, False, *where)
@@ -525,10 +527,11 @@ def _verdicts(s: Settings) -> Card:
             rows.append({"step": st_.title, "verdict": c.verdict.kind, "paper": c.verdict.claim,
                          "here": c.verdict.finding})
     df = pd.DataFrame(rows)
-    n = df["verdict"].value_counts()
-    headline = (f"Of {len(df)} claims checked, {int(n.get(HOLDS, 0))} hold without conditions, "
-                f"{int(n.get(CONDITIONAL, 0))} hold with a caveat and {int(n.get(DOES_NOT_HOLD, 0))} do not hold "
-                "here.")
+    n = {kind: int(count) for kind, count in df["verdict"].value_counts().items()}
+    holds = lambda k: "holds" if n.get(k, 0) == 1 else "hold"  # noqa: E731
+    headline = (f"Of {len(df)} claims checked, {n.get(HOLDS, 0)} {holds(HOLDS)} without conditions, "
+                f"{n.get(CONDITIONAL, 0)} {holds(CONDITIONAL)} with a caveat and {n.get(DOES_NOT_HOLD, 0)} "
+                f"{'does' if n.get(DOES_NOT_HOLD, 0) == 1 else 'do'} not hold here.")
     return Card(headline, None, (), None, table=df)
 
 

@@ -97,6 +97,36 @@ def percent(share, decimals: int = 1) -> str:
     return f"{share * 100:.{decimals}f} %"
 
 
+# A table's cell without a value (a policy that predicts nothing has no prediction accuracy): a dash, never "None".
+MISSING = "—"
+
+# A share in a table (st.column_config.NumberColumn(..., **PERCENT_COLUMN)): shown as a percentage with the one
+# decimal that ``percent`` gives in the text ("86.2%"), never 86.21% beside 86.2 % (the step sets the decimals).
+PERCENT_COLUMN = {"format": "percent", "step": 0.001}
+
+
+def interval(lo, hi, decimals: int = 1) -> str:
+    """A 95 % interval of a share: '27.2 % – 29.1 %'."""
+    return f"{percent(lo, decimals)} – {percent(hi, decimals)}"
+
+
+def plus_minus(half_width, decimals: int = 1) -> str:
+    """The half-width of an interval of a share, in percentage points: '± 0.8 points'."""
+    return f"± {_finite('half_width', half_width) * 100:.{decimals}f} points"
+
+
+def change(delta, half_width, decimals: int = 1) -> str:
+    """A change of a share with the half-width of its 95 % interval: '-4.1 ± 0.8 points'."""
+    delta = _finite("delta", delta) * 100
+    return f"{0.0 if round(delta, decimals) == 0 else delta:+.{decimals}f} {plus_minus(half_width, decimals)}"
+
+
+def wait(s) -> str:
+    """Seconds a user waits for a model (interruption per user), always to the hundredth as the tables show them:
+    '3.06 s', '0.44 s', '12.35 s'."""
+    return f"{_finite('s', s):.2f} s"
+
+
 def points(delta, decimals: int = 1) -> str:
     """A change of a share in percentage points ('+2.3 points'); a change that rounds to zero says so."""
     delta = _finite("delta", delta) * 100

@@ -7,6 +7,7 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from app import units
 from app.charts.style import OKABE_ITO, PALETTE, require
 
 POLICY_COLORS = {"reactive": OKABE_ITO["vermillion"], "predictive": OKABE_ITO["blue"], "oracle": OKABE_ITO["green"]}
@@ -18,12 +19,18 @@ POLICY_METRICS = {
 }
 
 
+# How a bar's number is written: as the page's cards and tables write the same quantity.
+POLICY_TEXT = {"interruption_s_per_user": units.wait, "on_time_share": units.percent,
+               "wasted_Mbit": lambda v: units.count(round(v)), "peak_bs_load_Mbps": lambda v: f"{v:,.1f}"}
+
+
 def policy_bar(overall: pd.DataFrame, metric: str = "interruption_s_per_user", label: str | None = None) -> go.Figure:
     """One bar per policy for one column of the simulator's ``overall`` table (policy as index or column)."""
     df = overall.reset_index() if "policy" not in overall.columns else overall
     require(df, "overall", ("policy", metric))
     label = label or POLICY_METRICS.get(metric, metric)
-    fig = go.Figure(go.Bar(x=df["policy"], y=df[metric], text=[f"{v:.3g}" for v in df[metric]],
+    text = POLICY_TEXT.get(metric, units.number)
+    fig = go.Figure(go.Bar(x=df["policy"], y=df[metric], text=[text(v) for v in df[metric]],
                            textposition="outside",
                            marker_color=[POLICY_COLORS.get(p, "#7f7f7f") for p in df["policy"]],
                            hovertemplate="%{x}: %{y:.4g}<extra></extra>"))
@@ -32,8 +39,10 @@ def policy_bar(overall: pd.DataFrame, metric: str = "interruption_s_per_user", l
     return fig
 
 
-def load_figure(load_df: pd.DataFrame, policies: Iterable[str] | None = None) -> go.Figure:
-    """Downlink load of the model downloads per base station over time, one panel per policy (shared y axis)."""
+def load_figure(load_df: pd.DataFrame, policies: Iterable[str] | None = None,
+                names: dict[str, str] | None = None) -> go.Figure:
+    """Downlink load of the model downloads per base station over time, one panel per policy (shared y axis);
+    ``names`` maps a base station's id to the name shown (the area's names, not its ids)."""
     require(load_df, "load_df", ("policy", "time_s", "base_station", "load_bps"))
     policies = list(policies) if policies is not None else list(dict.fromkeys(load_df["policy"]))
     stations = list(dict.fromkeys(load_df["base_station"]))
@@ -42,12 +51,14 @@ def load_figure(load_df: pd.DataFrame, policies: Iterable[str] | None = None) ->
     for col, policy in enumerate(policies, start=1):
         part = load_df[load_df["policy"] == policy]
         for i, (bs, g) in enumerate(part.groupby("base_station", sort=False)):
+            name = (names or {}).get(bs, bs)
             fig.add_trace(go.Scatter(
-                x=g["time_s"] / 60, y=g["load_bps"] / 1e6, mode="lines", name=bs, legendgroup=bs,
+                x=g["time_s"] / 60, y=g["load_bps"] / 1e6, mode="lines", name=name, legendgroup=bs,
                 showlegend=col == 1, line=dict(color=PALETTE[stations.index(bs) % len(PALETTE)], width=1.5),
-                hovertemplate=f"{bs} ({policy})<br>minute %{{x:.0f}}: %{{y:.2f}} Mb/s<extra></extra>"), row=1, col=col)
+                hovertemplate=f"{name} ({policy})<br>minute %{{x:.0f}}: %{{y:.2f}} Mb/s<extra></extra>"),
+                row=1, col=col)
         fig.update_xaxes(title_text="time (min)", row=1, col=col)
     fig.update_yaxes(title_text="download load (Mb/s)", row=1, col=1)
     fig.update_layout(title="Downlink load of model downloads per base station", height=380,
-                      legend_title_text="base station", margin=dict(l=10, r=10, t=70, b=40))
+                      legend_title_text="base station", margin=dict(l=10, r=10, t=110, b=40))  # title above panel names
     return fig

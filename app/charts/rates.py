@@ -2,9 +2,12 @@
 the largest share of each root model that fits."""
 from __future__ import annotations
 
+import math
+
 import pandas as pd
 import plotly.graph_objects as go
 
+from app import units
 from app.charts.style import DASHES, PALETTE, format_rate, format_seconds, require
 
 FIG4_COLUMNS = ("model", "application", "latency_s", "fraction", "required_rate_bps")
@@ -51,7 +54,14 @@ def fig4_figure(df: pd.DataFrame, reference_rates: pd.DataFrame | None = None, l
                       yaxis_title="required downlink rate (bit/s)", hovermode="closest", height=560,
                       legend=dict(font_size=11), margin=dict(l=10, r=10, t=60, b=40))
     fig.update_xaxes(range=[0, 100])
-    fig.update_yaxes(type="log" if log_y else "linear", tickformat="~s", exponentformat="SI", ticksuffix="b/s")
+    if log_y:  # a tick at every power of ten, read as the page writes rates ("10 Gb/s", not "10G" beside "5T")
+        rates = [v for v in list(df["required_rate_bps"]) + [your_rate_bps or 0] if v > 0]
+        if reference_rates is not None and len(reference_rates):
+            rates += list(reference_rates["low_bps"]) + list(reference_rates["high_bps"])
+        ticks = [10.0 ** e for e in range(math.floor(math.log10(min(rates))), math.ceil(math.log10(max(rates))) + 1)]
+        fig.update_yaxes(type="log", tickvals=ticks, ticktext=[units.rate(t) for t in ticks])
+    else:
+        fig.update_yaxes(type="linear", tickformat="~s", exponentformat="SI", ticksuffix=" b/s")
     return fig
 
 
@@ -62,7 +72,7 @@ def fit_heatmap(table: pd.DataFrame, title: str = "Largest share of the root mod
     grid = grid.reindex(index=list(dict.fromkeys(table["model"])), columns=list(dict.fromkeys(table["application"])))
     fig = go.Figure(go.Heatmap(z=grid.to_numpy() * 100, x=list(grid.columns), y=list(grid.index), zmin=0, zmax=100,
                                colorscale="Cividis", colorbar_title="%",
-                               text=[[f"{v:.3g} %" for v in row] for row in grid.to_numpy() * 100],
+                               text=[[units.percent(v) for v in row] for row in grid.to_numpy()],
                                texttemplate="%{text}", hovertemplate="%{y}, %{x}: %{text}<extra></extra>"))
     fig.update_layout(title=title, height=120 + 50 * len(grid.index), margin=dict(l=10, r=10, t=50, b=40))
     fig.update_yaxes(autorange="reversed")

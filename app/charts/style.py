@@ -7,6 +7,7 @@ call passes ``plot_config`` (through app.present.chart), so each chart's camera 
 """
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 
 import numpy as np
@@ -28,8 +29,14 @@ SLIDE_WIDTH, SLIDE_HEIGHT = 1920, 1080
 IMAGE_FORMATS = ("png", "svg")
 
 
-def plot_config(name: str, image_format: str = "png") -> dict:
-    """plotly config for st.plotly_chart: the camera button saves ``name``.png or .svg at 1920x1080, offline."""
+# A small chart (a card's per-layer profile, a few hundred pixels wide) keeps only the camera: the full toolbar would
+# wrap onto a second row there, over the chart's title.
+ZOOM_BUTTONS = ["zoom2d", "pan2d", "zoomIn2d", "zoomOut2d", "autoScale2d", "resetScale2d"]
+
+
+def plot_config(name: str, image_format: str = "png", compact: bool = False) -> dict:
+    """plotly config for st.plotly_chart: the camera button saves ``name``.png or .svg at 1920x1080, offline;
+    ``compact`` leaves out the zoom buttons (a small chart)."""
     check_choice("image_format", image_format, IMAGE_FORMATS)
     if not isinstance(name, str) or not name.strip():
         raise ValueError(f"name={name!r} must be a non-empty file name for the chart's image")
@@ -37,11 +44,12 @@ def plot_config(name: str, image_format: str = "png") -> dict:
     return {"displaylogo": False, "displayModeBar": True,
             "toImageButtonOptions": {"format": image_format, "filename": safe, "width": SLIDE_WIDTH,
                                      "height": SLIDE_HEIGHT, "scale": 1},
-            "modeBarButtonsToRemove": ["lasso2d", "select2d"]}
+            "modeBarButtonsToRemove": ["lasso2d", "select2d"] + (ZOOM_BUTTONS if compact else [])}
 
 
 def readable(fig: go.Figure, scale: float = 1.0) -> go.Figure:
-    """A copy of ``fig`` in the palette, with fonts scaled by ``scale`` (presenter view: 1.4)."""
+    """A copy of ``fig`` in the palette, with fonts scaled by ``scale`` (presenter view: 1.4) and its title below
+    the chart's toolbar."""
     if not scale > 0:
         raise ValueError(f"scale={scale!r} must be positive")
     out = go.Figure(fig)
@@ -52,7 +60,27 @@ def readable(fig: go.Figure, scale: float = 1.0) -> go.Figure:
         out.update_layout(height=round(height * min(scale, 1.5)))
         for ann in out.layout.annotations or ():
             ann.font.size = round((ann.font.size or 12) * scale)
-    return out
+    return below_toolbar(out)
+
+
+# plotly's toolbar (camera, zoom, ...) is a row at the chart's top right, drawn over whatever is there: 26 pixels
+# high, 38 with the presenter view's larger text (measured in Chromium); the title starts below it.
+TOOLBAR_PX = 40
+
+
+def below_toolbar(fig: go.Figure) -> go.Figure:
+    """Place ``fig``'s title (if any) in the top margin below the toolbar row, the margin grown to hold it: a long
+    title never runs under the toolbar's icons, whatever the chart's width or height. Changes ``fig``, returns it."""
+    text = getattr(fig.layout.title, "text", None)
+    if not text:
+        return fig
+    size = fig.layout.title.font.size or 18
+    lines = str(text).count("<br>") + 1
+    pad = TOOLBAR_PX + 6  # plotly draws the text a few pixels above the padded line
+    needed = pad + math.ceil(lines * size * 1.3) + 8
+    fig.update_layout(title=dict(yref="container", y=1.0, yanchor="top", pad=dict(t=pad)),
+                      margin=dict(t=max(needed, fig.layout.margin.t if fig.layout.margin.t is not None else 100)))
+    return fig
 
 
 def ber_axis(fig: go.Figure, lo: float, hi: float, axis: str = "xaxis", title: str = "bit-error rate (BER)") -> None:
@@ -69,7 +97,8 @@ def chance_line(fig: go.Figure, chance: float | None, **where) -> None:
         return
     if not 0 < chance < 1:
         raise ValueError(f"chance={chance!r} must be between 0 and 1 (1 / number of classes)")
-    fig.add_hline(y=chance, line=dict(color=GREY, dash="dot", width=2), annotation_text=f"chance ({chance:.0%})",
+    fig.add_hline(y=chance, line=dict(color=GREY, dash="dot", width=2),
+                  annotation_text=f"chance ({units.percent(chance, 0)})",
                   annotation_position="bottom right", **where)
 
 

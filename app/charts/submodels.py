@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
+from app import units
 from app.charts.style import GREY, OKABE_ITO, PALETTE, chance_line, require
 
 # Marker symbols per technique, so that depth and combined points differ in shape as well as colour.
@@ -26,7 +27,7 @@ def pareto_figure(candidates: pd.DataFrame, chosen: dict, chance: float | None =
     fig = go.Figure()
     if min_accuracy is not None:
         fig.add_hrect(y0=min_accuracy, y1=1.02, fillcolor=OKABE_ITO["green"], opacity=0.08, line_width=0,
-                      annotation_text=f"meets the accuracy asked (at least {min_accuracy:.0%})",
+                      annotation_text=f"meets the accuracy asked (at least {units.percent(min_accuracy, 0)})",
                       annotation_position="bottom left")
     for technique, part in candidates.groupby("technique", sort=False):
         fig.add_trace(go.Scatter(
@@ -57,7 +58,7 @@ def pareto_figure(candidates: pd.DataFrame, chosen: dict, chance: float | None =
     chance_line(fig, chance)
     fig.update_layout(xaxis=dict(type="log", dtick=1, title="download size (Mbit, log scale)"),
                       yaxis=dict(title="expected accuracy at the device's BER", range=[0, 1.02], tickformat=".0%"),
-                      margin=dict(l=10, r=10, t=30, b=10), legend=dict(orientation="h"))
+                      margin=dict(l=10, r=10, t=30, b=10))  # the legend at the right, clear of the axis title
     return fig
 
 
@@ -69,8 +70,8 @@ def layer_profile_figure(layers: pd.DataFrame, title: str = "") -> go.Figure:
                          marker_color=OKABE_ITO["sky"]))
     fig.add_trace(go.Scatter(x=layers["layer"], y=layers["bits"], name="bits", mode="lines+markers",
                              yaxis="y2", line=dict(color=OKABE_ITO["vermillion"])))
-    # The title sits above the chart's toolbar row (the margin leaves it room), never under it.
-    fig.update_layout(title=dict(text=title, y=0.98, yanchor="top", font=dict(size=13)), height=300,
+    # The title sits below the chart's toolbar row (style.below_toolbar places it when the chart is drawn).
+    fig.update_layout(title=dict(text=title, font=dict(size=13)), height=300,
                       margin=dict(l=10, r=10, t=75, b=10), showlegend=False,
                       xaxis=dict(showticklabels=False, title="layers, input to output"),
                       yaxis=dict(title="non-zero", range=[0, 1.05], tickformat=".0%"),

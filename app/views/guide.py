@@ -14,6 +14,7 @@ STEP_PARAM = "step"      # the step's number (1..N) in the URL
 STEP_PROBLEM = "story_step_problem"
 JUMP = "w_story_jump"
 REPORT = "story_report"  # (settings, html) of the last prepared report
+TALLY = "story_tally"    # (settings, sentence) of the last count of the paper's claims (the page's lead)
 VERDICT_BOX = {story.HOLDS: (st.success, "Holds"), story.CONDITIONAL: (st.warning, "Holds with a caveat"),
                story.DOES_NOT_HOLD: (st.error, "Does not hold here")}
 N = len(story.STEPS)
@@ -65,6 +66,19 @@ if st.query_params.get(STEP_PARAM) != str(index + 1):
 
 if not present.is_on():  # a slide has no room for the page title: the step's own heading says where we are
     st.title("Guide: in-situ model downloading in ten steps")
+    # The page's result in one sentence: the last step's count of the paper's claims for these settings. It needs
+    # every step's numbers: counted here (once per settings, about a second) when this root's measured values ship
+    # beside it; for another root each step measures its own (minutes), so the count waits for the last step.
+    tally = st.session_state.get(TALLY)
+    if (tally is None or tally[0] != s) and services.shipped_story_values(s.model) is not None:
+        try:
+            tally = (s, story.card("verdicts", s).headline)
+        except ValueError as err:  # a setting some step refuses: the steps themselves say which
+            tally = (s, f"The paper's claims cannot all be checked for the current settings: {err}")
+        st.session_state[TALLY] = tally
+    st.markdown(f"**{tally[1]}**" if tally is not None and tally[0] == s else
+                f"**The last of the {N} steps counts how many of the paper's claims hold for this root model; its "
+                "measured values do not ship with it, so each step measures its own when opened.**")
     st.caption("Step through with **Next** and **Back** or the **→** and **←** keys. Each step sets up its point "
                "with a preset (it changes the sidebar) and measures it live on this app's root model. For a "
                "projector: turn on the presenter view, or open this page with `?present=1`.")
@@ -72,15 +86,17 @@ if not present.is_on():  # a slide has no room for the page title: the step's ow
 if st.session_state.get(STEP_PROBLEM):
     st.warning(st.session_state[STEP_PROBLEM])
 
-back, jump, forward, mode = st.columns([1, 6, 1, 2], vertical_alignment="center")
-back.button("Back", key="story_back", icon=":material/arrow_back:", on_click=_go, args=(-1,), disabled=index == 0,
-            shortcut="Left", width="stretch")
-st.session_state[JUMP] = index + 1
-jump.segmented_control("Step", list(range(1, N + 1)), key=JUMP, on_change=_jump, label_visibility="collapsed",
-                       format_func=lambda i: str(i), width="stretch")
-forward.button("Next", key="story_next", icon=":material/arrow_forward:", icon_position="right", on_click=_go,
-               args=(1,), disabled=index == N - 1, shortcut="Right", type="primary", width="stretch")
-present.toggle(mode, key="w_presenter_guide")
+# One row that sizes Back and Next to their words (never cut to "B…" on a 1500-pixel projector) and gives the step
+# numbers the rest; it wraps rather than squeezes on a narrow window.
+with st.container(horizontal=True, vertical_alignment="center", key="story_nav"):
+    st.button("Back", key="story_back", icon=":material/arrow_back:", on_click=_go, args=(-1,), disabled=index == 0,
+              shortcut="Left", width="content")
+    st.session_state[JUMP] = index + 1
+    st.segmented_control("Step", list(range(1, N + 1)), key=JUMP, on_change=_jump, label_visibility="collapsed",
+                         format_func=lambda i: str(i), width="stretch")
+    st.button("Next", key="story_next", icon=":material/arrow_forward:", icon_position="right", on_click=_go,
+              args=(1,), disabled=index == N - 1, shortcut="Right", type="primary", width="content")
+    present.toggle(st, key="w_presenter_guide")
 
 # In presenter view the step's title, its words (a tooltip) and its preset share one row, and the headline is a
 # size smaller, so that the chart fits a 1080-pixel-high screen without scrolling (tests/browser/test_story.py).
@@ -108,6 +124,8 @@ except ValueError as err:  # a setting the engine refuses for this step: said pl
     card = story.Card(f"This step cannot be computed for the current settings: {err}", problem=str(err))
 
 st.markdown(f"{'####' if slide else '###'} {card.headline}")
+if step.key == "verdicts" and not card.problem:
+    st.session_state[TALLY] = (s, card.headline)  # the page's lead, counted now
 present.remember("headline", "text", f"{index + 1}. {step.title}", card.headline)
 if card.problem:
     st.warning(card.problem)

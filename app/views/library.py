@@ -34,7 +34,7 @@ counts = entries.groupby("tier").size()
 if len(entries):
     smallest, largest = entries.loc[entries["total_bits"].idxmin()], entries.loc[entries["total_bits"].idxmax()]
     lead.markdown(f"**{len(entries)} sub-models of this root, from {units.bits(smallest['total_bits'])} "
-                  f"({smallest['label']}, {smallest['size_pct_of_root']:.1f} % of the root) to "
+                  f"({smallest['label']}, {units.percent(smallest['size_pct_of_root'] / 100)} of the root) to "
                   f"{units.bits(largest['total_bits'])} ({largest['label']}): "
                   + ", ".join(f"{int(counts.get(t, 0))} in the {t} cloud" for t in ("edge", "local", "central"))
                   + ".**")
@@ -76,15 +76,15 @@ shown = shown.assign(total_bits=shown["total_bits"] / 1e6, device_memory_bytes=s
 present.table(shown, "Entries", hide_index=True, width="stretch", key="entries_table",
               column_config={"id": "entry", "label": "sub-model",
                              "total_bits": st.column_config.NumberColumn("download (Mbit)", format="%.3f"),
-                             "size_pct_of_root": st.column_config.NumberColumn("size (% of root)", format="%.2f"),
+                             "size_pct_of_root": st.column_config.NumberColumn("size (% of root)", format="%.1f"),
                              "nonzero_parameters": st.column_config.NumberColumn("non-zero weights", format="%d"),
                              "effective_macs": st.column_config.NumberColumn(
                                  "million multiply-adds per image (pruned skipped)", format="%.1f"),
                              "device_memory_bytes": st.column_config.NumberColumn("device memory (MB)",
                                                                                   format="%.3f"),
-                             "accuracy": st.column_config.NumberColumn("accuracy", format="percent"),
+                             "accuracy": st.column_config.NumberColumn("accuracy", **units.PERCENT_COLUMN),
                              "split_accuracy": st.column_config.NumberColumn("accuracy with server finishing",
-                                                                             format="percent"),
+                                                                             **units.PERCENT_COLUMN),
                              "generation_seconds": st.column_config.NumberColumn("time to make (s)",
                                                                                  format="%.1f")})
 st.download_button("Entries (CSV)", view.drop(columns=["layer_bits", "layer_density"], errors="ignore")
@@ -104,14 +104,14 @@ else:
     wide.columns = [f"{services.protection_label(p)}, BER {units.ber_short(b)}" for p, b in wide.columns]
     present.table(wide.reset_index(), "Accuracy under bit errors", hide_index=True, width="stretch",
                   key="ber_wide_table", column_config={"label": "sub-model", **{
-                      c: st.column_config.NumberColumn(c, format="percent") for c in wide.columns}})
+                      c: st.column_config.NumberColumn(c, **units.PERCENT_COLUMN) for c in wide.columns}})
     with st.expander("Every value with its 95 % interval"):
         present.table(ber[["label", "mode", "protection", "ber", "mean", "lo", "hi", "trials", "images"]],
                       "Every value with its 95 % interval", hide_index=True, width="stretch", key="ber_long_table",
                       column_config={"label": "sub-model", "protection": "receiver protection",
-                                     "mean": st.column_config.NumberColumn("accuracy", format="percent"),
-                                     "lo": st.column_config.NumberColumn("95 % from", format="percent"),
-                                     "hi": st.column_config.NumberColumn("95 % to", format="percent"),
+                                     "mean": st.column_config.NumberColumn("accuracy", **units.PERCENT_COLUMN),
+                                     "lo": st.column_config.NumberColumn("95 % from", **units.PERCENT_COLUMN),
+                                     "hi": st.column_config.NumberColumn("95 % to", **units.PERCENT_COLUMN),
                                      "images": st.column_config.NumberColumn("images evaluated")})
     st.download_button("BER table (CSV)", ber.to_csv(index=False), "ai_library_ber.csv", "text/csv")
 

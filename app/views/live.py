@@ -9,9 +9,24 @@ import streamlit as st
 from app import charts, glossary, present, services, units
 from app.rootcard import dataset_words
 
+
+def lead_sentence(res, label: str) -> str:
+    """The page's result in one sentence of numbers, from the estimate on screen: accuracy over this link against
+    the same sub-model error-free, with the change and its 95 % half-width."""
+    link = f"a link with bit-error rate {units.ber(res.ber)}" if res.ber > 0 else "an error-free link"
+    text = f"Over {link}, the sub-model ({label}) classifies {units.percent(res.mean)} of the test images right"
+    if res.first_look or res.trials < 2:
+        return f"**{text} (a first look at {res.images:,} images; the interval follows).**"
+    if res.ber > 0:
+        return (f"**{text}, against {units.percent(res.clean_accuracy)} error-free (change "
+                f"{units.change(res.mean - res.clean_accuracy, res.half_width)}).**")
+    return f"**{text} ({units.plus_minus(res.half_width)}).**"
+
+
 s = services.settings()
 ber, protection = s.effective_ber, s.protection
 st.title("Live accuracy")
+lead = st.empty()  # the page's result in one sentence, filled by the estimate below as it grows
 present.report_button("Live accuracy", s)
 st.caption("The parameter payload crosses a binary symmetric channel with the sidebar's BER; the topology "
            "(shapes, bit widths, scales, value ranges) arrives intact. Each trial is one real download: bits "
@@ -88,14 +103,15 @@ present.metric(m[2], "BER / protection", units.ber_short(ber), services.PROTECTI
                delta_color="off", delta_arrow="off", help=glossary.tip("BER", "protection"))
 
 
-def _show(res, slot, note):
+def _show(res, slot, note, lead_slot):
+    lead_slot.markdown(lead_sentence(res, sub.card.label))
     if res.first_look:
         interval = (f"first look: {res.images} of the first download's {config.images_per_trial} test images; "
                     "interval after 2 trials")
     elif res.trials < 2:
         interval = f"interval after 2 trials; 1 trial of {res.images_per_trial} images so far"
     else:
-        interval = (f"95 % interval {res.lo:.1%} – {res.hi:.1%} (± {100 * res.half_width:.1f} points) over "
+        interval = (f"95 % interval {units.interval(res.lo, res.hi)} ({units.plus_minus(res.half_width)}) over "
                     f"{res.trials} trial(s) of {res.images_per_trial} images")
     downloads = "1 download" if res.trials == 1 else f"{res.trials} downloads"
     with slot.container():
@@ -107,8 +123,8 @@ def _show(res, slot, note):
             st.markdown(f"**Against the error-free sub-model:** {loss}.")
         st.caption(f"Rests on {downloads} at a bit-error rate of {units.ber_short(res.ber)} and {res.images:,} "
                    f"evaluated test images (seed {res.seed}; the split has {res.n_test:,}; the clean sub-model was "
-                   f"evaluated on all of them: {res.clean_accuracy:.1%}). {res.changed:,} evaluated images changed "
-                   f"between right and wrong. {note}")
+                   f"evaluated on all of them: {units.percent(res.clean_accuracy)}). {res.changed:,} evaluated images "
+                   f"changed between right and wrong. {note}")
 
 
 SHOW_EVERY_S = 0.25  # the running estimate is redrawn at most four times a second
@@ -134,12 +150,15 @@ def live_estimate():
         paused = True
         button.button("Continue", key="live_continue")
     clean_slot, slot = st.empty(), st.empty()
+    # The lead sits above the fragment: written on every run of it (a full run reserves its place, so that the
+    # fragment's own reruns, Stop and Continue, may fill it).
+    lead_slot = lead.empty()
     if paused:
         res = services.live_stored(ref, s.model, ber, protection, seed, config, arithmetic=arithmetic)
         if res is None:
             slot.info("Stopped before the first trial finished. Press Continue.")
             return None
-        _show(res, slot, "Stopped by you; press Continue to go on.")
+        _show(res, slot, "Stopped by you; press Continue to go on.", lead_slot)
     else:
         res, shown = None, 0.0
         for res in services.live_estimates(ref, s.model, ber, protection, seed, config,
@@ -148,7 +167,7 @@ def live_estimate():
             # numbers and the last): drawing every 0.07 s int8 trial slowed the estimate down in the browser
             # (bench_pages: +-2 points in 2.5-4.8 s, against 0.7-1.6 s for the engine alone).
             if res.first_look or res.trials < 2 or res.stopped or time.perf_counter() - shown >= SHOW_EVERY_S:
-                _show(res, slot, STOP_REASONS[res.stopped])
+                _show(res, slot, STOP_REASONS[res.stopped], lead_slot)
                 shown = time.perf_counter()
     card_words = ""
     if arithmetic == "int8" and np.isfinite(sub.card.accuracy):
@@ -160,7 +179,9 @@ def live_estimate():
                 f"significant code bits) to the reliable channel.")
     with st.expander("Per-trial estimates"):
         table = pd.DataFrame({"trial": range(1, res.trials + 1), "estimated accuracy": res.estimates})
-        present.table(table, "Per-trial estimates", hide_index=True, key="trials_table")
+        present.table(table, "Per-trial estimates", hide_index=True, key="trials_table",
+                      column_config={"estimated accuracy": st.column_config.NumberColumn("estimated accuracy",
+                                                                                         **units.PERCENT_COLUMN)})
         st.download_button("Trials (CSV)", table.to_csv(index=False), "trials.csv", "text/csv")
     return res
 
@@ -267,7 +288,7 @@ def packet_view():
             st.warning(f"The local copy cannot stand in for this sub-model: {str(err)[:300]}")
             return
         present.metric(st, "Accuracy with the lost packets' values replaced", units.percent(res.mean),
-                  f"95 % interval {res.lo:.1%} – {res.hi:.1%} over {res.trials} trial(s) of "
+                  f"95 % interval {units.interval(res.lo, res.hi)} over {res.trials} trial(s) of "
                   f"{res.images_per_trial} images", delta_color="off", delta_arrow="off")
 
 

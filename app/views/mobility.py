@@ -107,7 +107,7 @@ except ValueError as err:  # a combination the simulator rejects explains itself
 overall = result.overall
 if {"reactive", "predictive"} <= set(overall.index):
     r, p = overall.loc["reactive"], overall.loc["predictive"]
-    waits = [f"{x['interruption_s_per_user']:.2f} s" for x in (r, p)]  # as the policy cards below show them
+    waits = [units.wait(x["interruption_s_per_user"]) for x in (r, p)]  # as the policy cards below show them
     lead.markdown(f"**Prefetching cuts the time users wait for their model from {waits[0]} to {waits[1]} per "
                   f"user over {minutes} min, for "
                   f"{units.percent(p['wasted_share'])} of the bits sent wasted on wrong guesses and "
@@ -116,32 +116,32 @@ if {"reactive", "predictive"} <= set(overall.index):
 st.subheader("Policy comparison")
 cols = st.columns(len(overall))
 for col, (policy, row) in zip(cols, overall.iterrows()):
-    col.metric(f"{policy}: interruption per user", f"{row['interruption_s_per_user']:.2f} s",
+    col.metric(f"{policy}: interruption per user", units.wait(row["interruption_s_per_user"]),
                help="Seconds per user that the application waited for its model")
 # Columns both tables show, with the same words and formats.
 SHARED_COLUMNS = {
     "interruption_s_per_user": st.column_config.NumberColumn("interruption per user (s)", format="%.2f"),
-    "on_time_share": st.column_config.NumberColumn("on time", format="percent"),
+    "on_time_share": st.column_config.NumberColumn("on time", **units.PERCENT_COLUMN),
     "peak_bs_load_Mbps": st.column_config.NumberColumn("peak BS load (Mb/s)", format="%.1f"),
 }
 table = overall.reset_index()[["policy", "users", "switches", "interruption_s_per_user", "on_time_share",
                                "next_place_accuracy", "wasted_Mbit", "wasted_share", "after_window_Mbit",
                                "peak_bs_load_Mbps", "mean_bs_load_Mbps", "sharing_delay_s_per_switch",
                                "predicted_share", "downloaded_Mbit"]]
-st.dataframe(table, hide_index=True, width="stretch", key="policy_table",
+st.dataframe(table, hide_index=True, width="stretch", key="policy_table", placeholder=units.MISSING,
              column_config={**SHARED_COLUMNS, "users": st.column_config.NumberColumn("users", format="%d"),
                             "switches": st.column_config.NumberColumn("model switches", format="%d"),
                             "next_place_accuracy": st.column_config.NumberColumn("next place right",
-                                                                                 format="percent"),
+                                                                                 **units.PERCENT_COLUMN),
                             "wasted_Mbit": st.column_config.NumberColumn("wasted (Mbit)", format="%.0f"),
                             "wasted_share": st.column_config.NumberColumn("wasted share of bits sent",
-                                                                          format="percent"),
+                                                                          **units.PERCENT_COLUMN),
                             "after_window_Mbit": st.column_config.NumberColumn(
                                 "prefetched for after the window (Mbit)", format="%.0f"),
                             "mean_bs_load_Mbps": st.column_config.NumberColumn("mean BS load (Mb/s)", format="%.2f"),
                             "sharing_delay_s_per_switch": st.column_config.NumberColumn(
                                 "delay from sharing the cell (s per switch)", format="%.2f"),
-                            "predicted_share": st.column_config.NumberColumn("predicted", format="percent"),
+                            "predicted_share": st.column_config.NumberColumn("predicted", **units.PERCENT_COLUMN),
                             "downloaded_Mbit": st.column_config.NumberColumn("downloaded (Mbit)", format="%.0f")})
 present.remember("policy_table", "table", "Policy comparison", table)
 st.caption(f"{result.config.n_users} users, {result.config.duration_s / 60:g} min, {accelerators} accelerator(s), "
@@ -169,14 +169,14 @@ if {"reactive", "predictive"} <= set(overall.index):
 st.subheader("Next-place predictors")
 pred_table = result.predictors[["label", "trips", "next_place_accuracy", "next_place_accuracy_route",
                                 "on_time_share", "interruption_s_per_user", "wasted_share", "peak_bs_load_Mbps"]]
-st.dataframe(pred_table, hide_index=True, width="stretch", key="predictor_table",
+st.dataframe(pred_table, hide_index=True, width="stretch", key="predictor_table", placeholder=units.MISSING,
              column_config={**SHARED_COLUMNS, "label": "predictor",
                             "trips": st.column_config.NumberColumn("trips judged", format="%d"),
                             "next_place_accuracy": st.column_config.NumberColumn("next place right at departure",
-                                                                                 format="percent"),
+                                                                                 **units.PERCENT_COLUMN),
                             "next_place_accuracy_route": st.column_config.NumberColumn(
-                                "next place right after the route", format="percent"),
-                            "wasted_share": st.column_config.NumberColumn("wasted share", format="percent")})
+                                "next place right after the route", **units.PERCENT_COLUMN),
+                            "wasted_share": st.column_config.NumberColumn("wasted share", **units.PERCENT_COLUMN)})
 present.remember("predictor_table", "table", "Next-place predictors", pred_table)
 st.caption("Each predictor drives the predictive policy on the same users. Learned from each user's past visits; "
            "users without history (10 %) get the crowd's habits. The route refines the guess as the user walks. "
@@ -187,8 +187,13 @@ st.subheader("Model sizes")
 DEVICE_CLASS_LABELS = {"walk": "walking (phone)", "drive": "driving (car)"}
 size_table = sizes.rows[["device_class", "hardware", "context", "application", "model", "bits", "tier",
                          "source"]].assign(bits=lambda d: d["bits"] / 1e6).rename(columns={"bits": "Mbit"})
+# The application is the preset whose latency budget the context's model gets (a navigation model borrows the video
+# call's 200 ms): shown as that budget and where it comes from, never as if navigation were a video call.
 size_table = size_table.assign(device_class=size_table["device_class"].map(lambda d: DEVICE_CLASS_LABELS.get(d, d)),
-                               context=size_table["context"].map(lambda c: area.context_labels.get(c, c)))
+                               context=size_table["context"].map(lambda c: area.context_labels.get(c, c)),
+                               application=size_table["application"].map(
+                                   lambda a: f"{units.seconds(services.APPLICATIONS[a].latency_s)} ({a} preset)"
+                                   if a in services.APPLICATIONS else a))
 if sizes.from_library:
     st.caption(f"From the AI library: {sizes.note}. Each size is the sub-model the selection rule picks (the "
                "smallest that meets every requirement) for the context's application and the device (walkers "
@@ -196,9 +201,9 @@ if sizes.from_library:
 else:
     st.info(f"No AI library is available, so the sizes come from the named fallback table of model presets "
             f"(each with its source): {sizes.note}")
-st.dataframe(size_table, hide_index=True, width="stretch", key="size_table",
+st.dataframe(size_table, hide_index=True, width="stretch", key="size_table", placeholder=units.MISSING,
              column_config={"device_class": "user", "hardware": "device", "context": "model needed",
-                            "application": "application (latency budget)", "model": "sub-model chosen",
+                            "application": "latency budget (from the preset)", "model": "sub-model chosen",
                             "Mbit": st.column_config.NumberColumn("size (Mbit)", format="%.2f"),
                             "tier": "library tier", "source": "where the size comes from"})
 
@@ -214,7 +219,7 @@ d3.download_button("Every model switch (CSV)", lambda: result.events.to_csv(inde
 b1, b2 = st.columns(2)
 present.chart(charts.policy_bar(overall, "interruption_s_per_user"), key="bar_interruption", where=b1)
 present.chart(charts.policy_bar(overall, "wasted_Mbit"), key="bar_waste", where=b2)
-load_fig = charts.load_figure(result.load)
+load_fig = charts.load_figure(result.load, names={b.id: b.name for b in area.base_stations})
 present.chart(load_fig, key="load_chart", name="base_station_load")
 l1, l2 = st.columns(2)
 l1.download_button("Load chart (HTML)", lambda: charts.figure_html(load_fig), "bs_load.html", "text/html",
@@ -244,5 +249,5 @@ default_user = next((u for u in choices if u < 20), choices[0])  # one of the us
 user = st.selectbox("User", choices, index=choices.index(default_user), key="mob_user",
                     format_func=lambda u: f"user {u} ({users_df.loc[u, 'mode']}, {users_df.loc[u, 'switches']} "
                                           "model switches)" + (" — on the map" if u < 20 else ""))
-present.chart(timeline_figure(result, user), key="timeline_chart", name=f"timeline_user_{user}")
+present.chart(timeline_figure(result, user, labels=area.context_labels), key="timeline_chart", name=f"timeline_user_{user}")
 present.words("predictive downloading", "accelerator", "interruption", "sub-model", "AI library", "tier")

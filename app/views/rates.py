@@ -21,6 +21,7 @@ for key, value in kept.items():
     st.session_state.setdefault(key, value)
 
 st.title("Rate requirements")
+lead = st.empty()  # the page's result in one sentence, filled once the largest shares that fit are computed
 present.report_button("Rate requirements", s)
 st.caption("Paper Fig. 4: the downlink rate R = sub-model bits / latency budget needed to download a sub-model "
            "over the air in time. Pure arithmetic on parameter counts; change the assumptions below.",
@@ -83,13 +84,23 @@ if rate_key != YOURS:
     st.caption(f"Source: {ref.source}." + (f" A range: the table uses its low end, {charts.format_rate(ref.low_bps)}."
                                            if ref.high_bps > ref.low_bps else ""))
 fits = services.fit_table(tuple(models), tuple(budgets), rate_bps, bits, counts, include_head)
+mine = fits[fits["application"] == highlight]
+if len(mine):
+    hardest = mine.loc[mine["full_model_rate_bps"].idxmax()]
+    at_rate = (f"your downlink of {units.rate(rate_bps)}" if rate_key == YOURS else
+               f"the {REFERENCE_RATES[rate_key].name} of {units.rate(rate_bps)}")
+    lead.markdown(f"**At {at_rate}, {yours_app} ({units.seconds(float(mine['latency_s'].iloc[0]))} budget) can "
+                  "download in time " + ", ".join(("all" if r.max_fraction >= 1 else units.percent(r.max_fraction))
+                                                  + f" of {r.model}" for r in mine.itertuples())
+                  + f" ({bits}-bit weights); the whole {hardest['model']} needs "
+                    f"{units.rate(hardest['full_model_rate_bps'])}.**")
 fits = fits.assign(full_model_Gbps=fits["full_model_rate_bps"] / 1e9).drop(columns="full_model_rate_bps")
 heat = charts.fit_heatmap(fits, f"Largest share of the root model deliverable at {charts.format_rate(rate_bps)}")
 present.chart(heat, key="fit_chart", name="largest_share_that_fits")
 present.table(fits, "Largest share that fits", hide_index=True, width="stretch", key="fit_table",
              column_config={"whole_model_fits": "whole model fits",
                             "max_fraction": st.column_config.NumberColumn("largest share that fits",
-                                                                          format="percent"),
+                                                                          **units.PERCENT_COLUMN),
                             "root_Mbit": st.column_config.NumberColumn("root (Mbit)", format="%.1f"),
                             "max_Mbit": st.column_config.NumberColumn("max sub-model (Mbit)", format="%.1f"),
                             "latency_s": st.column_config.NumberColumn("latency budget (s)", format="%g"),
@@ -110,8 +121,8 @@ claims_df = pd.DataFrame({
     "full model needs (yours)": statements["your_full_rate_bps"].map(charts.format_rate)})
 present.table(claims_df, "The paper's statements and the arithmetic", hide_index=True, width="stretch",
               key="claims_table",
-             column_config={"arithmetic: largest share": st.column_config.NumberColumn(format="percent"),
-                            "with your choices": st.column_config.NumberColumn(format="percent")})
+             column_config={"arithmetic: largest share": st.column_config.NumberColumn(**units.PERCENT_COLUMN),
+                            "with your choices": st.column_config.NumberColumn(**units.PERCENT_COLUMN)})
 st.download_button("Download statements (CSV)", claims_df.to_csv(index=False), "fig4_statements.csv", "text/csv",
                    on_click="ignore", key="dl_claims_csv")
 

@@ -49,7 +49,8 @@ present.report_button("Sub-models", s)
 hw, app_, ch = dsi.hardware, dsi.application, dsi.channel
 st.caption(f"The device situation (DSI) the network answers: **{hw.name}** ({units.size_bytes(hw.model_memory_bytes)} "
            f"for models, {rate_words(hw)}) · **{app_.name}**: {units.seconds(app_.latency_budget_s)} "
-           f"budget, accuracy ≥ {app_.min_accuracy:.0%}, {app_.samples_per_task} sample(s) · downlink "
+           f"budget, accuracy ≥ {units.percent(app_.min_accuracy, 0)}, "
+           f"{glossary.count_words(app_.samples_per_task, 'sample')} · downlink "
            f"{units.rate(ch.downlink_bps)}, uplink {units.rate(ch.uplink_bps)}, bit-error rate "
            f"{units.ber(ch.ber)} · receiver: {services.protection_label(s.protection)}",
            help=glossary.tip("DSI", "BER", "protection"))
@@ -79,7 +80,8 @@ if best is None:
 else:
     change = units.loss_short(best["accuracy"], best["clean_accuracy"], best["accuracy_lo"], best["accuracy_hi"])
     lead.markdown(f"**For this {hw.name} the network sends {best['label']}: {units.bits(best['total_bits'])} "
-                  f"({best['size_pct_of_root']:.1f} % of the root), an answer in {units.seconds(best['latency_s'])} "
+                  f"({units.percent(best['size_pct_of_root'] / 100)} of the root), an answer in "
+                  f"{units.seconds(best['latency_s'])} "
                   f"of the {units.seconds(app_.latency_budget_s)} allowed, {units.percent(best['accuracy'])} expected"
                   + (f" at BER {units.ber_short(ch.ber)} ({change})" if ch.ber > 0 else "") + ".**")
 
@@ -98,7 +100,7 @@ for col, technique in zip(cols, services.TECHNIQUES):
                 continue
             closest = mine.sort_values("total_bits").iloc[0].to_dict()
             reasons = glossary.binding_counts(glossary.binding_reasons(mine))
-            st.error(f"Nothing fits: of {len(mine)} sub-models, {reasons}. The "
+            st.error(f"Nothing fits: of {glossary.count_words(len(mine), 'sub-model')}, {reasons}. The "
                      f"smallest, {closest['label']}, cannot be sent because {explain_binding(closest, s)}.",
                      icon=":material/cancel:")
             continue
@@ -117,7 +119,8 @@ for col, technique in zip(cols, services.TECHNIQUES):
         if loss:
             st.caption(f"{loss[0].upper()}{loss[1:]}; {chosen['accuracy_source']}.")
         present.metric(st, "Download", units.bits(chosen["total_bits"]),
-                       f"{chosen['size_pct_of_root']:.1f} % of the root", delta_color="off", delta_arrow="off",
+                       f"{units.percent(chosen['size_pct_of_root'] / 100)} of the root", delta_color="off",
+                       delta_arrow="off",
                        report_label=f"{technique} level: download")
         budget = chosen["latency_budget_s"]
         st.progress(min(1.0, chosen["latency_s"] / budget),
@@ -134,7 +137,7 @@ for col, technique in zip(cols, services.TECHNIQUES):
             prof = services.layer_profile(lib, lib_key, int(chosen["id"]))
             present.chart(charts.layer_profile_figure(prof, f"{technique.capitalize()} level, per layer:<br>share "
                                                             "of weights kept, bits per weight"),
-                          width="stretch", key=f"prof_{technique}")
+                          width="stretch", key=f"prof_{technique}", compact=True)
 
 picks = [(technique, c, services.layer_profile(lib, lib_key, int(c["id"]))
           if "id" in c and not c.get("generated_on_the_fly") else None)
@@ -210,7 +213,8 @@ with st.expander("Depth level: confidence-based early exit"):
                                "finished on the device (%)": 100 * r.device_share}
                               for r in outcomes.curve((0.0, 0.5, 0.7, 0.8, 0.9, 0.95, 0.99, 1.0))])
         st.caption(f"The same {len(outcomes.confidence):,} test images at other thresholds:")
-        present.table(curve)
+        present.table(curve, column_config={c: st.column_config.NumberColumn(c, format="%.1f")
+                                            for c in ("accuracy (%)", "finished on the device (%)")})
 
 with st.expander("Parameter level: progressive download path"):
     st.caption("Nested sub-models share one set of weights (trained all-in-one), so a device upgrades from one "
@@ -230,5 +234,8 @@ with st.expander("Parameter level: progressive download path"):
                                   "upgrade (Mbit)": path["delta_bits"] / 1e6,
                                   "path so far (Mbit)": path["cumulative_bits"] / 1e6,
                                   "extra vs direct (Mbit)": path["overhead_bits"] / 1e6})
-            present.table(shown, "Progressive download path", hide_index=True, width="stretch")
+            present.table(shown, "Progressive download path", hide_index=True, width="stretch",
+                          column_config={"accuracy": st.column_config.NumberColumn("accuracy", **units.PERCENT_COLUMN),
+                                         **{c: st.column_config.NumberColumn(c, format="%.3f") for c in shown.columns
+                                            if c.endswith("(Mbit)")}})
             st.download_button("Progressive path (CSV)", path.to_csv(index=False), "progressive.csv", "text/csv")

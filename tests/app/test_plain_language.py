@@ -118,6 +118,18 @@ def test_every_page_reads_in_plain_words(pages, page):
     assert not problems, "\n".join(problems)
 
 
+@pytest.mark.parametrize("page", list(PAGES))
+def test_no_table_shows_none_for_a_missing_value(pages, page):
+    """A table cell without a value (the reactive policy predicts no place) is drawn as a dash, not Streamlit's
+    default "None" (tables are drawn on a canvas, so the browser tests cannot read them: checked here)."""
+    bare = []
+    for node in _walk(pages[page]._tree):
+        if getattr(node, "type", "") == "dataframe" and node.value.isna().to_numpy().any():
+            if not node.proto.HasField("placeholder") or node.proto.placeholder in ("None", "nan", "NaN"):
+                bare.append(", ".join(str(c) for c in node.value.columns[node.value.isna().any()]))
+    assert not bare, f"tables that would show None in their empty cells (columns): {bare}"
+
+
 @pytest.mark.parametrize("step", range(2, len(story.STEPS) + 1))
 def test_every_story_step_reads_in_plain_words(step):
     problems = _problems(_open("Guide", step))
