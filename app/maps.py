@@ -299,9 +299,13 @@ def map_html(result: SimulationResult, area: Area | None = None, *, inline_asset
     return html
 
 
-def timeline_figure(result: SimulationResult, user_id: int, policies: tuple[str, ...] | None = None) -> go.Figure:
+def timeline_figure(result: SimulationResult, user_id: int, policies: tuple[str, ...] | None = None,
+                    labels: dict | None = None) -> go.Figure:
     """Per policy, three rows for one user: which model runs, downloads in flight (green on time, red late,
-    grey wasted on a wrong prediction) and the interruptions of the application."""
+    grey wasted on a wrong prediction) and the interruptions of the application. ``labels`` names each context
+    in words (the area's ``context_labels``)."""
+    labels = labels or {}
+    word = lambda c: labels.get(c, str(c).replace("_", " "))  # noqa: E731
     check_int("user_id", user_id, 0, result.config.n_users - 1)
     policies = tuple(policies or result.config.policies)
     for p in policies:
@@ -328,7 +332,7 @@ def timeline_figure(result: SimulationResult, user_id: int, policies: tuple[str,
         t0, ctx = 0.0, initial
         for r in e.itertuples():
             if ctx:
-                bar(rows[0], t0, r.t_need_s, context_color(ctx), ctx, f"{ctx} model runs", True)
+                bar(rows[0], t0, r.t_need_s, context_color(ctx), word(ctx), f"{word(ctx)} model runs", True)
             t0, ctx = r.t_need_s + r.interruption_s, r.context
             color = ON_TIME if r.on_time else LATE
             bar(rows[1], r.start_s, r.done_s, color, "on time" if r.on_time else "late",
@@ -336,10 +340,10 @@ def timeline_figure(result: SimulationResult, user_id: int, policies: tuple[str,
             bar(rows[2], r.t_need_s, r.t_need_s + r.interruption_s, INTERRUPTION, "interruption",
                 f"application waits for {r.model}", True)
         if ctx:
-            bar(rows[0], t0, horizon, context_color(ctx), ctx, f"{ctx} model runs", True)
+            bar(rows[0], t0, horizon, context_color(ctx), word(ctx), f"{word(ctx)} model runs", True)
         for r in w.itertuples():
             bar(rows[1], r.begin_s, r.end_s, WASTED, "wasted (wrong prediction)",
-                f"{r.context} model downloaded on a wrong prediction ({r.bits / 1e6:.1f} Mbit)", True)
+                f"{word(r.context)} model downloaded on a wrong prediction ({r.bits / 1e6:.1f} Mbit)", True)
     fig.update_layout(barmode="overlay", title=f"User {user_id}: models, downloads and interruptions",
                       xaxis_title="time (s)", xaxis_range=[0, horizon], height=140 + 70 * len(policies),
                       legend_title_text="", margin=dict(l=10, r=10, t=50, b=40))

@@ -253,7 +253,7 @@ SCENARIOS: dict[str, Scenario] = {s.key: s for s in [
                   place="Hong Kong Museum of Medical Sciences",
                   downlink_mbps=1000.0, uplink_mbps=500.0, ber=1e-4, min_accuracy=0.82, samples=20)),
     Scenario("car", "Car trip", "A car downloads its auto-navigation model while the driver walks to the car park.",
-             dict(hardware="vehicle", application="video call", area="hku_central", place="Rumsey Street Car Park",
+             dict(hardware="vehicle", application="auto-navigation", area="hku_central", place="Rumsey Street Car Park",
                   downlink_mbps=500.0,
                   uplink_mbps=100.0, ber=1e-5, min_accuracy=0.85, samples=100)),
     Scenario("robot", "Tactile robot", "A remote-controlled robot needs a new model within the tactile 1 ms budget.",

@@ -37,8 +37,8 @@ def library_or_none(model: str = DEFAULT_MODEL_NAME):
         return None, f"No AI library at {units.path(path)} yet."
     try:
         return library(str(path), catalog.stat().st_mtime, model), ""
-    except ValueError as err:
-        return None, str(err)
+    except ValueError as err:  # the engine names files by their full path; pages show them from the project
+        return None, str(err).replace(str(catalog), units.path(catalog)).replace(str(path), units.path(path))
 
 
 def damaged_entries(model: str = DEFAULT_MODEL_NAME) -> list:

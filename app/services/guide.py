@@ -43,6 +43,6 @@ def _story_ber(bits: int, protection: str, bers: tuple[float, ...], seed: int, m
 def story_ber(bits: int, protection: str, bers: tuple[float, ...], seed: int = 0, model: str = DEFAULT_MODEL_NAME):
     """Paired estimates (core.link.reliability.estimate_accuracy) of the accuracy of the ``bits``-bit sub-model
     received over a BSC at each BER with one receiver protection (story_values.BER_TRIALS). Columns: bits,
-    protection, ber, mean, ci95_low, ci95_high, trials, clean, mean_flips. Shipped values when they match the root
+    protection, ber, mean, ci95_low, ci95_high, trials, clean, mean_flips, p10, p90, ruined, ruin_low, ruin_high. Shipped values when they match the root
     file; one cache entry per (bits, protection, root file): steps share them."""
     return _story_ber(bits, protection, tuple(bers), seed, model, keys.root_identity(model))

@@ -73,6 +73,11 @@ APPLICATIONS: dict[str, ApplicationPreset] = {
     "video call": ApplicationPreset("video call", 0.2, PAPER_APPS),
     "tactile": ApplicationPreset("tactile", 1e-3, PAPER_APPS),
     **{k.name: ApplicationPreset(k.name, k.latency_s, TS_22_261) for k in DOWNLOAD_KPIS},
+    # Not a budget of the paper or of 3GPP: a real-time road-scene recogniser in a car, given the paper's
+    # real-time (video call) budget of 200 ms, stated as the assumption it is.
+    "auto-navigation": ApplicationPreset("auto-navigation", 0.2,
+                                         "assumption: the paper's real-time budget of 200 ms (its video call "
+                                         "example) for a car's road-scene recogniser"),
 }
 PAPER_APPLICATIONS = ("image recognition", "video call", "tactile")
 
