@@ -388,6 +388,14 @@ def _ber_chart(s: Settings, bits: tuple, protections: tuple, series: Callable, t
     return frame, fig, at
 
 
+def _ruined(frame: pd.DataFrame, b: int, ber: float, protection: str = "none") -> str:
+    """'3 of 12 downloads ruined' for one point of a BER chart ('' for values made before ruin was counted)."""
+    if "ruined" not in frame:
+        return ""
+    row = frame[(frame["bits"] == b) & (frame["protection"] == protection) & (frame["ber"] == ber)].iloc[0]
+    return f"{int(row['ruined'])} of {int(row['trials'])} downloads ruined"
+
+
 def _ber(s: Settings) -> Card:
     from app import services
 
@@ -396,9 +404,10 @@ def _ber(s: Settings) -> Card:
     chance = _chance(s.model)
     at = {b: at_ber(b, PAPER_CLAIM_BER) for b in STORY_BITS}
     made = {b: services.story_card(_spec(bits=b), SEED, s.model) for b in STORY_BITS}
+    ruined32 = _ruined(frame, 32, PAPER_CLAIM_BER)
     headline = (f"At BER {units.ber_short(PAPER_CLAIM_BER)} the 4-bit model keeps {units.percent(at[4])} and the "
                 f"8-bit {units.percent(at[8])}, while raw fp32 weights fall to {units.percent(at[32])} "
-                f"(guessing: {units.percent(chance, 0)}).")
+                f"(guessing: {units.percent(chance, 0)}" + (f"; {ruined32}" if ruined32 else "") + ").")
     ok = [SERIES[b] for b in STORY_BITS if made[b].accuracy - at[b] <= LOSS_TOLERANCE]
     tol = units.points(LOSS_TOLERANCE).lstrip("+")
     if len(ok) == len(STORY_BITS):
@@ -412,10 +421,12 @@ def _ber(s: Settings) -> Card:
     fp32_bits = made[32].total_bits
     facts = (Fact("Flipped bits expected at 10⁻³ (fp32 model)", units.count(round(fp32_bits * PAPER_CLAIM_BER))),
              Fact("Flipped bits expected at 10⁻⁹ (fp32 model)", units.number(fp32_bits * ULTRA_RELIABLE_BER, 2)),
-             Fact("fp32 accuracy at 10⁻⁷", units.percent(at_ber(32, 1e-7))))
+             Fact("fp32 accuracy at 10⁻⁷", units.percent(at_ber(32, 1e-7)), _ruined(frame, 32, 1e-7)))
     return Card(headline, fig, facts, verdict, table=frame,
                 note="Each point: the paired estimate of the whole test split's accuracy from random trials of the "
-                     "channel (bars: 95 % interval). Bits flip independently (binary symmetric channel).")
+                     "channel (bars: 95 % interval). Bits flip independently (binary symmetric channel). Where a "
+                     f"download is either fine or ruined ({units.RUINED}) the mean sits between the two: the table "
+                     "counts the ruined downloads.")
 
 
 def _protection(s: Settings) -> Card:

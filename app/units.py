@@ -162,6 +162,39 @@ def loss_short(accuracy, clean, lo, hi) -> str:
     return f"{points(accuracy - clean)} vs clean"
 
 
+RUINED = "ruined (below halfway between chance and the accuracy without errors)"
+
+
+def one_in(share) -> str:
+    """A share of downloads in words a room reads at once: 'about 1 in 4', 'about 7 in 10', 'none', 'all'."""
+    share = _finite("share", share)
+    if share <= 0:
+        return "none"
+    if share >= 1:
+        return "all"
+    if share < 0.5:
+        return f"about 1 in {max(2, round(1 / share)):,}"
+    return f"about {max(5, min(9, round(share * 10)))} in 10"
+
+
+def ruin_words(share, lo, hi, ruined: int = -1, downloads: int = 0) -> str:
+    """The risk of a ruined download beside a mean accuracy: 'about 1 download in 4 is ruined (3 of 12 measured;
+    95 % interval 9.0 to 53.0 %)', or for none seen 'no download of 12 was ruined (up to 24.2 % cannot be ruled
+    out)'; with no counts (a BER between measured points) the interpolated share and interval."""
+    share, lo, hi = _finite("share", share), _finite("lo", lo), _finite("hi", hi)
+    if downloads > 0 and ruined >= 0:
+        if ruined == 0:
+            return f"no download of {downloads:,} was ruined (up to {percent(hi)} cannot be ruled out)"
+        if ruined == downloads:
+            return f"all {downloads:,} downloads were ruined (95 % interval {interval(lo, hi)})"
+        words = one_in(ruined / downloads)
+        return (f"{words} downloads {'is' if words.startswith('about 1 in') else 'are'} ruined ({ruined:,} of "
+                f"{downloads:,} measured; 95 % interval {interval(lo, hi)})")
+    if share <= 0 and hi <= 0:
+        return "no ruined downloads"
+    return f"{percent(share)} of downloads ruined (interpolated; 95 % interval {interval(lo, hi)})"
+
+
 def count_range(values) -> str:
     """Whole numbers as '3' when all equal, else '3 to 5'."""
     lo, hi = int(min(values)), int(max(values))

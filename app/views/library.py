@@ -97,21 +97,37 @@ if ber.empty:
     st.info("No BER measurements for these entries.")
 else:
     trials, images = int(ber["trials"].min()), int((ber["images"] / ber["trials"]).min())
-    st.caption(f"Each value: the paired estimate of the whole test split's accuracy from {trials} or more trials "
-               f"of {images} or more test images each, as a share of images classified correctly; the table "
-               "below gives each value's 95 % interval.")
+    plan = lib.config.trial_plan()
+    mixed = (ber["ruined"] > 0) & (ber["ruined"] < ber["trials"])
+    st.caption(f"Each value: the paired estimate of the whole test split's accuracy from {trials} to "
+               f"{int(ber['trials'].max())} downloads of {images} or more test images each, as a share of images "
+               f"classified correctly. Downloads continue until the 95 % interval is within "
+               f"{units.plus_minus(plan.target_half_width)} or {plan.max_trials} are done, and at least "
+               f"{plan.mixed_min_trials} where some were ruined and some not ({int(mixed.sum())} of {len(ber)} "
+               f"values). A download is {units.RUINED}. The table below gives each value's 95 % interval, the "
+               "spread of single downloads and how many were ruined.")
     wide = ber.pivot_table(index=["label", "mode"], columns=["protection", "ber"], values="mean")
     wide.columns = [f"{services.protection_label(p)}, BER {units.ber_short(b)}" for p, b in wide.columns]
     present.table(wide.reset_index(), "Accuracy under bit errors", hide_index=True, width="stretch",
                   key="ber_wide_table", column_config={"label": "sub-model", **{
                       c: st.column_config.NumberColumn(c, **units.PERCENT_COLUMN) for c in wide.columns}})
-    with st.expander("Every value with its 95 % interval"):
-        present.table(ber[["label", "mode", "protection", "ber", "mean", "lo", "hi", "trials", "images"]],
+    with st.expander("Every value with its 95 % interval, spread and ruined downloads"):
+        long = ber.assign(ruined_words=[f"{int(r)} of {int(n)}" for r, n in zip(ber["ruined"], ber["trials"])])
+        present.table(long[["label", "mode", "protection", "ber", "mean", "lo", "hi", "p10", "p90", "ruined_words",
+                            "ruin_lo", "ruin_hi", "trials", "images"]],
                       "Every value with its 95 % interval", hide_index=True, width="stretch", key="ber_long_table",
                       column_config={"label": "sub-model", "protection": "receiver protection",
                                      "mean": st.column_config.NumberColumn("accuracy", **units.PERCENT_COLUMN),
                                      "lo": st.column_config.NumberColumn("95 % from", **units.PERCENT_COLUMN),
                                      "hi": st.column_config.NumberColumn("95 % to", **units.PERCENT_COLUMN),
+                                     "p10": st.column_config.NumberColumn("single downloads: 10th percentile",
+                                                                          **units.PERCENT_COLUMN),
+                                     "p90": st.column_config.NumberColumn("90th percentile", **units.PERCENT_COLUMN),
+                                     "ruined_words": "ruined downloads",
+                                     "ruin_lo": st.column_config.NumberColumn("ruined share 95 % from",
+                                                                              **units.PERCENT_COLUMN),
+                                     "ruin_hi": st.column_config.NumberColumn("to", **units.PERCENT_COLUMN),
+                                     "trials": st.column_config.NumberColumn("downloads"),
                                      "images": st.column_config.NumberColumn("images evaluated")})
     st.download_button("BER table (CSV)", ber.to_csv(index=False), "ai_library_ber.csv", "text/csv")
 

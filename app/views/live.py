@@ -121,6 +121,12 @@ def _show(res, slot, note, lead_slot):
             loss = units.loss_against_clean(res.mean, res.clean_accuracy, res.lo, res.hi,
                                             1 / len(root_card.classes))
             st.markdown(f"**Against the error-free sub-model:** {loss}.")
+            ruin = res.ruin
+            if ruin is not None and res.ber > 0:  # the risk beside the mean: at high BER a download is fine or ruined
+                words = units.ruin_words(ruin.share, ruin.lo, ruin.hi, ruin.ruined, ruin.downloads)
+                spread = (f"single downloads between {units.percent(res.p10)} and {units.percent(res.p90)} "
+                          "(10th to 90th percentile)")
+                st.markdown(f"**Ruined downloads:** {words}; {spread}.", help=f"A download is {units.RUINED}.")
         st.caption(f"Rests on {downloads} at a bit-error rate of {units.ber_short(res.ber)} and {res.images:,} "
                    f"evaluated test images (seed {res.seed}; the split has {res.n_test:,}; the clean sub-model was "
                    f"evaluated on all of them: {units.percent(res.clean_accuracy)}). {res.changed:,} evaluated images "

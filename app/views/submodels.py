@@ -1,4 +1,6 @@
 """Sub-models page: what each technique would download for the sidebar's device, link and application."""
+import math
+
 import pandas as pd
 import streamlit as st
 
@@ -16,6 +18,22 @@ TIME_HELP = ("Time to answer = tier access (the library's tier) + transfer (the 
 TIME_PARTS = (("access_s", "tier access"), ("transfer_s", "transfer"), ("retransmission_s", "resent"),
               ("load_s", "load"), ("compute_s", "compute"), ("uplink_s", "uplink"), ("server_s", "server"),
               ("generation_s", "generation"))
+
+
+def _sentence(text: str) -> str:
+    return f"{text[0].upper()}{text[1:]}."
+
+
+def _ruined_cell(c: dict) -> str:
+    """A candidate's ruined downloads for the table: '3 of 12', or the interpolated share, or a dash."""
+    share = c.get("ruin_share", math.nan)
+    if share is None or (isinstance(share, float) and math.isnan(share)):
+        return units.MISSING
+    if c.get("ruin_hi", 1.0) == 0:  # error-free link: nothing flips, nothing is ruined
+        return "none"
+    if int(c.get("downloads", 0) or 0) > 0 and int(c.get("ruined", -1)) >= 0:
+        return f"{int(c['ruined'])} of {int(c['downloads'])}"
+    return f"{units.percent(share)} (interpolated)"
 
 
 def time_sentence(c: dict) -> str:
@@ -117,7 +135,12 @@ for col, technique in zip(cols, services.TECHNIQUES):
         present.metric(st, "Expected accuracy", units.percent(chosen["accuracy"]), source,
                        delta_color="off", delta_arrow="off", report_label=f"{technique} level: expected accuracy")
         if loss:
-            st.caption(f"{loss[0].upper()}{loss[1:]}; {chosen['accuracy_source']}.")
+            ruin = ""
+            if not math.isnan(chosen.get("ruin_share", math.nan)):  # the risk beside the mean: bimodal downloads
+                ruin = " " + _sentence(units.ruin_words(chosen["ruin_share"], chosen["ruin_lo"], chosen["ruin_hi"],
+                                                        int(chosen["ruined"]), int(chosen["downloads"])))
+            st.caption(f"{loss[0].upper()}{loss[1:]}; {chosen['accuracy_source']}.{ruin}",
+                       help=f"A download is {units.RUINED}.")
         present.metric(st, "Download", units.bits(chosen["total_bits"]),
                        f"{units.percent(chosen['size_pct_of_root'] / 100)} of the root", delta_color="off",
                        delta_arrow="off",
@@ -174,6 +197,7 @@ shown = view[["label", "technique", "mode", "tier", "total_bits", "memory_bytes"
     accuracy=[units.percent(a) if ok else "not measured at this BER" for a, ok in zip(view["accuracy"], measured)],
     change=[units.loss_short(a, c, lo, hi) if ok else "" for a, c, lo, hi, ok in
             zip(view["accuracy"], view["clean_accuracy"], view["accuracy_lo"], view["accuracy_hi"], measured)],
+    ruined=[_ruined_cell(r) for r in view.to_dict("records")],
     binding=glossary.binding_reasons(view))
 present.table(shown, "Every candidate and its binding constraint", hide_index=True, width="stretch",
               key="candidates_table",
@@ -183,6 +207,8 @@ present.table(shown, "Every candidate and its binding constraint", hide_index=Tr
                              "latency_s": st.column_config.NumberColumn("time to answer (ms)", format="%.2f"),
                              "clean": "accuracy error-free (BER 0)",
                              "accuracy": "expected accuracy at this BER", "change": "change from error-free",
+                             "ruined": st.column_config.TextColumn(
+                                 "ruined downloads", help=f"Downloads measured that were {units.RUINED}."),
                              "binding": "binding constraint"})
 st.download_button("Candidates (CSV)", cands.to_csv(index=False), "candidates.csv", "text/csv")
 st.caption(f"Of {len(cands)} candidates: {glossary.binding_counts(glossary.binding_reasons(cands))}. An empty "
