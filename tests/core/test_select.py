@@ -86,6 +86,23 @@ def test_accuracy_at_a_grid_ber_is_the_measured_one(lib):
         assert c.accuracy == pytest.approx(measured)
 
 
+def test_candidates_carry_the_ruined_downloads_of_their_cell(lib):
+    """At a BER of the grid a candidate's ruined share and counts are its catalog cell's; between grid points the
+    share is read like the accuracy (interpolated) and no count is claimed; at BER 0 nothing is ruined."""
+    ber = lib.ber_table()
+    at_grid = select(dsi_with("smartphone", ber=1e-3), lib, allow_generate=False).candidates
+    assert (at_grid.downloads > 0).all()
+    for _, c in at_grid.iterrows():
+        cell = ber[(ber.entry_id == c.id) & (ber["mode"] == c["mode"])].iloc[0]
+        assert (c.ruined, c.downloads) == (cell.ruined, cell.trials)
+        assert c.ruin_lo <= c.ruin_share <= c.ruin_hi
+    assert (at_grid.ruined > 0).any()  # raw fp32 at 1e-3 is ruined: the check above compares real counts
+    between = select(dsi_with("smartphone", ber=5e-4), lib, allow_generate=False).candidates
+    assert (between.downloads == 0).all() and (between.ruined == -1).all()
+    clean = select(dsi_with("smartphone", ber=0.0), lib, allow_generate=False).candidates
+    assert (clean.ruin_share == 0).all() and (clean.ruin_hi == 0).all()
+
+
 def test_split_latency_is_download_compute_uplink_and_server(lib):
     dsi = dsi_with("IoT sensor", downlink_bps=1e8, uplink_bps=1e6, samples_per_task=10)
     dsi = dataclasses.replace(dsi, hardware=dataclasses.replace(dsi.hardware, model_memory_bytes=1e9))
