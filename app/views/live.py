@@ -12,14 +12,17 @@ from app.rootcard import dataset_words
 
 def lead_sentence(res, label: str) -> str:
     """The page's result in one sentence of numbers, from the estimate on screen: accuracy over this link against
-    the same sub-model error-free, with the change and its 95 % half-width."""
+    the same sub-model error-free, with the change and its 95 % half-width, and the ruined downloads if any."""
     link = f"a link with bit-error rate {units.ber(res.ber)}" if res.ber > 0 else "an error-free link"
     text = f"Over {link}, the sub-model ({label}) classifies {units.percent(res.mean)} of the test images right"
     if res.first_look or res.trials < 2:
         return f"**{text} (a first look at {res.images:,} images; the interval follows).**"
     if res.ber > 0:
+        ruin = res.ruin
+        risk = (f"; {units.one_in(ruin.share)} downloads ruined ({ruin.ruined} of {ruin.downloads})"
+                if ruin is not None and ruin.ruined else "")
         return (f"**{text}, against {units.percent(res.clean_accuracy)} error-free (change "
-                f"{units.change(res.mean - res.clean_accuracy, res.half_width)}).**")
+                f"{units.change(res.mean - res.clean_accuracy, res.half_width)}){risk}.**")
     return f"**{text} ({units.plus_minus(res.half_width)}).**"
 
 
