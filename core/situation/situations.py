@@ -88,6 +88,23 @@ def situation_photos(situation: Situation | str, data: DataSplits) -> np.ndarray
     return np.flatnonzero(np.isin(data.y_test.numpy(), labels))
 
 
+def situation_data(situation: Situation | str, data: DataSplits) -> DataSplits:
+    """The situation's own task from ``data``: the photos of its classes in every split (train, val, test), in the
+    data's order, labelled by position in ``situation.classes`` (the label a head cut to those classes answers);
+    the normalisation is the root's. What a situation model is fine-tuned and scored on."""
+    sit = _resolve(situation)
+    labels = class_labels(sit, data)
+    mapping = torch.full((data.num_classes,), -1, dtype=torch.long)
+    mapping[list(labels)] = torch.arange(len(labels))
+    parts = {}
+    for split in ("train", "val", "test"):
+        x, y = data.split(split)
+        keep = torch.from_numpy(np.flatnonzero(np.isin(y.numpy(), labels)))
+        parts[f"x_{split}"], parts[f"y_{split}"] = x[keep], mapping[y[keep]]
+    return replace(data, name=f"{data.name}: {sit.name}", classes=sit.classes, **parts,
+                   extra={**data.extra, "situation": sit.name, "root_labels": labels})
+
+
 def sample_photos(situation: Situation | str, data: DataSplits, photos: int, seed: int) -> np.ndarray:
     """``photos`` of the situation's test photos, drawn without replacement in a seeded random order: what a
     device sees there one after another (the test split may be ordered by class; a stream must not be)."""
@@ -116,4 +133,4 @@ def with_sensor_noise(data: DataSplits, sigma: float, seed: int) -> DataSplits:
 
 
 __all__ = ["CIFAR10_ROOT", "DIGITS_ROOT", "SITUATIONS", "Situation", "class_labels", "sample_photos", "situation",
-           "situation_photos", "situations_for", "with_sensor_noise"]
+           "situation_data", "situation_photos", "situations_for", "with_sensor_noise"]

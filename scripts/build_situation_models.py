@@ -1,0 +1,71 @@
+"""Build situation models: each registered situation's root customised to its classes from the shipped training
+photos (core.situation.customise), written as safetensors + JSON card (core.situation.store).
+
+    python scripts/build_situation_models.py [--situation NAME ...] [--out assets/situations]
+        [--fine-tune heads] [--steps N] [--batch-size N] [--lr X] [--photos N] [--seed 0]
+
+Without --situation every registered situation is built. Settings left out take CustomiseConfig's defaults.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+PROJECT = Path(__file__).resolve().parents[1]
+
+
+def main(argv=None) -> int:
+    from core.model.data import load_for_card
+    from core.model.models import ASSETS, load_checkpoint
+    from core.situation.customise import FINE_TUNED, CustomiseConfig, customise
+    from core.situation.situations import SITUATIONS
+    from core.situation.store import save_situation_model
+    from core.threads import PROCESS_THREADS, threads
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--situation", action="append", choices=list(SITUATIONS), metavar="NAME",
+                        help=f"a registered situation (repeat for several; default: all of {list(SITUATIONS)})")
+    parser.add_argument("--out", default=str(PROJECT / "assets" / "situations"), help="folder to write into")
+    parser.add_argument("--fine-tune", choices=list(FINE_TUNED), default=None)
+    parser.add_argument("--steps", type=int, default=None)
+    parser.add_argument("--batch-size", type=int, default=None)
+    parser.add_argument("--lr", type=float, default=None)
+    parser.add_argument("--photos", type=int, default=None, help="training photos used (default: all)")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    given = {"fine_tune": args.fine_tune, "steps": args.steps, "batch_size": args.batch_size, "lr": args.lr,
+             "photos": args.photos}
+    try:
+        config = replace(CustomiseConfig(), **{k: v for k, v in given.items() if v is not None})
+    except ValueError as err:
+        parser.error(str(err))
+    loaded = {}
+    for name in args.situation or list(SITUATIONS):
+        sit = SITUATIONS[name]
+        if sit.root not in loaded:
+            checkpoint = ASSETS / f"{sit.root}.safetensors"
+            root, card = load_checkpoint(checkpoint)
+            loaded[sit.root] = (root, load_for_card(card, checkpoint))
+        root, data = loaded[sit.root]
+        started = time.perf_counter()
+        try:
+            with threads(PROCESS_THREADS):  # fine-tuning rounds by thread count: the process's own, named in the card
+                model = customise(root, data, sit, config, args.seed)
+        except ValueError as err:
+            parser.error(str(err))
+        weights, card_path = save_situation_model(model, args.out)
+        c = model.card
+        print(f"{name}: {len(c.classes)} classes, {c.train_photos} training photos, {c.config.steps} steps "
+              f"({c.config.fine_tune}); exits {' / '.join(f'{100 * a:.1f}' for a in c.exit_accuracy)} % on "
+              f"{c.test_photos} test photos; wrote {weights} ({weights.stat().st_size:,} bytes) and "
+              f"{card_path.name} in {time.perf_counter() - started:.1f} s", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
