@@ -23,7 +23,15 @@ def test_every_shipped_root_has_every_value_the_story_needs(name):
     for bits, protection in series:
         rows = story_values.shipped_ber_rows(values, bits, protection, STORY_BERS, SEED)
         assert rows is not None and [r["ber"] for r in rows] == list(STORY_BERS), (bits, protection)
-        assert all(r["ci95_low"] <= r["mean"] <= r["ci95_high"] and 3 <= r["trials"] <= 5 for r in rows)
+        trials = story_values.BER_TRIALS
+        assert all(r["ci95_low"] <= r["mean"] <= r["ci95_high"]
+                   and trials["min_trials"] <= r["trials"] <= trials["max_trials"] for r in rows)
+        # The trial rule: a mixed point (ruined and intact downloads) rests on the mixed minimum at least, and
+        # every point says how many of its downloads were ruined.
+        assert all(0 <= r["ruined"] <= r["trials"] and r["ruin_low"] <= r["ruined"] / r["trials"] <= r["ruin_high"]
+                   for r in rows)
+        assert all(r["trials"] >= min(trials["mixed_min_trials"], trials["max_trials"])
+                   for r in rows if 0 < r["ruined"] < r["trials"])
 
 
 def test_shipped_digits_values_equal_what_the_engine_computes(root, digits):
