@@ -48,10 +48,11 @@ class Fig3Config:
         for p in self.protections:
             check_protection(p)
         check_int("trials", self.trials, 1)
-        if self.max_trials is None:
-            object.__setattr__(self, "max_trials", max(20, self.trials))
-        if self.mixed_min_trials is None:
-            object.__setattr__(self, "mixed_min_trials", min(10, self.max_trials))
+        from core.network.library.config import TrialPlan
+
+        for name, value in zip(("max_trials", "mixed_min_trials"),
+                               TrialPlan.defaults(self.trials, self.max_trials, self.mixed_min_trials)):
+            object.__setattr__(self, name, value)
         self.trial_plan()
         check_int("seed", self.seed, 0)
         check_int("retrain_steps", self.retrain_steps, 0)

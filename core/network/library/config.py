@@ -32,6 +32,12 @@ class TrialPlan:
         check_int("mixed_min_trials", self.mixed_min_trials, 1, self.max_trials)
         check_range("target_half_width", self.target_half_width, 0.0, 0.5)
 
+    @classmethod
+    def defaults(cls, trials: int, max_trials: int | None, mixed_min_trials: int | None) -> tuple[int, int]:
+        """(max_trials, mixed_min_trials) with None read as max(20, trials) and min(10, max_trials)."""
+        max_trials = max(20, trials) if max_trials is None else max_trials
+        return max_trials, min(10, max_trials) if mixed_min_trials is None else mixed_min_trials
+
     def more(self, res) -> int:
         """0 when a cell's BerResult ``res`` may stop, else how many trials it should have after the next round:
         twice as many, at least ``mixed_min_trials`` when mixed, at most ``max_trials``."""
@@ -103,11 +109,9 @@ class LibraryConfig:
         check_int("retrain_steps", self.retrain_steps, 0)
         check_int("trials", self.trials, 1)
         check_int("images_per_trial", self.images_per_trial, 1)
-        if self.max_trials is None:
-            object.__setattr__(self, "max_trials", max(20, self.trials))
-        check_int("max_trials", self.max_trials, self.trials)
-        if self.mixed_min_trials is None:
-            object.__setattr__(self, "mixed_min_trials", min(10, self.max_trials))
+        for name, value in zip(("max_trials", "mixed_min_trials"),
+                               TrialPlan.defaults(self.trials, self.max_trials, self.mixed_min_trials)):
+            object.__setattr__(self, name, value)
         self.trial_plan()  # checks the three and the target
         for name, value in (("depths", depths), ("keep_ratios", ratios), ("bits", bits), ("ber_grid", grid),
                             ("protections", prots)):
