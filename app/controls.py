@@ -2,7 +2,7 @@
 
 What a box shows is what is used: preset values are shown as numbers (with a "use preset values" reset), and the
 BER has an exact box beside its log slider, so a shared link's value is kept, never moved to the slider's grid.
-A link can lock or hide controls: ``?scenario=museum&lock=ber,protection&hide=memory``.
+A link can lock or hide controls: ``?scenario=pier&lock=ber,protection&hide=memory``.
 """
 from __future__ import annotations
 

@@ -31,6 +31,10 @@ TERMS: dict[str, str] = {
                   "unequal error protection (extra protection for the most important bits).",
     "tier": "Where the AI library stores a model: edge cloud (next to the base station, for real-time "
             "models), local cloud (non-real-time), or central cloud (generic and foundation models).",
+    "situation": "What a device meets where it is, as the classes it sees there: a road shows cars and trucks, a "
+                 "pier ships and aircraft, a park animals, a home cats and dogs, a post office handwritten digits.",
+    "customisation": "Making a model fit a situation: its classifiers are cut to the situation's classes and "
+                     "trained a little more on photos from there (the paper's Sec. 5).",
     "AI library": "The network's store of pre-generated sub-models with measured accuracy and size.",
     "fp32": "32-bit floating point, the usual way to store a weight; one flipped exponent bit can make it huge.",
     "integer code": "A weight sent as a small whole number (e.g. 4 bits) times a per-channel scale: a flipped "

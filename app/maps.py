@@ -24,14 +24,17 @@ LEAFLET_FILES = {"js": "leaflet/leaflet.js", "css": "leaflet/leaflet.css"}
 OSM_TILES = "https://tile.openstreetmap.org/{z}/{x}/{y}.png"
 OSM_ATTRIBUTION = "&copy; OpenStreetMap contributors"
 
-# Colour-blind-safe (Okabe-Ito and a brown), one meaning per colour in a chart: the models' contexts never share a
-# colour with a download's status (on time, late, wasted) or with an interruption.
+# Colour-blind-safe (Okabe-Ito and a brown), one meaning per colour in a chart: the models' contexts (each a
+# situation of core.situation.situations) never share a colour with a download's status (on time, late, wasted),
+# an interruption or a detector's trigger. A context that is not in the table gets CONTEXT_FALLBACK.
 CONTEXT_COLORS = {
-    "navigation": "#0072B2", "tour_guide": "#CC79A7", "ar": "#E69F00", "speech": "#56B4E9",
-    "classroom_vr": "#F0E442", "product_recognition": "#A6761D", "smart_home": "#882255",
+    "road": "#0072B2", "harbour and airfield": "#56B4E9", "park": "#A6761D", "home": "#CC79A7",
+    "post office": "#E69F00",
 }
+CONTEXT_FALLBACK = "#17becf"
 ON_TIME, LATE, WASTED = "#009E73", "#D55E00", "#999999"
 INTERRUPTION = "#000000"
+TRIGGER = "#882255"     # where a drift detector fired: filled when the held model was wrong, hollow when it was not
 LAND, SEA, BLANK = "#f2efe9", "#aad3df", "#f4f1ea"     # land and sea as on common street maps; no coastline
 LAYER_NAMES = {
     "land": "Land and sea (GSHHG coastline)", "streets": "Streets (area data)",
@@ -39,10 +42,23 @@ LAYER_NAMES = {
     "base_stations": "Base stations with edge servers", "paths": "User paths (sample)",
     "starts": "Download starts", "completions": "Download completions", "animation": "Users moving (time slider)",
 }
+TRIGGER_LAYER = "Where the detector fired"      # drawn only when build_map is given triggers
 
 
 def context_color(context: str) -> str:
-    return CONTEXT_COLORS.get(context, "#17becf")
+    return CONTEXT_COLORS.get(context, CONTEXT_FALLBACK)
+
+
+TRIGGER_SIZE_PX = 11
+
+
+def trigger_symbol(true: bool) -> str:
+    """A detector's trigger as drawn on the map and in the legend: a diamond, filled when the held model was wrong
+    for the place (a true trigger), hollow when it was right (a false one)."""
+    fill = TRIGGER if true else "white"
+    return (f'<span style="display:inline-block;width:{TRIGGER_SIZE_PX - 3}px;height:{TRIGGER_SIZE_PX - 3}px;'
+            f'background:{fill};border:2px solid {TRIGGER};transform:rotate(45deg);margin:0 7px 0 2px;'
+            'vertical-align:middle"></span>')
 
 
 def _area_of(result: SimulationResult, area: Area | None) -> Area:
@@ -140,9 +156,9 @@ def _swatch(color: str, shape: str = "box", border: str = "#555") -> str:
             f'border:1px solid {border};border-radius:{radius};margin-right:5px;vertical-align:middle"></span>')
 
 
-def legend_html(area: Area, policy: str) -> str:
+def legend_html(area: Area, policy: str, triggers: bool = False) -> str:
     """The legend's HTML: land and sea (with the coastline's source and caveat), streets, base stations, each
-    context's colour and the download markers."""
+    context's colour, the download markers and, with ``triggers``, the detector's triggers."""
     rows = []
     if area.coastline:
         rows += [_swatch(LAND) + "land", _swatch(SEA) + "sea"]
@@ -152,6 +168,9 @@ def legend_html(area: Area, policy: str) -> str:
                     f"{area.context_labels.get(context, context)} model")
     rows += [_swatch(ON_TIME, "dot") + f"{policy} download on time", _swatch(LATE, "dot") + f"{policy} download late",
              '<span style="font-size:10px">ring: download starts; dot: download done</span>']
+    if triggers:
+        rows += [trigger_symbol(True) + "detector fired: the model held was wrong for the place",
+                 trigger_symbol(False) + "detector fired although the model held was right (false alarm)"]
     if area.coastline:
         c = area.coastline
         licence = c.get("licence", "").split(" (")[0]       # the SPDX name; the file keeps the full statement
@@ -199,11 +218,14 @@ def _position_at(track: pd.DataFrame, t: float) -> tuple[float, float]:
 
 def build_map(result: SimulationResult, area: Area | None = None, *, sample_users: int = 20,
               policy: str = "predictive", static_base: str = "/app/static", tiles: bool = False,
-              interval_ms: int = 100) -> folium.Map:
+              interval_ms: int = 100, triggers: pd.DataFrame | None = None) -> folium.Map:
     """A folium map of one run: streets (from the area data, always), optional tiles, places, base stations, the
     paths of a sample of users, where ``policy`` started and completed each download (green on time, red late)
-    and a time slider of the users moving. Scripts and styles come from ``static_base`` only, so the map works
-    without internet when the app serves ``app/static`` there (Streamlit: ``server.enableStaticServing``)."""
+    and a time slider of the users moving. ``triggers`` (user, time_s, held, place, true: a drift detector's
+    alarms, core.situation.mismatch) adds a diamond where each sampled user's detector fired, filled when the
+    held model was wrong for the place and hollow for a false alarm. Scripts and styles come from
+    ``static_base`` only, so the map works without internet when the app serves ``app/static`` there
+    (Streamlit: ``server.enableStaticServing``)."""
     area = _area_of(result, area)
     check_int("sample_users", sample_users, 0, 10_000)
     check_choice("policy", policy, result.config.policies)
@@ -268,6 +290,9 @@ def build_map(result: SimulationResult, area: Area | None = None, *, sample_user
                                 tooltip=f"user {user}: {row.model} downloaded at {row.done_s:.0f} s, needed at "
                                         f"{row.t_need_s:.0f} s: {status}").add_to(completions)
 
+    if triggers is not None:
+        _add_triggers(fmap, triggers, by_user, area)
+
     moving = folium.FeatureGroup(name=LAYER_NAMES["animation"]).add_to(fmap)
     times = np.sort(sample["time_s"].unique()).tolist() if len(sample) else [0.0]
     data = {"times": times, "users": [
@@ -275,12 +300,31 @@ def build_map(result: SimulationResult, area: Area | None = None, *, sample_user
          "color": "#1f77b4" if t["mode"].iloc[0] == "drive" else "#222222",
          "path": np.round(t[["lat", "lon"]].to_numpy(), 6).tolist()} for u, t in by_user.items()]}
     fmap.add_child(TimeSlider(data, moving, interval_ms))
-    fmap.add_child(Legend(legend_html(area, policy)))
+    fmap.add_child(Legend(legend_html(area, policy, triggers is not None)))
     folium.LayerControl(collapsed=True).add_to(fmap)    # an icon at the top right; opens on hover
     # The area fills the map left of the legend (bottom right) and above the time slider (bottom left).
     fmap.fit_bounds([latlon.min(axis=0).tolist(), latlon.max(axis=0).tolist()], padding_top_left=(20, 20),
                     padding_bottom_right=(275, 40))
     return fmap
+
+
+def _add_triggers(fmap: folium.Map, triggers: pd.DataFrame, by_user: dict, area: Area) -> None:
+    """Diamonds where the sampled users' detectors fired, at the user's position then (from the kept track)."""
+    missing = [c for c in ("user", "time_s", "held", "place", "true") if c not in triggers.columns]
+    if missing:
+        raise ValueError(f"triggers lacks columns {missing}; it needs user, time_s, held, place and true")
+    layer = folium.FeatureGroup(name=TRIGGER_LAYER).add_to(fmap)
+    word = lambda c: area.context_labels.get(c, str(c).replace("_", " "))  # noqa: E731
+    half = TRIGGER_SIZE_PX // 2
+    for row in triggers[triggers["user"].isin(list(by_user))].itertuples(index=False):
+        true = bool(row.true)
+        what = (f"the {word(row.held)} model was wrong here, the {word(row.place)} model is downloaded" if true
+                else f"false alarm: the {word(row.held)} model was the right one")
+        folium.Marker(_position_at(by_user[row.user], row.time_s),
+                      icon=folium.DivIcon(html=trigger_symbol(true).replace("margin:0 7px 0 2px;", ""),
+                                          icon_size=(TRIGGER_SIZE_PX, TRIGGER_SIZE_PX), icon_anchor=(half, half),
+                                          class_name="mobility-trigger"),
+                      tooltip=f"user {row.user}: detector fired at {row.time_s:.0f} s: {what}").add_to(layer)
 
 
 def map_html(result: SimulationResult, area: Area | None = None, *, inline_assets: bool = False, **kwargs) -> str:

@@ -1,4 +1,4 @@
-"""The Guide's story: ten steps, each one headline sentence, one live chart or card from the engine (through
+"""The Guide's story: eleven steps, each one headline sentence, one live chart or card from the engine (through
 app.services), the preset that makes its point, and a verdict on the paper's claim.
 
 No streamlit drawing here: ``card(key, settings)`` returns a ``Card`` that the Guide draws and app.export writes
@@ -78,7 +78,7 @@ class Step:
 
 
 STEPS: tuple[Step, ...] = (
-    Step("why", "Why compress at all", "museum",
+    Step("why", "Why compress at all", "pier",
          "a smartphone downloading an image recogniser at the paper's 6G user-experienced rate",
          ("in-situ model downloading", "sub-model", "user-experienced rate"), "views/rates.py"),
     Step("depth", "Depth level: download the first layers", "car",
@@ -87,10 +87,10 @@ STEPS: tuple[Step, ...] = (
     Step("parameter", "Parameter level: prune the small weights", "iot",
          "a sensor with 256 kB for models: only a heavily pruned model could fit",
          ("parameter level", "keep ratio"), "views/submodels.py"),
-    Step("bit", "Bit level: fewer bits per weight", "museum",
+    Step("bit", "Bit level: fewer bits per weight", "pier",
          "a smartphone whose accelerator computes with 4-bit numbers",
          ("bit level", "integer code", "fp32"), "views/submodels.py"),
-    Step("combined", "The combined choice for one device", "museum",
+    Step("combined", "The combined choice for one device", "pier",
          "a smartphone asking for 95 % accuracy at BER 10⁻⁴",
          ("DSI", "binding constraint", "AI library"), "views/submodels.py"),
     Step("ber", "Bit errors: floats break, integer codes bend", "iot",
@@ -105,6 +105,9 @@ STEPS: tuple[Step, ...] = (
     Step("predictive", "Predictive downloading on the map", "car",
          "a driver walking to the car park: the network can guess the next place",
          ("predictive downloading", "accelerator", "interruption"), "views/mobility.py"),
+    Step("situation", "The situation decides the model", "pier",
+         "a smartphone whose owner walks from the park to a pier: what it sees changes, so its model does",
+         ("situation", "customisation", "sub-model"), "views/submodels.py"),
     Step("verdicts", "Where the paper holds, and where it needs a caveat", None, "",
          ("binding constraint", "BER"), None),
 )
@@ -529,7 +532,45 @@ def _predictive(s: Settings) -> Card:
                 problem=problem, note=f"{users} simulated users for {units.seconds(duration)} in {result.area_name} (seed {SEED}).")
 
 
-# ----------------------------------------------------------------------------------------------- 10. verdicts
+# ----------------------------------------------------------------------------------------------- 10. situation
+SITUATION_EXIT = 4  # the full backbone: the comparison at the deepest exit (the Sub-models page shows every exit)
+
+
+def _situation(s: Settings) -> Card:
+    from app.services import situation_library
+
+    df, problems = situation_library.situation_cards()
+    if df.empty:
+        return Card("No situation model could be read.", problem=" ".join(problems.values()))
+    at = df[df["exit"] == SITUATION_EXIT].set_index("situation")
+    gain = at["situation_model"] - at["generic_restricted"]
+    best, worst = gain.idxmax(), gain.idxmin()
+    headline = (f"Each place gets its own model: the {len(at)} situation models are the root cut to the classes a "
+                f"device sees there and fine-tuned on that place's photos. On each place's own photos they score "
+                f"{units.percent(at['situation_model'].min())} to {units.percent(at['situation_model'].max())} at "
+                f"exit {SITUATION_EXIT}; against the generic root with its answer restricted to the same classes the "
+                f"largest difference is {units.points(gain[gain.abs().idxmax()])}.")
+    verdict = Verdict(
+        CONDITIONAL,
+        "Customising the downloaded model to the device's situation improves it (Sec. 5, model customisation).",
+        f"Knowing the situation helps: a place with 2 classes is a much easier question than all "
+        f"{int(df['n_classes'].max())}. On these clean photos, though, restricting the generic root's answer to "
+        f"the place's classes already gives that gain; fine-tuning changes it by {units.points(gain[worst])} "
+        f"({worst}) to {units.points(gain[best])} ({best}). Fine-tuning pays where the device's photos differ from "
+        "the root's training photos (see the Sub-models page's on-device customisation).")
+    facts = tuple(Fact(name, f"{units.percent(r.situation_model)} vs {units.percent(r.generic_restricted)}",
+                       f"{r.classes}; {r.test_photos:,} test photos; situation model vs generic root restricted to "
+                       "these classes, at exit {SITUATION_EXIT}")
+                  for name, r in at.iterrows())
+    table = df.rename(columns={"situation_model": "situation model accuracy",
+                               "generic_restricted": "generic root restricted accuracy"})
+    note = ("Accuracies from each situation model's card (measured on its situation's test photos when it was "
+            "built); chance is one guess among the place's classes."
+            + (f" Not shown: {', '.join(problems)} ({' '.join(problems.values())})" if problems else ""))
+    return Card(headline, charts.situation_figure(df, SITUATION_EXIT), facts, verdict, table=table, note=note)
+
+
+# ----------------------------------------------------------------------------------------------- 11. verdicts
 def _verdicts(s: Settings) -> Card:
     rows = []
     for st_ in STEPS[:-1]:
@@ -549,5 +590,5 @@ def _verdicts(s: Settings) -> Card:
 BUILDERS = {"why": _why, "depth": _depth, "parameter": lambda s: _level(s, "parameter"),
             "bit": lambda s: _level(s, "bit"), "combined": _combined,
             "ber": _ber, "protection": _protection, "tiers": _tiers, "predictive": _predictive,
-            "verdicts": _verdicts}
+            "situation": _situation, "verdicts": _verdicts}
 assert tuple(BUILDERS) == STEP_KEYS

@@ -37,7 +37,12 @@ def main(argv=None) -> int:
     parser.add_argument("--lr", type=float, default=None)
     parser.add_argument("--photos", type=int, default=None, help="training photos used (default: all)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--refresh-cards", action="store_true",
+                        help="keep the weights in --out; re-measure each card's accuracies (situation model and "
+                             "the generic root restricted to its classes) on the situation's test photos")
     args = parser.parse_args(argv)
+    if args.refresh_cards:
+        return _refresh_cards(args)
     given = {"fine_tune": args.fine_tune, "steps": args.steps, "batch_size": args.batch_size, "lr": args.lr,
              "photos": args.photos}
     try:
@@ -64,6 +69,37 @@ def main(argv=None) -> int:
               f"({c.config.fine_tune}); exits {' / '.join(f'{100 * a:.1f}' for a in c.exit_accuracy)} % on "
               f"{c.test_photos} test photos; wrote {weights} ({weights.stat().st_size:,} bytes) and "
               f"{card_path.name} in {time.perf_counter() - started:.1f} s", flush=True)
+    return 0
+
+
+def _refresh_cards(args) -> int:
+    """Rewrite the cards of the situation models in --out with accuracies measured now (weights untouched)."""
+    from dataclasses import replace as change
+
+    from core.model.data import load_for_card
+    from core.model.evaluate import exit_accuracies
+    from core.model.models import ASSETS, load_checkpoint
+    from core.situation.customise import SituationModel, cut
+    from core.situation.library import load_shipped
+    from core.situation.situations import SITUATIONS, class_labels, situation_data
+    from core.situation.store import refresh_card
+
+    loaded = {}
+    for name in args.situation or list(SITUATIONS):
+        sit = SITUATIONS[name]
+        if sit.root not in loaded:
+            checkpoint = ASSETS / f"{sit.root}.safetensors"
+            root, card = load_checkpoint(checkpoint)
+            loaded[sit.root] = (root, load_for_card(card, checkpoint))
+        root, data = loaded[sit.root]
+        model = load_shipped(name, root, args.out)
+        sdata = situation_data(sit, data)
+        card = change(model.card, exit_accuracy=tuple(exit_accuracies(model.model, sdata, "test")),
+                      generic_exit_accuracy=tuple(exit_accuracies(cut(root, class_labels(sit, data)), sdata, "test")))
+        path = refresh_card(SituationModel(model.situation, model.model, card), args.out)
+        print(f"{name}: situation model {' / '.join(f'{100 * a:.1f}' for a in card.exit_accuracy)} %, generic "
+              f"root restricted {' / '.join(f'{100 * a:.1f}' for a in card.generic_exit_accuracy)} % on "
+              f"{card.test_photos} test photos; rewrote {path.name}", flush=True)
     return 0
 
 

@@ -7,8 +7,8 @@ export, units). Callers write ``from app import charts`` and ``charts.fig4_figur
 once, in its page's module, and named here; a new page's figures get a new module and a line below.
 """
 from app.charts.fig3 import FIG3_FAMILY_TITLES, fig3_figure
-from app.charts.guide import (BER_MARKS, SPLIT_PARTS, ber_story_figure, size_accuracy_figure, split_latency_figure,
-                              tier_figure)
+from app.charts.guide import (BER_MARKS, SPLIT_PARTS, ber_story_figure, situation_figure, size_accuracy_figure,
+                              split_latency_figure, tier_figure)
 from app.charts.live import ber_curve_figure
 from app.charts.mobility import POLICY_COLORS, POLICY_METRICS, load_figure, policy_bar
 from app.charts.rates import FIG4_COLUMNS, REFERENCE_COLUMNS, fig4_figure, fit_heatmap
@@ -16,7 +16,7 @@ from app.charts.style import (DASHES, GREY, IMAGE_FORMATS, OKABE_ITO, PALETTE, S
                               chance_line, figure_html, format_rate, format_seconds, plot_config, readable)
 from app.charts.submodels import TECHNIQUE_SYMBOLS, area_figure, cut_figure, layer_profile_figure, pareto_figure
 
-__all__ = ["FIG3_FAMILY_TITLES", "fig3_figure", "BER_MARKS", "SPLIT_PARTS", "ber_story_figure",
+__all__ = ["FIG3_FAMILY_TITLES", "fig3_figure", "BER_MARKS", "SPLIT_PARTS", "ber_story_figure", "situation_figure",
            "size_accuracy_figure", "split_latency_figure", "tier_figure", "ber_curve_figure", "POLICY_COLORS",
            "POLICY_METRICS", "load_figure", "policy_bar", "FIG4_COLUMNS", "REFERENCE_COLUMNS", "fig4_figure",
            "fit_heatmap", "DASHES", "GREY", "IMAGE_FORMATS", "OKABE_ITO", "PALETTE", "SLIDE_HEIGHT", "SLIDE_WIDTH",

@@ -123,3 +123,26 @@ def tier_figure(df: pd.DataFrame, budgets: dict[str, float], title: str) -> go.F
                                  tickvals=ticks, ticktext=[units.seconds(t) for t in ticks]),
                       margin=dict(l=10, r=10, t=50, b=40))
     return fig
+
+
+def situation_figure(df: pd.DataFrame, exit_: int) -> go.Figure:
+    """Per situation at one exit: the situation model's accuracy beside the generic root's answer restricted to the
+    situation's classes, on the situation's own test photos (columns situation, exit, situation_model,
+    generic_restricted, chance, test_photos)."""
+    require(df, "df", ("situation", "exit", "situation_model", "generic_restricted", "chance", "test_photos"))
+    at = df[df["exit"] == exit_]
+    x = [f"{r.situation}<br>({r.test_photos:,} photos)" for r in at.itertuples()]
+    fig = go.Figure()
+    for column, label, colour in (("generic_restricted", "generic root, answer restricted to the place's classes",
+                                   "grey"),
+                                  ("situation_model", "situation model (heads fine-tuned on the place's photos)",
+                                   "blue")):
+        fig.add_trace(go.Bar(x=x, y=100 * at[column], name=label, marker_color=OKABE_ITO.get(colour, GREY),
+                             customdata=[units.percent(v) for v in at[column]],
+                             hovertemplate="%{x}: %{customdata}<extra>" + label + "</extra>"))
+    fig.add_trace(go.Scatter(x=x, y=100 * at["chance"], mode="markers", name="guessing among the place's classes",
+                             marker=dict(symbol="line-ew", size=30, line=dict(width=3, color=OKABE_ITO["black"]))))
+    fig.update_layout(barmode="group", title=f"Accuracy at exit {exit_} on each place's own photos",
+                      yaxis_title="accuracy (%)", yaxis_range=[0, 100], height=420,
+                      margin=dict(l=10, r=10, t=50, b=40), legend=dict(orientation="h", y=-0.3))
+    return fig

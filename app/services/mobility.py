@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from app.services import ai_library, keys
-from core.model.models import DEFAULT_MODEL_NAME
+from app.services import keys, situation_library
 
 
 @st.cache_resource(show_spinner="Simulating the users' day…", max_entries=16)
@@ -57,12 +56,19 @@ def area_at(path: str):
     return load_area(path or None)
 
 
+def mobility_sizes(area_path: str = "", area_stamp: float = 0.0, min_accuracy: float = 0.0):
+    """Per device class and context: the sub-model of the context's situation model that the AI library's selection
+    picks (core.mobility.catalog.library_models on each situation's own library) for the context's application, at
+    the link of the context's places. A context that is not a situation, or whose library cannot be opened, gets
+    the fallback table's size (the reason in the table's note)."""
+    from core.mobility.area import load_area
+
+    area = load_area(area_path or None)
+    return _mobility_sizes(area_path, area_stamp, situation_library.stamps(area.contexts), min_accuracy)
+
+
 @st.cache_data(show_spinner="Choosing each place's model from the AI library…", max_entries=32)
-def mobility_sizes(area_path: str = "", area_stamp: float = 0.0, model: str = DEFAULT_MODEL_NAME,
-                   lib_stamp: float = 0.0, min_accuracy: float = 0.0):
-    """Per device class and context: the AI library's selection (core.mobility.catalog.library_models) for the
-    context's application, at the link of the context's places; the fallback table when there is no library
-    (the reason in the table's note). ``lib_stamp``: the catalog's modification time (0 without a library)."""
+def _mobility_sizes(area_path: str, area_stamp: float, situation_stamps: tuple, min_accuracy: float):
     import numpy as np
 
     from core.mobility.area import load_area
@@ -70,16 +76,17 @@ def mobility_sizes(area_path: str = "", area_stamp: float = 0.0, model: str = DE
     from core.mobility.link import LinkConfig, link_ber, serving_links
 
     area = load_area(area_path or None)
-    lib, problem = ai_library.library_or_none(model)
-    if lib is None:
-        return preset_models(area.context_applications, why=f"{problem} Sizes come from the fallback table.")
+    libs, problems = situation_library.libraries(area.contexts)
+    if not libs:
+        why = " ".join(problems.values())
+        return preset_models(area.context_applications, why=f"{why} Sizes come from the fallback table.")
     _, snr, rate = serving_links(area.place_xy, area.bs_xy, LinkConfig())
     ber, _ = link_ber(snr, LinkConfig())
     ctx = np.array([p.context for p in area.places], dtype=object)
     # The link a device has when it asks for a context's model: the median over the context's places.
     downlink = {c: float(np.median(rate[ctx == c])) for c in area.contexts if (ctx == c).any()}
     errors = {c: float(np.median(ber[ctx == c])) for c in downlink}
-    for c in area.contexts:            # needed on the road only (navigation): the median link over every place
+    for c in area.contexts:            # needed on the road only (driving): the median link over every place
         if c not in downlink:
             downlink[c], errors[c] = float(np.median(rate)), float(np.median(ber))
-    return library_models(lib, area.context_applications, downlink, errors, min_accuracy=min_accuracy)
+    return library_models(libs, area.context_applications, downlink, errors, min_accuracy=min_accuracy)

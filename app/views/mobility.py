@@ -8,6 +8,7 @@ from app import charts, present, services, units
 from app.controls import set_area
 from app.maps import map_html, timeline_figure
 from app.settings import area_choices
+from app.views import mismatch as mismatch_section
 
 _presets = services.mobility_presets()
 SCENARIOS, POLICIES = _presets["scenarios"], _presets["policies"]
@@ -90,9 +91,8 @@ if users * minutes > 200 * 120:
     st.warning(f"{users} users for {minutes} min takes a while to simulate (tens of seconds on a laptop). Change "
                "a control to cancel.")
 
-lib_model = services.settings().model     # the sidebar's root model: its AI library gives the sizes
-try:
-    sizes = services.mobility_sizes(area_path, area_stamp, lib_model, services.library_stamp(lib_model))
+try:  # each place's situation decides the model: its situation model's own AI library gives the sizes
+    sizes = services.mobility_sizes(area_path, area_stamp)
 except ValueError as err:
     st.error(f"Model sizes for this area cannot be chosen: {err}")
     st.stop()
@@ -183,28 +183,34 @@ st.caption("Each predictor drives the predictive policy on the same users. Learn
            "For comparison, published order-2 Markov predictors reach about 72 % next-cell accuracy on real "
            "Wi-Fi users (Dartmouth) and 70-95 % next place in other studies.")
 
-st.subheader("Model sizes")
+st.subheader("The model each place needs")
 DEVICE_CLASS_LABELS = {"walk": "walking (phone)", "drive": "driving (car)"}
-size_table = sizes.rows[["device_class", "hardware", "context", "application", "model", "bits", "tier",
-                         "source"]].assign(bits=lambda d: d["bits"] / 1e6).rename(columns={"bits": "Mbit"})
-# The application is the preset whose latency budget the context's model gets (a navigation model borrows the video
-# call's 200 ms): shown as that budget and where it comes from, never as if navigation were a video call.
+size_table = sizes.rows[["device_class", "hardware", "context", "application", "model", "bits", "accuracy",
+                         "tier", "source"]].assign(bits=lambda d: d["bits"] / 1e6,
+                                                   accuracy=lambda d: 100 * d["accuracy"]).rename(
+    columns={"bits": "Mbit"})
+# The application is the preset whose latency budget the context's model gets: shown as that budget and where it
+# comes from.
 size_table = size_table.assign(device_class=size_table["device_class"].map(lambda d: DEVICE_CLASS_LABELS.get(d, d)),
                                context=size_table["context"].map(lambda c: area.context_labels.get(c, c)),
                                application=size_table["application"].map(
                                    lambda a: f"{units.seconds(services.APPLICATIONS[a].latency_s)} ({a} preset)"
                                    if a in services.APPLICATIONS else a))
 if sizes.from_library:
-    st.caption(f"From the AI library: {sizes.note}. Each size is the sub-model the selection rule picks (the "
-               "smallest that meets every requirement) for the context's application and the device (walkers "
-               "carry a smartphone, drivers use the car's computer).")
+    st.caption(f"Each place's situation decides the model: {sizes.note}. A situation model is the root model "
+               "customised to the classes a device sees there (its own card is on the Sub-models page); each "
+               "size is the sub-model of that situation model that the selection rule picks (the smallest that "
+               "meets every requirement) for the place's latency budget and the device (walkers carry a "
+               "smartphone, drivers use the car's computer). Accuracy is on that situation's own test photos "
+               "without bit errors.")
 else:
-    st.info(f"No AI library is available, so the sizes come from the named fallback table of model presets "
-            f"(each with its source): {sizes.note}")
+    st.info(f"No situation model's AI library is available, so the sizes come from the named fallback table of "
+            f"model presets (each with its source): {sizes.note}")
 st.dataframe(size_table, hide_index=True, width="stretch", key="size_table", placeholder=units.MISSING,
-             column_config={"device_class": "user", "hardware": "device", "context": "model needed",
+             column_config={"device_class": "user", "hardware": "device", "context": "model needed (situation)",
                             "application": "latency budget (from the preset)", "model": "sub-model chosen",
                             "Mbit": st.column_config.NumberColumn("size (Mbit)", format="%.2f"),
+                            "accuracy": st.column_config.NumberColumn("accuracy on its photos", format="%.1f %%"),
                             "tier": "library tier", "source": "where the size comes from"})
 
 present.remember("size_table", "table", "Model sizes", size_table)
@@ -250,4 +256,5 @@ user = st.selectbox("User", choices, index=choices.index(default_user), key="mob
                     format_func=lambda u: f"user {u} ({users_df.loc[u, 'mode']}, {users_df.loc[u, 'switches']} "
                                           "model switches)" + (" — on the map" if u < 20 else ""))
 present.chart(timeline_figure(result, user, labels=area.context_labels), key="timeline_chart", name=f"timeline_user_{user}")
+mismatch_section.render(result, user=user, labels=area.context_labels)
 present.words("predictive downloading", "accelerator", "interruption", "sub-model", "AI library", "tier")

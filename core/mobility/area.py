@@ -21,9 +21,9 @@ ROUTINE_ROLES = ("home", "work", "lunch", "leisure")
 # activities). An area file may give its own "roles"; a role no kind serves falls back to every place.
 DEFAULT_ROLES = {
     "home": ("residential", "home", "hotel"),
-    "work": ("office", "university", "school", "hospital", "industrial"),
+    "work": ("office", "university", "school", "hospital", "industrial", "post_office", "pier"),
     "lunch": ("restaurant", "food", "shopping", "market", "cafe"),
-    "leisure": ("museum", "stadium", "concert_hall", "park", "shopping", "cinema", "theatre", "sports"),
+    "leisure": ("museum", "stadium", "concert_hall", "park", "shopping", "cinema", "theatre", "sports", "pier"),
 }
 # EARTH_RADIUS_M (mean Earth radius, IUGG) lives with the link's great-circle distance; the area is small, so a
 # local flat projection with it suffices.
@@ -31,7 +31,7 @@ DEFAULT_ROLES = {
 
 @dataclass(frozen=True, eq=False)
 class Place:
-    """A place users visit; ``context`` names the AI model it needs (e.g. museum -> tour_guide)."""
+    """A place users visit; ``context`` names the situation whose model it needs (e.g. pier -> harbour and airfield)."""
     id: str
     name: str
     kind: str

@@ -80,7 +80,9 @@ class SimulationResult:
     predictors: next-place accuracy and the predictive policy's outcome per predictor (same users);
     load: mean downlink load per base station per time bin; waste: downloads of wrongly predicted models;
     sizes: the model bits and tier latency per device class and context; tracks: positions of the first
-    ``track_users`` users for the map."""
+    ``track_users`` users for the map; context_timeline: per user, the runs of the context the application needs
+    (user, start_s, end_s, context; context "" where none is needed: a walker between places), covering
+    [0, duration_s) without gaps."""
     config: ScenarioConfig
     seed: int
     area_name: str
@@ -94,6 +96,7 @@ class SimulationResult:
     tracks: pd.DataFrame
     predictors: pd.DataFrame = None
     sizes: pd.DataFrame = None
+    context_timeline: pd.DataFrame = None
 
 
 def _binned(per_step: np.ndarray, step_s: float, bin_s: float) -> np.ndarray:
@@ -221,7 +224,20 @@ def _simulate(config: ScenarioConfig, seed: int, area: Area) -> SimulationResult
                                "bits": bits_table[i, j], "latency_s": latency_table[i, j]}
                               for i, d in enumerate(DEVICE_CLASSES) for j, c in enumerate(area.contexts)])
     return SimulationResult(config, seed, area.name, area.contexts, bs_ids, events_df, users_df, overall,
-                            load_df, waste_df, tracks, predictors, size_rows)
+                            load_df, waste_df, tracks, predictors, size_rows, _context_timeline(required, names, dt))
+
+
+def _context_timeline(required: np.ndarray, names: np.ndarray, dt: float) -> pd.DataFrame:
+    """Run-length form of the (users, steps) required-context grid: one row per run of the same context."""
+    n, steps = required.shape
+    starts = np.ones((n, steps), bool)
+    starts[:, 1:] = required[:, 1:] != required[:, :-1]
+    user, step = np.nonzero(starts)               # row-major: by user, then by time
+    last = np.r_[user[1:] != user[:-1], True]
+    end = np.where(last, steps, np.r_[step[1:], steps])
+    ctx = required[user, step]
+    return pd.DataFrame({"user": user.astype(np.int64), "start_s": step * dt, "end_s": end * dt,
+                         "context": np.where(ctx >= 0, names[np.maximum(ctx, 0)], "").astype(object)})
 
 
 def _predictors(config, compared, main, preds, accuracy, runs, events, sizes, timeline, bs, rate, dt,

@@ -99,6 +99,9 @@ class CustomiseConfig:
         return cls(**data)
 
 
+OPTIONAL_CARD_FIELDS = frozenset({"generic_exit_accuracy"})
+
+
 @dataclass(frozen=True)
 class SituationCard:
     """What a situation model is: its situation and classes, the root it was cut from, how it was fine-tuned and
@@ -122,6 +125,9 @@ class SituationCard:
     trained_parameters: int         # of the fine-tuned part
     seconds: float                  # customisation time (cut, fine-tuning, evaluation)
     torch_threads: int              # fine-tuning's sums round by thread count: the same seed and count, same bits
+    # The generic root's accuracy per exit on the same test photos with its answer restricted to the situation's
+    # classes (the cut model before fine-tuning): what ``exit_accuracy`` is compared with. () on older cards.
+    generic_exit_accuracy: tuple[float, ...] = ()
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -129,11 +135,13 @@ class SituationCard:
     @classmethod
     def from_dict(cls, data: dict) -> "SituationCard":
         names = {f.name for f in fields(cls)}
-        missing = sorted(names - set(data))
+        missing = sorted(names - set(data) - OPTIONAL_CARD_FIELDS)
         if missing:
             raise ValueError(f"situation card: missing fields {missing}")
-        kwargs = {k: data[k] for k in names}
-        for key in ("classes", "root_labels", "train_photos_per_class", "exit_accuracy"):
+        kwargs = {k: data[k] for k in names if k in data}
+        for key in ("classes", "root_labels", "train_photos_per_class", "exit_accuracy", "generic_exit_accuracy"):
+            if key not in kwargs:
+                continue
             kwargs[key] = tuple(kwargs[key])
         kwargs["config"] = CustomiseConfig.from_dict(dict(kwargs["config"]))
         return cls(**kwargs)
@@ -268,6 +276,7 @@ def customise(root: BackboneNet, data: DataSplits, situation: Situation | str, c
     if config.steps and len(train_data.y_train) == 0:
         raise ValueError(f"situation={sit.name!r} has no training photos in data={data.name!r}; use steps=0")
     model = cut(root, labels)
+    generic = tuple(exit_accuracies(model, sdata, "test"))  # the root restricted to the classes: the comparison
     part = config.part
     trained = set(_trained_names(model, part))
     for name, p in model.named_parameters():
@@ -295,7 +304,8 @@ def customise(root: BackboneNet, data: DataSplits, situation: Situation | str, c
         test_photos=int(len(sdata.y_test)), exit_accuracy=accuracies,
         parameters=sum(p.numel() for p in model.parameters()),
         trained_parameters=sum(p.numel() for n, p in model.named_parameters() if n in trained),
-        seconds=round(time.perf_counter() - started, 2), torch_threads=torch.get_num_threads())
+        seconds=round(time.perf_counter() - started, 2), torch_threads=torch.get_num_threads(),
+        generic_exit_accuracy=generic)
     return SituationModel(sit, model, card)
 
 

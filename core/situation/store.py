@@ -86,6 +86,22 @@ def save_situation_model(situation_model: SituationModel, folder: str | os.PathL
     return weights, card_path
 
 
+def refresh_card(situation_model: SituationModel, folder: str | os.PathLike) -> Path:
+    """Rewrite the card of a situation model already in ``folder`` (its weight file must be the model's own bytes:
+    the card's figures change, never the weights). Returns the card's path."""
+    card = situation_model.card
+    stem = file_stem(card.root, card.situation)
+    weights, card_path = Path(folder) / f"{stem}.safetensors", Path(folder) / f"{stem}.json"
+    data = weights_bytes(situation_model)
+    if not weights.is_file() or weights.read_bytes() != data:
+        raise ValueError(f"situation model file {str(weights)!r} does not hold this model's weights: save the "
+                         "model instead of refreshing its card")
+    record = {"format": FORMAT, "weights_file": weights.name, "weights_sha256": hashlib.sha256(data).hexdigest(),
+              "weights_bytes": len(data), "card": card.to_dict()}
+    _write_atomic(json.dumps(record, indent=2).encode(), card_path)
+    return card_path
+
+
 def _read_card(card_path: Path) -> tuple[dict, SituationCard]:
     if not card_path.is_file():
         raise ValueError(f"situation card {str(card_path)!r} is missing")
@@ -98,6 +114,15 @@ def _read_card(card_path: Path) -> tuple[dict, SituationCard]:
     except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError, ValueError) as err:
         raise ValueError(f"situation card {str(card_path)!r} is damaged: {str(err)[:200]}") from None
     return record, card
+
+
+def read_card(path: str | os.PathLike) -> SituationCard:
+    """A situation model's card alone (``path`` with or without suffix), without reading its weights: what a page
+    shows before any model is loaded. ValueError naming the file when it is missing or damaged."""
+    base = Path(path)
+    if base.suffix in (".safetensors", ".json"):
+        base = base.with_suffix("")
+    return _read_card(base.with_name(base.name + ".json"))[1]
 
 
 def _parse(data: bytes, path: Path) -> dict[str, torch.Tensor]:
@@ -159,5 +184,5 @@ def load_situation_model(path: str | os.PathLike, root: BackboneNet) -> Situatio
     return SituationModel(sit, model.eval(), card)
 
 
-__all__ = ["FORMAT", "file_stem", "load_situation_model", "save_situation_model", "stored_names",
+__all__ = ["FORMAT", "file_stem", "load_situation_model", "read_card", "refresh_card", "save_situation_model", "stored_names",
            "weights_bytes"]

@@ -85,7 +85,7 @@ def test_table_and_metrics_are_the_simulators_numbers(page):
     from core.model.models import DEFAULT_MODEL_NAME
 
     state = page.session_state
-    sizes = services.mobility_sizes("", 0.0, DEFAULT_MODEL_NAME, services.library_stamp(DEFAULT_MODEL_NAME))
+    sizes = services.mobility_sizes("", 0.0)
     base = scenario(state["mob_preset"])
     config = replace(base, n_users=int(state["mob_users"]), duration_s=float(state["mob_minutes"] * 60),
                      models=sizes.models or None, device=replace(base.device, accelerators=int(state["mob_acc"])))
@@ -178,17 +178,17 @@ def test_the_sidebar_area_drives_the_page_and_the_location(small_town):
     at.selectbox(key="w_area").select(small_town).run()
     assert not at.exception, at.exception
     places = at.selectbox(key="w_place").options
-    assert "City Museum" in places and "Hong Kong Museum of Medical Sciences" not in places
-    at.selectbox(key="w_place").select("City Museum").run()
-    assert at.session_state["settings"].dsi().location.place == "City Museum"
-    assert (at.query_params["area"], at.query_params["place"]) == (small_town, "City Museum")   # a shareable link
+    assert "Ferry Pier" in places and "Central Ferry Piers" not in places
+    at.selectbox(key="w_place").select("Ferry Pier").run()
+    assert at.session_state["settings"].dsi().location.place == "Ferry Pier"
+    assert (at.query_params["area"], at.query_params["place"]) == (small_town, "Ferry Pier")   # a shareable link
     at.switch_page("views/mobility.py").run()
     assert at.selectbox(key="mob_area").value == small_town
-    # The museum preset names its area (Hong Kong): applying it moves every page there, place included.
-    at.selectbox(key="w_scenario").select("museum").run()
+    # The pier preset names its area (Hong Kong): applying it moves every page there, place included.
+    at.selectbox(key="w_scenario").select("pier").run()
     assert not at.exception, at.exception
     s = at.session_state["settings"]
-    assert (s.area, s.place) == ("hku_central", "Hong Kong Museum of Medical Sciences")
+    assert (s.area, s.place) == ("hku_central", "Central Ferry Piers")
     assert at.selectbox(key="mob_area").value == "hku_central"
     # Back to the town: the Hong Kong place is not there, so the location becomes "not reported".
     at.selectbox(key="mob_area").select(small_town).run()
@@ -198,13 +198,13 @@ def test_the_sidebar_area_drives_the_page_and_the_location(small_town):
 def test_a_place_is_resolved_against_the_area_of_the_same_link(small_town):
     from app.settings import SCENARIOS, Settings, apply_scenario
 
-    for query in ({"place": "City Museum", "area": small_town}, {"area": small_town, "place": "City Museum"}):
+    for query in ({"place": "Ferry Pier", "area": small_town}, {"area": small_town, "place": "Ferry Pier"}):
         s, problems = Settings.from_query(query)
-        assert problems == [] and (s.area, s.place) == (small_town, "City Museum")
+        assert problems == [] and (s.area, s.place) == (small_town, "Ferry Pier")
         assert Settings.from_query(s.to_query())[0] == s
-    _, problems = Settings.from_query({"place": "City Museum"})          # not in the default area: said so
+    _, problems = Settings.from_query({"place": "Ferry Pier"})          # not in the default area: said so
     assert len(problems) == 1 and "not a place of the area data of 'HKU, Sai Ying Pun" in problems[0]
-    _, problems = Settings.from_query({"area": small_town, "place": "Man Mo Temple"})
+    _, problems = Settings.from_query({"area": small_town, "place": "General Post Office (Central)"})
     assert "not a place of the area data of 'Small town'" in problems[0] and "choose the area" in problems[0]
     _, problems = Settings.from_query({"area": "atlantis"})
     assert "area='atlantis' is not an area file on offer" in problems[0] and small_town in problems[0]
@@ -212,9 +212,9 @@ def test_a_place_is_resolved_against_the_area_of_the_same_link(small_town):
         if preset.settings.get("place"):
             assert preset.settings.get("area") == "hku_central", key
         assert apply_scenario(key).scenario == key
-    # A museum link with another area: the area that has no such place is reported, the preset's place stays.
-    s, problems = Settings.from_query({"scenario": "museum", "area": small_town})
-    assert s.area == "hku_central" and len(problems) == 1 and "Hong Kong Museum of Medical Sciences" in problems[0]
+    # A pier link with another area: the area that has no such place is reported, the preset's place stays.
+    s, problems = Settings.from_query({"scenario": "pier", "area": small_town})
+    assert s.area == "hku_central" and len(problems) == 1 and "Central Ferry Piers" in problems[0]
 
 
 def _grid_tests():

@@ -88,16 +88,16 @@ def test_progressive_path_costs_at_least_the_direct_download(monkeypatch, tiny_l
 
 def test_location_sets_the_link_from_the_serving_base_station(monkeypatch, tiny_library):
     at = _run(monkeypatch, tiny_library)
-    at.selectbox(key="w_place").select("Hong Kong City Hall (Concert Hall)").run()
+    at.selectbox(key="w_place").select("Central Ferry Piers").run()
     info = next(m.value for m in at.markdown if "Served by" in m.value)
-    assert "AR scene understanding" in info
+    assert "ships (and aircraft) seen from a pier" in info
     at.button(key="loc_use_link").click().run()
     assert not at.exception, at.exception
     from core.mobility.area import load_area
     from core.mobility.link import link_at
 
-    link = link_at(load_area(), "Hong Kong City Hall (Concert Hall)")
+    link = link_at(load_area(), "Central Ferry Piers")
     assert link.station in info and f"SNR {link.snr_db:.1f} dB" in info
     assert at.number_input(key="w_downlink_mbps").value == round(link.rate_bps / 1e6, 3)
     assert at.session_state["settings"].ber == link.ber  # exactly the place's BER, not a slider step
-    assert at.session_state["settings"].dsi().location.place == "Hong Kong City Hall (Concert Hall)"
+    assert at.session_state["settings"].dsi().location.place == "Central Ferry Piers"

@@ -91,14 +91,14 @@ def test_another_hardware_or_application_fills_the_boxes_with_its_preset():
 
 
 def test_a_link_locks_and_hides_controls_and_keeps_its_flags():
-    at = open_app({"scenario": "museum", "lock": "ber,protection", "hide": "memory"})
+    at = open_app({"scenario": "pier", "lock": "ber,protection", "hide": "memory"})
     s = at.session_state["settings"]
-    assert s.scenario == "museum" and s.place == "Hong Kong Museum of Medical Sciences"
+    assert s.scenario == "pier" and s.place == "Central Ferry Piers"
     assert at.selectbox(key="w_protection").disabled
     assert at.select_slider(key="w_ber_exp").disabled and at.text_input(key="w_ber_text").disabled
     assert not at.selectbox(key="w_hardware").disabled
     assert "Model memory (MB)" not in [n.label for n in at.number_input]
-    assert query(at) == {"scenario": "museum", "lock": "ber,protection", "hide": "memory"}
+    assert query(at) == {"scenario": "pier", "lock": "ber,protection", "hide": "memory"}
     at.selectbox(key="w_hardware").select("tablet").run()  # an unlocked control still works
     assert not at.exception and at.session_state["settings"].hardware == "tablet"
     assert query(at)["lock"] == "ber,protection" and query(at)["hide"] == "memory"

@@ -109,8 +109,9 @@ def test_timeline_uses_each_colour_for_one_meaning():
 
 
 # ----- story structure and report -----
-def test_story_has_at_most_ten_steps_each_with_a_real_preset():
-    assert 1 <= len(story.STEPS) <= 10
+def test_story_has_at_most_eleven_steps_each_with_a_real_preset():
+    # Ten steps, and issue 22's "the situation decides the model" before the verdicts.
+    assert 1 <= len(story.STEPS) <= 11 and story.STEP_KEYS[-2:] == ("situation", "verdicts")
     assert len(set(story.STEP_KEYS)) == len(story.STEPS)
     for s in story.STEPS:
         assert s.preset is None or s.preset in SCENARIOS, s
@@ -149,7 +150,7 @@ def test_combined_step_names_the_rule_and_why_the_next_bigger_model_is_not_sent(
     from app.settings import apply_scenario
 
     monkeypatch.setenv("INSITU_LIBRARY", str(tiny_library))
-    s = apply_scenario("museum")  # smartphone, 95 % asked at BER 1e-4
+    s = apply_scenario("pier")  # smartphone, 95 % asked at BER 1e-4
     card = story.card("combined", s)
     assert not card.problem and card.figure is not None
     assert "the smallest sub-model that meets every requirement" in card.headline, card.headline

@@ -40,14 +40,16 @@ def test_default_area_is_around_hku_and_central(area):
     lat, lon = area.node_latlon[:, 0], area.node_latlon[:, 1]
     assert 22.27 < lat.min() and lat.max() < 22.30 and 114.12 < lon.min() and lon.max() < 114.17
     assert 40 <= len(area.node_ids) <= 100 and 4 <= len(area.base_stations) <= 8
-    assert {"tour_guide", "navigation", "ar", "speech"} <= set(area.contexts)
+    # Every place's context is a situation with a real model (issue 22); the road is the driving one.
+    assert set(area.contexts) == {"road", "harbour and airfield", "park", "home", "post office"}
+    assert area.road_context == "road" and {p.context for p in area.places} == set(area.contexts) - {"road"} | {"road"}
     assert np.isfinite(area.place_dist).all()
 
 
 def test_street_paths_are_shortest_and_follow_streets(area):
     # Every consecutive pair on a path is a street segment, and the path's length is the Dijkstra distance.
     segments = {(a, b) for a, b, _ in area.edges} | {(b, a) for a, b, _ in area.edges}
-    i, j = area.place_index("hku_main"), area.place_index("city_hall")
+    i, j = area.place_index("hku_main"), area.place_index("central_piers")
     path = area.paths[i, j, :area.path_len[i, j]]
     assert path[0] == area.places[i].node and path[-1] == area.places[j].node
     assert all((int(a), int(b)) in segments for a, b in zip(path[:-1], path[1:]))
@@ -180,7 +182,7 @@ def test_random_waypoint_scenario_keeps_the_ordering():
 def test_library_sizes_plug_in():
     base = scenario("default", n_users=30, policies=("reactive",))
     small = dataclasses.replace(base, models={c: (1e6, 0.005) for c in load_area().contexts})
-    big = dataclasses.replace(base, models={"ar": (1e9, 0.1)})
+    big = dataclasses.replace(base, models={"park": (1e9, 0.1)})
     t_small = simulate(small, 1).overall.loc["reactive", "interruption_s"]
     t_base = simulate(base, 1).overall.loc["reactive", "interruption_s"]
     t_big = simulate(big, 1).overall.loc["reactive", "interruption_s"]
@@ -239,9 +241,9 @@ def test_users_outside_the_area_are_refused():
 
 
 def test_start_places_are_used(area):
-    cfg = MovementConfig(model="streets", start_places=("umag", "city_hall"))
+    cfg = MovementConfig(model="streets", start_places=("gpo", "central_piers"))
     mv = simulate_movement(area, cfg, 3, 5, 1.0, np.random.default_rng(0))
-    assert mv.xy[0, 0] == pytest.approx(area.place_xy[area.place_index("umag")], abs=1e-3)
+    assert mv.xy[0, 0] == pytest.approx(area.place_xy[area.place_index("gpo")], abs=1e-3)
 
 
 @pytest.mark.parametrize("change, message", [

@@ -19,10 +19,9 @@ from core.mobility.simulate import _simulate, scenario, simulate
 ORIGIN = (22.2800, 114.1500)
 METRES_PER_DEGREE = 6_371_008.8 * math.pi / 180
 # Tags the import gives a kind (core.mobility.osm.KIND_RULES), one or more per kind.
-TAGS = (("amenity", "university"), ("tourism", "museum"), ("shop", "mall"), ("office", "company"),
-        ("building", "apartments"), ("amenity", "cafe"), ("amenity", "parking"), ("leisure", "park"),
-        ("amenity", "hospital"), ("amenity", "school"), ("leisure", "stadium"), ("historic", "monument"),
-        ("amenity", "theatre"), ("shop", "supermarket"))
+TAGS = (("amenity", "university"), ("leisure", "park"), ("amenity", "ferry_terminal"), ("amenity", "post_office"),
+        ("building", "apartments"), ("leisure", "garden"), ("amenity", "parking"), ("man_made", "pier"),
+        ("amenity", "school"), ("landuse", "residential"), ("aeroway", "terminal"), ("amenity", "college"))
 PRESETS = ("default", "habits", "random_waypoint", "mostly_drivers", "single_accelerator", "no_cell_sharing",
            "fr2_400mhz", "routine")
 
@@ -88,8 +87,8 @@ def grid_case(seed: int) -> dict:
 # The extract of issue 21: a 6 x 6 grid 200 m apart, five places in one corner, nine grid base stations (the
 # north-east one serves nobody: its row in the load table was missing).
 ISSUE_GRID = {"rows": 6, "cols": 6, "spacing_m": 200.0, "places": [
-    ("VR classroom", ("amenity", "university"), (0.3, 0.4)), ("City Museum", ("tourism", "museum"), (1.6, 0.2)),
-    ("Harbour Mall", ("shop", "mall"), (0.5, 1.7)), ("Tower One", ("office", "company"), (2.2, 1.4)),
+    ("VR classroom", ("amenity", "university"), (0.3, 0.4)), ("City Park", ("leisure", "park"), (1.6, 0.2)),
+    ("Harbour Pier", ("man_made", "pier"), (0.5, 1.7)), ("Main Post Office", ("amenity", "post_office"), (2.2, 1.4)),
     ("Elm Flats", ("building", "apartments"), (1.2, 2.3))]}
 
 
@@ -186,7 +185,7 @@ def test_a_run_so_short_that_nobody_switches_still_gives_every_table(tmp_path):
 
 
 def test_an_area_with_one_place_is_simulated(tmp_path):
-    case = {"rows": 3, "cols": 3, "spacing_m": 150.0, "places": [("Only Museum", ("tourism", "museum"), (1.2, 0.9))]}
+    case = {"rows": 3, "cols": 3, "spacing_m": 150.0, "places": [("Only Park", ("leisure", "park"), (1.2, 0.9))]}
     data, _ = _import(tmp_path, case)
     area = area_from_dict(data)
     for preset in ("default", "mostly_drivers", "random_waypoint"):
@@ -208,7 +207,7 @@ def test_a_place_the_base_stations_cannot_reach_is_named_at_the_import(tmp_path)
     assert "place 'VR classroom' at (-22.28000, -65.85000)" in said
     assert "km from the nearest base station ('Mast 0')" in said and "downlink rate would be 0 b/s" in said
     assert "'Long Road'" in said and "--base-stations" in said       # the street that leads there, and the cures
-    assert "classroom_vr" not in said and "downlink_bps" not in said  # no internal names
+    assert "harbour and airfield" not in said and "downlink_bps" not in said  # no internal names
     km = float(said.split(" is ")[1].split(" km")[0].replace(",", ""))
     assert 15_000 < km < 20_100                                       # over the Earth's surface, not the flat map
 
@@ -242,6 +241,6 @@ def test_a_link_that_reaches_no_place_is_named_by_the_simulation(tmp_path):
 def test_a_zero_downlink_given_to_the_library_selection_says_why():
     from core.mobility.catalog import library_models
 
-    with pytest.raises(ValueError, match=r"downlink_bps\['tour_guide'\]=0.0: the places that need this model get no "
+    with pytest.raises(ValueError, match=r"downlink_bps\['park'\]=0.0: the places that need this model get no "
                                          r"downlink at all \(0 b/s: too far from every base station\)"):
-        library_models(None, {"tour_guide": "image recognition"}, {"tour_guide": 0.0}, {"tour_guide": 1e-6})
+        library_models(None, {"park": "image recognition"}, {"park": 0.0}, {"park": 1e-6})
