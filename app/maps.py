@@ -3,6 +3,7 @@ land and sea from the area's real coastline, streets from the area data, a legen
 plotly timeline per user. No streamlit here."""
 from __future__ import annotations
 
+import html
 import json
 import re
 from pathlib import Path
@@ -216,15 +217,21 @@ def _position_at(track: pd.DataFrame, t: float) -> tuple[float, float]:
     return float(np.interp(t, times, track["lat"].to_numpy())), float(np.interp(t, times, track["lon"].to_numpy()))
 
 
+def _slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", str(text).lower()).strip("-")
+
+
 def build_map(result: SimulationResult, area: Area | None = None, *, sample_users: int = 20,
               policy: str = "predictive", static_base: str = "/app/static", tiles: bool = False,
-              interval_ms: int = 100, triggers: pd.DataFrame | None = None) -> folium.Map:
+              interval_ms: int = 100, triggers: pd.DataFrame | None = None,
+              place_models: dict | None = None) -> folium.Map:
     """A folium map of one run: streets (from the area data, always), optional tiles, places, base stations, the
     paths of a sample of users, where ``policy`` started and completed each download (green on time, red late)
     and a time slider of the users moving. ``triggers`` (user, time_s, held, place, true: a drift detector's
     alarms, core.situation.mismatch) adds a diamond where each sampled user's detector fired, filled when the
     held model was wrong for the place and hollow for a false alarm. Scripts and styles come from
-    ``static_base`` only, so the map works without internet when the app serves ``app/static`` there
+    ``place_models`` (context -> words) says on each place's tooltip and popup which model is downloaded there.
+    Scripts and styles come from ``static_base`` only, so the map works without internet when the app serves ``app/static`` there
     (Streamlit: ``server.enableStaticServing``)."""
     area = _area_of(result, area)
     check_int("sample_users", sample_users, 0, 10_000)
@@ -255,10 +262,12 @@ def build_map(result: SimulationResult, area: Area | None = None, *, sample_user
     places = folium.FeatureGroup(name=LAYER_NAMES["places"]).add_to(fmap)
     for p in area.places:
         color = context_color(p.context)
+        said = f"{p.name}: needs the {area.context_labels.get(p.context, p.context)} model"
+        model = (place_models or {}).get(p.context)
+        text = f"{said}. Downloads: {model}" if model else said
         folium.CircleMarker([p.lat, p.lon], radius=9, color=color, weight=2, fill=True, fill_color=color,
-                            fill_opacity=0.35,
-                            tooltip=f"{p.name} ({p.kind}): needs the {area.context_labels.get(p.context, p.context)}"
-                                    f" model").add_to(places)
+                            fill_opacity=0.35, class_name=f"mobility-place place-{_slug(p.context)}",
+                            tooltip=text, popup=folium.Popup(html.escape(text), max_width=320)).add_to(places)
 
     stations = folium.FeatureGroup(name=LAYER_NAMES["base_stations"]).add_to(fmap)
     for b in area.base_stations:      # squares (a DivIcon: plain Leaflet, nothing fetched), so never read as a place

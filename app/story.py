@@ -500,7 +500,13 @@ def _predictive(s: Settings) -> Card:
 
     preset, users, duration = MOBILITY
     file = area_file(getattr(s, "area", ""))  # the sidebar's area: its file gives the name said below
-    where = (str(file), (), services.area_stamp(str(file)))
+    stamp = services.area_stamp(str(file))
+    try:  # the same sizes as the Predictive downloads page: each situation model's own AI library
+        sizes = services.mobility_sizes(str(file), stamp)
+    except ValueError:
+        sizes = None
+    where = (str(file), sizes.models if sizes is not None else (), stamp)
+    models_at = services.place_models(sizes) if sizes is not None else ()
     result = services.simulation(preset, users, duration, 2, SEED, *where)
     two = result.overall
     one = services.simulation(preset, users, duration, 1, SEED, *where).overall
@@ -521,8 +527,10 @@ def _predictive(s: Settings) -> Card:
                   units.wait(one.loc["predictive", "interruption_s_per_user"]),
                   "with one AI accelerator every switch stops the application while the new model loads"))
     try:
-        html = services.mobility_map(preset, users, duration, 2, SEED, "predictive", 20, False, *where)
-        offline = services.mobility_map(preset, users, duration, 2, SEED, "predictive", 20, True, *where)
+        html = services.mobility_map(preset, users, duration, 2, SEED, "predictive", 20, False, *where,
+                                     place_models=models_at)
+        offline = services.mobility_map(preset, users, duration, 2, SEED, "predictive", 20, True, *where,
+                                        place_models=models_at)
     except (TypeError, ValueError) as err:  # the map is an extra; its absence is said, not hidden
         html = offline = None
         problem = f"The map could not be drawn: {err}"

@@ -22,9 +22,12 @@ from app.services.live import (ARITHMETIC_LABELS, BER_GRID, FIRST_NUMBERS_THREAD
                                live_estimates, live_int8_problem, live_predictions, live_store, live_stored,
                                live_working, packet_report, protection_label)
 from app.services.location import area, place_link
-from app.services.mobility import area_at, area_files, mobility_map, mobility_presets, mobility_sizes, simulation
+from app.services.mobility import (area_at, area_files, mobility_map, mobility_presets, mobility_sizes, place_models,
+                                   simulation)
 from app.services.rates import (APPLICATIONS, PAPER, PAPER_APPLICATIONS, PAPER_MODELS, REFERENCE_RATES, ROOT_MODELS,
                                 fig4, fit_table, paper_statements, parameter_counts)
+from app.services.situation_library import is_situation, situation_cards, situations_of
+from app.services.situation_library import library_or_none as situation_library_or_none
 from app.services.roots import dataset, forget_replaced_roots, root_model, settings
 from app.services.submodels import (LIVE_SPECS, library_submodel, live_fallback, live_submodel, live_submodel_noting,
                                     submodel)
@@ -47,7 +50,7 @@ __all__ = [
     "APPLICATIONS", "PAPER", "PAPER_APPLICATIONS", "PAPER_MODELS", "REFERENCE_RATES", "ROOT_MODELS", "fig4",
     "fit_table", "paper_statements", "parameter_counts",
     # mobility
-    "area_at", "area_files", "mobility_map", "mobility_presets", "mobility_sizes", "simulation",
+    "is_situation", "situation_cards", "situations_of", "situation_library_or_none", "area_at", "area_files", "mobility_map", "mobility_presets", "mobility_sizes", "place_models", "simulation",
     # AI library and selection
     "ACCURACY_RULE", "HOLDS", "REAL_TIME_MAX_S", "REFERENCE_DOWNLINK_BPS", "TECHNIQUES", "TIER_PRESETS",
     "damaged_entries", "edge_limit_bits", "layer_profile", "library", "library_or_none", "selection",

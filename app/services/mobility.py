@@ -26,12 +26,33 @@ def simulation(preset: str = "default", n_users: int = 200, duration_s: float = 
 @st.cache_data(show_spinner="Drawing the map…", max_entries=32)
 def mobility_map(preset: str, n_users: int, duration_s: float, accelerators: int, seed: int, policy: str,
                  sample_users: int = 20, inline_assets: bool = False, area_path: str = "", models: tuple = (),
-                 area_stamp: float = 0.0) -> str:
-    """The simulation's folium map as HTML; Leaflet from the app's own /app/static (or inlined for a download)."""
+                 area_stamp: float = 0.0, place_models: tuple = ()) -> str:
+    """The simulation's folium map as HTML; Leaflet from the app's own /app/static (or inlined for a download).
+    ``place_models``: (context, words) pairs, the model each place's tooltip names (``place_models(sizes)``)."""
     from app.maps import map_html
 
     result = simulation(preset, n_users, duration_s, accelerators, seed, area_path, models, area_stamp)
-    return map_html(result, sample_users=sample_users, policy=policy, inline_assets=inline_assets)
+    return map_html(result, sample_users=sample_users, policy=policy, inline_assets=inline_assets,
+                    place_models=dict(place_models))
+
+
+DEVICE_WORDS = {"walk": "a phone", "drive": "a car"}
+
+
+def place_models(sizes) -> tuple:
+    """(context, words) per context of a ModelTable: the sub-model each kind of device downloads there, its size
+    and its accuracy on the situation's own photos, e.g. "a phone: park model: exit 4, 8-bit (5.62 Mbit, 83.3 %
+    on its photos)"."""
+    import math
+
+    from app import units
+
+    out = {}
+    for r in sizes.rows.itertuples():
+        acc = "" if math.isnan(float(r.accuracy)) else f", {units.percent(r.accuracy)} on its photos"
+        said = f"{DEVICE_WORDS.get(r.device_class, r.device_class)}: {r.model} ({r.bits / 1e6:.2f} Mbit{acc})"
+        out.setdefault(r.context, []).append(said)
+    return tuple((c, "; ".join(v)) for c, v in out.items())
 
 
 def mobility_presets() -> dict:

@@ -9,6 +9,13 @@ from app.services import roots
 from core.model.models import SHIPPED_ROOTS
 
 
+def is_situation(name: str) -> bool:
+    """Whether ``name`` (an area's context) is a situation with a model in this project."""
+    from core.situation.situations import SITUATIONS
+
+    return name in SITUATIONS
+
+
 def root_name(situation: str) -> str:
     """The display name of the shipped root a situation's classes belong to (ValueError for an unknown one)."""
     from core.situation.situations import situation as lookup
@@ -122,3 +129,12 @@ def situation_cards(root_stem: str | None = None):
                          "steps": card.config.steps, "situation_model": float(own), "generic_restricted": float(gen),
                          "chance": 1.0 / len(card.classes)})
     return pd.DataFrame(rows), problems
+
+
+def situations_of(model: str) -> list[str]:
+    """The situations whose classes belong to the root model ``model`` (a display name), in registry order."""
+    from app.services.keys import checkpoint_path
+    from core.situation.situations import SITUATIONS
+
+    stem = checkpoint_path(model).stem
+    return [name for name, sit in SITUATIONS.items() if sit.root == stem]

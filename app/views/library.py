@@ -143,3 +143,53 @@ if st.button("Check every weight file against its fingerprint (sha256)", key="li
 with st.expander("Complete the library (only missing or damaged entries are generated)"):
     build_button(services.library_path(s.model), s.model)
 present.words("sub-model", "tier", "AI library", "exit", "split", "BER", "protection", "keep ratio")
+
+st.subheader("Situation models in the library")
+st.caption("Each place's situation has its own model: this root cut to the classes a device sees there and fine-tuned "
+           "on that place's photos (see the Sub-models page). Each situation model has its own sub-models of every "
+           "technique, scored on its own situation's test photos, and their accuracy under bit errors (received "
+           "without protection).")
+rows, opened = [], {}
+for name in services.situations_of(s.model):
+    sit_lib, why = services.situation_library_or_none(name)
+    if sit_lib is None:
+        rows.append({"situation": name, "classes": "", "photos": None, "entries": 0, "smallest": None,
+                     "smallest_acc": None, "whole": None, "whole_acc": None, "note": why})
+        continue
+    opened[name] = sit_lib
+    e = sit_lib.entries()
+    small, whole = e.loc[e["total_bits"].idxmin()], e.loc[e["total_bits"].idxmax()]
+    rows.append({"situation": name, "classes": ", ".join(sit_lib.root_card.get("classes", [])),
+                 "photos": int(sit_lib.data_identity.get("test_samples", 0)), "entries": len(e),
+                 "smallest": small["total_bits"] / 1e6, "smallest_acc": small["accuracy"],
+                 "whole": whole["total_bits"] / 1e6, "whole_acc": whole["accuracy"], "note": ""})
+if rows:
+    present.table(pd.DataFrame(rows), "Situation models", hide_index=True, width="stretch", key="situation_table",
+                  column_config={"photos": st.column_config.NumberColumn("test photos", format="%d"),
+                                 "entries": st.column_config.NumberColumn("sub-models", format="%d"),
+                                 "smallest": st.column_config.NumberColumn("smallest download (Mbit)",
+                                                                           format="%.3f"),
+                                 "smallest_acc": st.column_config.NumberColumn("smallest: accuracy",
+                                                                               **units.PERCENT_COLUMN),
+                                 "whole": st.column_config.NumberColumn("largest download (Mbit)", format="%.3f"),
+                                 "whole_acc": st.column_config.NumberColumn("largest: accuracy",
+                                                                           **units.PERCENT_COLUMN),
+                                 "note": "why not shown"})
+if opened:
+    pick = st.selectbox("Sub-models of one situation model", list(opened), key="lib_situation")
+    sit_lib = opened[pick]
+    e = sit_lib.entries()
+    cells = sit_lib.ber_table()
+    cells = cells[(cells["mode"] == "exit") & (cells["protection"] == "none")]
+    wide = cells.pivot_table(index="entry_id", columns="ber", values="mean")
+    wide.columns = [f"BER {units.ber_short(b)}" for b in wide.columns]
+    table = e[["id", "tier", "technique", "label", "total_bits", "accuracy"]].merge(
+        wide, left_on="id", right_index=True, how="left").assign(total_bits=lambda d: d["total_bits"] / 1e6)
+    present.table(table.drop(columns=["id"]), f"Sub-models of the {pick} model", hide_index=True, width="stretch",
+                  key="situation_entries",
+                  column_config={"label": "sub-model",
+                                 "total_bits": st.column_config.NumberColumn("download (Mbit)", format="%.3f"),
+                                 "accuracy": st.column_config.NumberColumn(
+                                     f"accuracy on {pick} photos", **units.PERCENT_COLUMN),
+                                 **{c: st.column_config.NumberColumn(c, **units.PERCENT_COLUMN)
+                                    for c in wide.columns}})

@@ -214,6 +214,18 @@ st.dataframe(size_table, hide_index=True, width="stretch", key="size_table", pla
                             "tier": "library tier", "source": "where the size comes from"})
 
 present.remember("size_table", "table", "Model sizes", size_table)
+models_at = services.place_models(sizes)
+place_names = [p.name for p in area.places]
+chosen = st.selectbox("A place and its model", place_names, key="mob_place_model",
+                      help="Also on the map: click a place's circle")
+place = area.places[place_names.index(chosen)]
+said = dict(models_at).get(place.context, "")
+st.markdown(f"**{place.name}** needs the **{area.context_labels.get(place.context, place.context)}** model. "
+            + (f"Downloads: {said}." if said else "No model of this project fits it."))
+if services.is_situation(place.context) and st.button(f"See the {place.context} model on the Sub-models page",
+                                                      key="mob_open_situation"):
+    st.session_state["situation"] = place.context
+    st.switch_page("views/submodels.py")
 d1, d2, d3 = st.columns(3)
 d1.download_button("Policy table (CSV)", table.to_csv(index=False), "policies.csv", "text/csv", on_click="ignore",
                    key="dl_policies")
@@ -242,9 +254,11 @@ st.caption(f"{area.name}: the first 20 users' paths; circles: where each downloa
               if area.coastline else "This area file has no coastline, so land and sea are not drawn; ")
            + "streets from the area data, so the map needs no internet.")
 # st.iframe replaces the deprecated components.v1.html; the HTML is ours and loads Leaflet from /app/static only.
-st.iframe(services.mobility_map(*args, policy, 20, False, *extra), height=560)
-present.remember("map", "html", "Map", lambda: map_html(result, policy=policy, inline_assets=True))
-st.download_button("Map (HTML, opens offline)", lambda: map_html(result, policy=policy, inline_assets=True),
+st.iframe(services.mobility_map(*args, policy, 20, False, *extra, place_models=models_at), height=560)
+present.remember("map", "html", "Map", lambda: map_html(result, policy=policy, inline_assets=True,
+                                                        place_models=dict(models_at)))
+st.download_button("Map (HTML, opens offline)", lambda: map_html(result, policy=policy, inline_assets=True,
+                                                                 place_models=dict(models_at)),
                    "predictive_downloads_map.html", "text/html", on_click="ignore", key="dl_map")
 
 st.subheader("One user's day")

@@ -32,12 +32,13 @@ LIBRARY_COMMAND = "python -m core.situation.library"
 # Every technique on the situation model, alone and combined: the 4 exits x fp32 / 8-bit / 4-bit, and the whole
 # backbone pruned to keep 50 % of its weights (re-trained 60 steps on the situation's training photos) x the same
 # widths: 15 entries. Accuracy under bit errors on the situation's own test photos at the roots' five BERs, received
-# as they are ("none", what the mobility simulation's selection uses) and sanitised, with the trial rule of the
+# as they are (the "none" protection, which the mobility simulation's selection uses), with the trial rule of the
 # roots' shipped catalogs (core.network.library.config.TrialPlan: 3-20 paired trials of 128 photos, at least 10
-# where downloads are mixed); split inference at BER 0 only. Fewer protections and keep ratios than a root's
-# catalog: five such libraries are built on 2 cores; build_situation_library takes a wider config.
+# where downloads are mixed); split inference at BER 0 only. Narrower than a root's catalog (one protection, one
+# pruned keep ratio) so that five such libraries build on 2 cores in minutes; build_situation_library takes a wider
+# config.
 SITUATION_LIBRARY_CONFIG = LibraryConfig(depths=(1, 2, 3, 4), keep_ratios=(1.0, 0.5), bits=(32, 8, 4),
-                                         pruned_depths=(4,), retrain_steps=60, protections=("none", "sanitise"),
+                                         pruned_depths=(4,), retrain_steps=60, protections=("none",),
                                          trials=3, images_per_trial=128, split_ber=False, max_trials=20,
                                          mixed_min_trials=10, target_half_width=0.03)
 

@@ -13,6 +13,7 @@ import pytest
 
 from app.maps import LAND, SEA
 from core.mobility.area import load_area
+from core.situation.situations import SITUATIONS
 from tests.browser.conftest import COLD_S, WARM_S, exception_texts, heading, wait_idle
 
 pytestmark = pytest.mark.browser
@@ -44,6 +45,40 @@ LAYERS_JS = """([land, sea]) => {
   });
   return out;
 }"""
+
+
+# Where a place's circle is on the map (pixels from the iframe's top left), with the places drawn over every other
+# layer (a user's download ring may sit on a place): what a person clicks.
+PLACE_POINT_JS = """(name) => {
+  const map = Object.values(window).find(v => v instanceof L.Map);
+  let found = null;
+  map.eachLayer(l => {
+    const tip = l.getTooltip && l.getTooltip() ? String(l.getTooltip().getContent()) : '';
+    if (l instanceof L.CircleMarker && tip.startsWith(name + ': needs the ')) { l.bringToFront(); found = l; }
+  });
+  if (!found) return null;
+  map.closePopup();
+  const p = map.latLngToContainerPoint(found.getLatLng());
+  const box = map.getContainer().getBoundingClientRect();
+  return {x: box.left + p.x, y: box.top + p.y};
+}"""
+
+
+def _click_places(page, element, frame, handle) -> dict:
+    """Click one place of each situation of the area on the map; the popup text each click opened."""
+    area = load_area()
+    out = {}
+    for context in dict.fromkeys(p.context for p in area.places):
+        place = next(p for p in area.places if p.context == context)
+        element.scroll_into_view_if_needed()
+        point = handle.evaluate(PLACE_POINT_JS, place.name)
+        assert point is not None, place.name
+        box = element.bounding_box()
+        page.mouse.click(box["x"] + point["x"], box["y"] + point["y"])
+        popup = frame.locator(".leaflet-popup-content")
+        popup.wait_for(timeout=WARM_S * 1000)
+        out[context] = (place.name, popup.inner_text())
+    return out
 
 
 def _hex(color: str) -> np.ndarray:
@@ -82,6 +117,8 @@ def seen(browser, app_url, tmp_path_factory):
         handle.wait_for_function("() => typeof L !== 'undefined' && Object.values(window).some(v => v instanceof L.Map)",
                                  timeout=WARM_S * 1000)
         out["layers"] = handle.evaluate(LAYERS_JS, [LAND, SEA])
+        out["clicked"] = _click_places(page, element, frame, handle)
+        handle.evaluate("() => Object.values(window).find(v => v instanceof L.Map).closePopup()")
         out["legend"] = frame.locator(".mobility-legend").inner_text()
         out["layer_control"] = frame.locator(".leaflet-control-layers").text_content()   # collapsed: an icon
         page.wait_for_timeout(500)      # let the canvas finish its last animation frame before the pixels are read
@@ -117,7 +154,7 @@ def test_map_draws_streets_places_and_base_stations_of_the_area(seen):
     assert layers["streets"] == len(area.edges)
     assert len(layers["places"]) == len(area.places)
     for p in area.places:
-        assert any(tip.startswith(f"{p.name} ({p.kind}): needs the ") for tip in layers["places"]), p.name
+        assert any(tip.startswith(f"{p.name}: needs the ") for tip in layers["places"]), p.name
     assert len(layers["stations"]) == len(area.base_stations)
     assert layers["inView"] == len(area.places) + len(area.base_stations)   # fitted to the area: all in view
 
@@ -132,6 +169,17 @@ def test_legend_names_every_symbol_and_the_coastline_source(seen):
         assert f"{area.context_labels.get(context, context)} model" in legend
     for layer in ("Land and sea (GSHHG coastline)", "Streets (area data)", "Places", "Base stations"):
         assert layer in seen["layer_control"]
+
+
+def test_a_click_on_a_place_of_each_situation_shows_its_model(seen):
+    """Issue 22: every place needs the model of its situation, and the model downloaded there is a real sub-model
+    of that situation model from its own AI library (its name, size and accuracy on the situation's photos)."""
+    area = load_area()
+    assert set(seen["clicked"]) == {p.context for p in area.places} == set(SITUATIONS)
+    for context, (name, text) in seen["clicked"].items():
+        assert text.startswith(f"{name}: needs the {area.context_labels[context]} model"), text
+        assert f"a phone: {context} model: " in text and f"a car: {context} model: " in text, text
+        assert "Mbit" in text and "on its photos" in text, text
 
 
 def test_page_names_the_area_from_its_file(seen):
