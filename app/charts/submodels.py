@@ -1,5 +1,6 @@
 """Sub-models page: the size-accuracy front of the library's candidates with the chosen sub-models, a sub-model's
-per-layer profile, and the offline area map on which the device's location is picked."""
+per-layer profile, the offline area map on which the device's location is picked, a situation model beside the
+generic root per exit, and the accuracy an on-device customisation gains against its steps."""
 from __future__ import annotations
 
 import numpy as np
@@ -165,4 +166,47 @@ def cut_figure(picks: list[tuple[str, dict, pd.DataFrame | None]], num_stages: i
                      ticktext=[f"{t}: {row['label']}" for t, row, _ in rows], showgrid=False, zeroline=False)
     fig.update_layout(height=70 * len(rows) + 80, margin=dict(l=10, r=10, t=70, b=10), showlegend=False,
                       plot_bgcolor="white")
+    return fig
+
+
+# ---------- Situations and on-device customisation ----------
+
+def situation_exits_figure(exits: pd.DataFrame, chance: float | None = None) -> go.Figure:
+    """Per exit, the situation model's accuracy beside the generic root's with its answer restricted to the same
+    classes, on the same test photos (columns exit, situation_model, generic_restricted)."""
+    require(exits, "exits", ("exit", "situation_model", "generic_restricted"))
+    fig = go.Figure()
+    for column, name, colour in (("generic_restricted", "generic root, answer among these classes", GREY),
+                                 ("situation_model", "situation model", OKABE_ITO["blue"])):
+        fig.add_trace(go.Bar(x=[f"exit {int(k)}" for k in exits["exit"]], y=exits[column], name=name,
+                             marker_color=colour, text=[units.percent(v) for v in exits[column]],
+                             textposition="outside", hovertemplate="%{x}: %{y:.1%}<extra>" + name + "</extra>"))
+    chance_line(fig, chance)
+    low = float(np.nanmin(exits[["situation_model", "generic_restricted"]].to_numpy()))
+    fig.update_layout(barmode="group", height=320, margin=dict(l=10, r=10, t=30, b=10),
+                      legend=dict(orientation="h", y=1.12),
+                      yaxis=dict(title="accuracy on the situation's test photos", tickformat=".0%",
+                                 range=[max(0.0, min(low, chance or low) - 0.1), 1.05]))
+    return fig
+
+
+def on_device_figure(curve: pd.DataFrame, chance: float | None = None, title: str = "") -> go.Figure:
+    """Accuracy on the situation's test photos against the device's training steps (columns steps, accuracy), with
+    the sub-model as downloaded (0 steps) drawn across as the line every point is compared with."""
+    require(curve, "curve", ("steps", "accuracy"))
+    start = float(curve["accuracy"].iloc[0])
+    gains = [units.points(a - start) for a in curve["accuracy"]]
+    fig = go.Figure(go.Scatter(
+        x=curve["steps"], y=curve["accuracy"], mode="lines+markers", name="after this many steps",
+        line=dict(color=OKABE_ITO["blue"]), customdata=gains,
+        hovertemplate="%{x} steps: %{y:.1%} (%{customdata} against as downloaded)<extra></extra>"))
+    fig.add_hline(y=start, line=dict(color=GREY, dash="dash"),
+                  annotation_text=f"as downloaded: {units.percent(start)}", annotation_position="bottom right")
+    chance_line(fig, chance)
+    low = float(curve["accuracy"].min())
+    fig.update_layout(title=dict(text=title, font=dict(size=13)) if title else None, height=340,
+                      margin=dict(l=10, r=10, t=40 if title else 20, b=10), showlegend=False,
+                      xaxis=dict(title="training steps on the device", rangemode="tozero"),
+                      yaxis=dict(title="accuracy on the situation's test photos", tickformat=".0%",
+                                 range=[max(0.0, min(low, chance or low) - 0.05), 1.02]))
     return fig

@@ -1,4 +1,5 @@
-"""Sub-models page: what each technique would download for the sidebar's device, link and application."""
+"""Sub-models page: what each technique would download for the sidebar's device, link and application; the
+situation the device is in (its situation model beside the generic root) and customisation on the device."""
 import math
 
 import pandas as pd
@@ -10,6 +11,7 @@ from app.library_build import build_button
 from app.location import location_picker
 from app.rootcard import root_card
 from app.story import explain_binding
+from app.views import customise
 
 TIME_HELP = ("Time to answer = tier access (the library's tier) + transfer (the bits through the slower of backhaul "
              "and radio link) + resent (none: the receiver keeps what arrives, errors and all; the Live page prices "
@@ -76,6 +78,10 @@ st.caption(f"The device situation (DSI) the network answers: **{hw.name}** ({uni
 location_picker(s.place)
 
 root_card(card)
+
+situation = customise.situation_picker(s.model)
+if situation:
+    customise.situation_card(situation, s.model, len(card.classes))
 
 lib, problem = services.library_or_none(s.model)
 if lib is None:
@@ -214,6 +220,8 @@ st.download_button("Candidates (CSV)", cands.to_csv(index=False), "candidates.cs
 st.caption(f"Of {len(cands)} candidates: {glossary.binding_counts(glossary.binding_reasons(cands))}. An empty "
            "binding constraint "
            "means the sub-model can be sent.")
+
+customise.on_device_section(s, situation)
 
 with st.expander("Depth level: confidence-based early exit"):
     st.caption("The device answers at its exit when the softmax confidence reaches the threshold; otherwise it "

@@ -48,8 +48,40 @@ def test_sizes_say_where_they_come_from(page):
     assert set(sizes["device_class"]) == {"walking (phone)", "driving (car)"} and (sizes["Mbit"] > 0).all()
     assert not sizes["context"].str.contains("_").any()          # the model's plain name, not the context id
     shown = " ".join(m.value for m in page.info) + " ".join(c.value for c in page.caption)
-    # The tests' default root ships its library, so the sizes are the library's selection, never the fallback table.
-    assert "From the AI library" in shown and "fallback table" not in shown
+    # Every situation model's library ships, so the sizes are the libraries' selection, never the fallback table.
+    assert "Each place's situation decides the model" in shown and "fallback table" not in shown
+
+
+def test_every_task_offered_has_a_real_model_behind_it(page):
+    """Issue 22: each place needs its situation's model, and what is downloaded is a sub-model of that situation
+    model from its own library, scored on that situation's photos; no task without a model is offered."""
+    from core.mobility.area import load_area
+    from core.situation.situations import SITUATIONS
+
+    area = load_area()
+    sizes = next(d.value for d in page.dataframe if "source" in d.value.columns)
+    assert set(area.contexts) <= set(SITUATIONS)
+    labels = {area.context_labels[c]: c for c in area.contexts}
+    assert set(sizes["context"]) == set(labels)
+    for row in sizes.itertuples():
+        situation = labels[row.context]
+        assert row.model.startswith(f"{situation} model: "), row.model
+        assert 0 < row.accuracy <= 100 and f"accuracy on the {situation} test photos" in row.source
+
+
+def test_a_place_picked_shows_its_model_and_opens_its_situation():
+    from core.mobility.area import load_area
+
+    area = load_area()
+    page = open_page()                       # its own page: the button leaves for the Sub-models page
+    pier = next(p for p in area.places if p.context == "harbour and airfield")
+    page.selectbox(key="mob_place_model").select(pier.name).run()
+    said = " ".join(m.value for m in page.markdown)
+    assert f"**{pier.name}** needs the **{area.context_labels[pier.context]}** model" in said
+    assert "a phone: harbour and airfield model: " in said and "a car: harbour and airfield model: " in said
+    page.button(key="mob_open_situation").click().run()
+    assert not page.exception, page.exception
+    assert page.session_state["situation"] == "harbour and airfield"
 
 
 def test_tables_have_plain_headers_and_fixed_formats(page):
