@@ -29,8 +29,9 @@ from core.model.data import load_for_card  # noqa: E402
 from core.model.models import ASSETS, load_checkpoint  # noqa: E402
 from core.network.dsi import HARDWARE_PRESETS  # noqa: E402
 from core.situation.ondevice import (ON_DEVICE_PARTS, TRAINING_MAC_FACTOR, OnDeviceConfig,  # noqa: E402
-                                     customise_on_device, cut_head, head_inputs, limit, noisy_camera)
-from core.situation.situations import CIFAR10_ROOT, class_labels, situation_data, situations_for  # noqa: E402
+                                     customise_on_device, cut_head, head_inputs, limit)
+from core.situation.situations import (CIFAR10_ROOT, class_labels, noisy_camera, situation_data,  # noqa: E402
+                                       situations_for)
 
 STEPS = (10, 50, 200)
 

@@ -28,14 +28,7 @@ from core.model.data import load_for_card  # noqa: E402
 from core.model.models import ASSETS, load_checkpoint  # noqa: E402
 from core.situation.compare import compare_with_generic  # noqa: E402
 from core.situation.customise import FINE_TUNED, CustomiseConfig, customise  # noqa: E402
-from core.situation.situations import CIFAR10_ROOT, situations_for, with_sensor_noise  # noqa: E402
-
-
-def behind_noisy_camera(data, sigma: float, seed: int):
-    """``data`` with its training and its test photos taken by a noisier camera (independent noise per split)."""
-    test = with_sensor_noise(data, sigma, seed)
-    train = with_sensor_noise(replace(data, x_test=data.x_train, y_test=data.y_train), sigma, seed + 1)
-    return replace(test, x_train=train.x_test, extra={**test.extra, "train_sensor_noise": sigma})
+from core.situation.situations import CIFAR10_ROOT, noisy_camera, situations_for  # noqa: E402
 
 
 def main(argv=None) -> int:
@@ -61,7 +54,7 @@ def main(argv=None) -> int:
     root, card = load_checkpoint(checkpoint)
     data = load_for_card(card, checkpoint)
     if args.noise is not None:
-        data = behind_noisy_camera(data, args.noise, args.seed)
+        data = noisy_camera(data, args.noise, args.seed)
     print(f"root {CIFAR10_ROOT}, data {data.name}: {len(data.y_train)} training photos "
           f"({torch.bincount(data.y_train).tolist()} per class), {len(data.y_test)} test photos; loaded in "
           f"{time.perf_counter() - started:.1f} s; camera noise {args.noise or 0}; {config}; seed {args.seed}; "

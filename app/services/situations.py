@@ -174,7 +174,7 @@ def device_start(name: str, label: str, model: str):
 @st.cache_resource(show_spinner=False, max_entries=4)
 def camera_data(model: str, sigma: float):
     """The situation-independent data as the device's camera takes it (the root's data when ``sigma`` is 0)."""
-    from core.situation.ondevice import noisy_camera
+    from core.situation.situations import noisy_camera
 
     data = roots.dataset(model)
     return data if sigma == 0 else noisy_camera(data, sigma, CAMERA_SEED)

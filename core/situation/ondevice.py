@@ -26,7 +26,6 @@ from core.model.evaluate import EVAL_BATCH, fast_layout
 from core.model.models import DepthSubModel
 from core.model.splits import DataSplits
 from core.network.dsi import HARDWARE_PRESETS, Hardware
-from core.situation.situations import with_sensor_noise
 from core.threads import threads
 from core.validation import check_choice, check_int, check_range
 
@@ -186,14 +185,6 @@ def cut_head(module: DepthSubModel, labels) -> DepthSubModel:
     for p in out.parameters():
         p.requires_grad_(True)
     return out.eval()
-
-
-def noisy_camera(data: DataSplits, sigma: float, seed: int) -> DataSplits:
-    """``data`` as a device with a noisier camera takes it: Gaussian noise of ``sigma`` times the pixel range on its
-    own (training) photos and on the test photos alike, independently drawn (core.situation.with_sensor_noise)."""
-    test = with_sensor_noise(data, sigma, seed)
-    train = with_sensor_noise(replace(data, x_test=data.x_train, y_test=data.y_train), sigma, seed + 1)
-    return replace(test, x_train=train.x_test, extra={**test.extra, "train_sensor_noise": sigma})
 
 
 def _module(start) -> DepthSubModel:
@@ -400,4 +391,4 @@ def limit(spec) -> str:
 
 __all__ = ["CHECKPOINTS", "LOST_STRUCTURE_KEEP", "ON_DEVICE_PARTS", "OnDeviceConfig", "OnDevicePart",
            "OnDeviceResult", "TRAINING_BITS", "TRAINING_MAC_FACTOR", "HeadInputs", "customise_on_device",
-           "customised", "cut_head", "limit", "noisy_camera", "head_inputs", "training_seconds"]
+           "customised", "cut_head", "limit", "head_inputs", "training_seconds"]

@@ -132,5 +132,13 @@ def with_sensor_noise(data: DataSplits, sigma: float, seed: int) -> DataSplits:
     return replace(data, x_test=noisy.to(x.dtype), extra={**data.extra, "sensor_noise": sigma})
 
 
-__all__ = ["CIFAR10_ROOT", "DIGITS_ROOT", "SITUATIONS", "Situation", "class_labels", "sample_photos", "situation",
+def noisy_camera(data: DataSplits, sigma: float, seed: int) -> DataSplits:
+    """``data`` as a device with a noisier camera takes it: noise of ``sigma`` times the pixel range on its own
+    (training) photos and on the test photos alike, drawn independently (``with_sensor_noise`` per split)."""
+    test = with_sensor_noise(data, sigma, seed)
+    train = with_sensor_noise(replace(data, x_test=data.x_train, y_test=data.y_train), sigma, seed + 1)
+    return replace(test, x_train=train.x_test, extra={**test.extra, "train_sensor_noise": sigma})
+
+
+__all__ = ["CIFAR10_ROOT", "DIGITS_ROOT", "SITUATIONS", "Situation", "class_labels", "noisy_camera", "sample_photos", "situation",
            "situation_data", "situation_photos", "situations_for", "with_sensor_noise"]

@@ -11,9 +11,9 @@ from torch.utils.flop_counter import FlopCounterMode
 from core.compress.combine import SubModelSpec, generate
 from core.model.evaluate import predictions
 from core.network.dsi import HARDWARE_PRESETS
-from core.situation.ondevice import (OnDeviceConfig, customise_on_device, customised, cut_head, head_inputs, limit,
-                                     noisy_camera)
-from core.situation.situations import DIGITS_ROOT, Situation, class_labels, situation_data, situation_photos
+from core.situation.ondevice import OnDeviceConfig, customise_on_device, customised, cut_head, head_inputs, limit
+from core.situation.situations import (DIGITS_ROOT, Situation, class_labels, noisy_camera, situation_data,
+                                       situation_photos)
 
 THREE = Situation("sorting office", ("3", "5", "8"), DIGITS_ROOT, "three digits that look alike")
 QUICK = OnDeviceConfig(photos_per_class=5, steps=12, checkpoints=(3, 6), batch_size=8, lr=0.05)
