@@ -561,14 +561,16 @@ def _situation(s: Settings) -> Card:
     verdict = Verdict(
         CONDITIONAL,
         "Customising the downloaded model to the device's situation improves it (Sec. 5, model customisation).",
-        f"Knowing the situation helps: a place with 2 classes is a much easier question than all "
-        f"{int(df['n_classes'].max())}. On these clean photos, though, restricting the generic root's answer to "
-        f"the place's classes already gives that gain; fine-tuning changes it by {units.points(gain[worst])} "
-        f"({worst}) to {units.points(gain[best])} ({best}). Fine-tuning pays where the device's photos differ from "
-        "the root's training photos (see the Sub-models page's on-device customisation).")
+        (f"Knowing the situation is what helps: on these clean photos the generic root with its answer restricted "
+         f"to the place's classes is within a point of the customised model; fine-tuning changes it by "
+         if gain.abs().max() < 0.01 else
+         f"Fine-tuning on the place's photos changes the generic root's answer restricted to the place's classes by ")
+        + f"{units.points(gain[worst])} ({worst}) to {units.points(gain[best])} ({best}). Fine-tuning pays where "
+        "the device's photos differ from the root's training photos (see the Sub-models page's on-device "
+        "customisation).")
     facts = tuple(Fact(name, f"{units.percent(r.situation_model)} vs {units.percent(r.generic_restricted)}",
                        f"{r.classes}; {r.test_photos:,} test photos; situation model vs generic root restricted to "
-                       "these classes, at exit {SITUATION_EXIT}")
+                       f"these classes, at exit {SITUATION_EXIT}")
                   for name, r in at.iterrows())
     table = df.rename(columns={"situation_model": "situation model accuracy",
                                "generic_restricted": "generic root restricted accuracy"})

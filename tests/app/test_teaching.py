@@ -179,3 +179,23 @@ def test_combined_step_without_a_library_says_so(monkeypatch):
     monkeypatch.setattr(ai_library, "library_or_none", missing)
     card = story.card("combined", Settings())
     assert card.problem and "library/x" in card.problem and card.figure is None  # the patched reason, passed on
+
+
+def test_the_situation_step_shows_each_situation_models_card_against_the_generic_root():
+    """Issue 22's story step: every shipped situation model, at exit 4, beside the generic root restricted to its
+    classes, both read from the model's card (measured on the situation's own photos)."""
+    from app.settings import Settings
+    from core.situation.library import model_path
+    from core.situation.situations import SITUATIONS
+    from core.situation.store import read_card
+
+    c = story.card("situation", Settings())
+    assert not c.problem and c.verdict is not None and c.figure is not None
+    facts = {f.label: f for f in c.facts}
+    assert set(facts) == set(SITUATIONS)
+    for name in SITUATIONS:
+        card = read_card(model_path(name))
+        own, generic = card.exit_accuracy[3], card.generic_exit_accuracy[3]
+        assert facts[name].value == f"{100 * own:.1f} % vs {100 * generic:.1f} %"
+        assert f"{card.test_photos:,} test photos" in facts[name].help
+    assert "restricted to the same classes" in c.headline
