@@ -1,4 +1,4 @@
-"""Guide: the story of in-situ model downloading in ten steps, for a class or a presentation. Next / Back (buttons
+"""Guide: the story of in-situ model downloading in eleven steps, for a class or a presentation. Next / Back (buttons
 or the ← → keys), one headline, one live chart, the preset that makes the step's point and the paper's claim with
 a verdict. The step is in the URL (``?step=3``), so a link opens it. The steps and their numbers come from
 app.story (the engine, through app.services)."""
@@ -65,7 +65,7 @@ if st.query_params.get(STEP_PARAM) != str(index + 1):
     st.query_params[STEP_PARAM] = str(index + 1)  # Back, Next and the keys keep the link on the step shown
 
 if not present.is_on():  # a slide has no room for the page title: the step's own heading says where we are
-    st.title("Guide: in-situ model downloading in ten steps")
+    st.title("Guide: in-situ model downloading in eleven steps")
     # The page's result in one sentence: the last step's count of the paper's claims for these settings. It needs
     # every step's numbers: counted here (once per settings, about a second) when this root's measured values ship
     # beside it; for another root each step measures its own (minutes), so the count waits for the last step.
@@ -171,7 +171,7 @@ if not present.is_on():
         present.report_button(f"Guide, step {index + 1}: {step.title}", s)
         st.caption("Every chart's camera icon (top right of the chart) saves it as a 1920x1080 image for a slide, "
                    "drawn by your browser: nothing is sent anywhere.")
-        if st.button("Prepare the report of all ten steps", key="story_prepare",
+        if st.button("Prepare the report of all eleven steps", key="story_prepare",
                      help="Computes every step for the current settings (the first time can take minutes)"):
             with st.spinner("Computing every step…"):
                 sections = [(f"{st_.title}", story.card(st_.key, s)) for st_ in story.STEPS]
