@@ -1,0 +1,3 @@
+from core.federated.cli import main
+
+raise SystemExit(main())
