@@ -8,7 +8,6 @@ The configurations are written here so that the shipped catalogs can be rebuilt 
 from __future__ import annotations
 
 import argparse
-import shutil
 import sys
 import time
 from pathlib import Path
@@ -18,7 +17,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from core.model.data import load_for_card  # noqa: E402
 from core.model.models import ASSETS, load_checkpoint  # noqa: E402
 from core.network.library import LibraryConfig, build_library  # noqa: E402
-from core.network.library.catalog import CATALOG  # noqa: E402
+from core.network.library.shipped import ship_catalog  # noqa: E402
 
 SHIPPED_CONFIGS = {
     # 24 entries: the 4 exits x fp32 / 8-bit / 4-bit, and the whole backbone pruned to keep 75 / 50 / 25 / 10 % of
@@ -58,11 +57,8 @@ def main() -> int:
         report = build_library(checkpoint, data, folder, SHIPPED_CONFIGS[stem], seed=0, progress=True,
                                executor=executor)
         print(f"{stem}: {report} in {time.perf_counter() - started:.0f} s")
-        target = ASSETS / "library" / stem
-        target.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(folder / CATALOG, target / (CATALOG + ".tmp"))
-        (target / (CATALOG + ".tmp")).replace(target / CATALOG)
-        print(f"copied the catalog to {target / CATALOG} ({(target / CATALOG).stat().st_size / 1e3:.0f} kB)")
+        shipped = ship_catalog(folder, stem)
+        print(f"copied the catalog to {shipped} ({shipped.stat().st_size / 1e3:.0f} kB)")
     return 0
 
 

@@ -20,9 +20,8 @@ PROJECT = Path(__file__).resolve().parents[1]
 
 
 def main(argv=None) -> int:
-    from core.model.data import load_for_card
-    from core.model.models import ASSETS, load_checkpoint
     from core.situation.customise import FINE_TUNED, CustomiseConfig, customise
+    from core.situation.library import shipped_root
     from core.situation.situations import SITUATIONS
     from core.situation.store import save_situation_model
     from core.threads import PROCESS_THREADS, threads
@@ -49,14 +48,9 @@ def main(argv=None) -> int:
         config = replace(CustomiseConfig(), **{k: v for k, v in given.items() if v is not None})
     except ValueError as err:
         parser.error(str(err))
-    loaded = {}
     for name in args.situation or list(SITUATIONS):
         sit = SITUATIONS[name]
-        if sit.root not in loaded:
-            checkpoint = ASSETS / f"{sit.root}.safetensors"
-            root, card = load_checkpoint(checkpoint)
-            loaded[sit.root] = (root, load_for_card(card, checkpoint))
-        root, data = loaded[sit.root]
+        root, data = shipped_root(sit.root)
         started = time.perf_counter()
         try:
             with threads(PROCESS_THREADS):  # fine-tuning rounds by thread count: the process's own, named in the card
@@ -76,22 +70,15 @@ def _refresh_cards(args) -> int:
     """Rewrite the cards of the situation models in --out with accuracies measured now (weights untouched)."""
     from dataclasses import replace as change
 
-    from core.model.data import load_for_card
     from core.model.evaluate import exit_accuracies
-    from core.model.models import ASSETS, load_checkpoint
     from core.situation.customise import SituationModel, cut
-    from core.situation.library import load_shipped
+    from core.situation.library import load_shipped, shipped_root
     from core.situation.situations import SITUATIONS, class_labels, situation_data
     from core.situation.store import refresh_card
 
-    loaded = {}
     for name in args.situation or list(SITUATIONS):
         sit = SITUATIONS[name]
-        if sit.root not in loaded:
-            checkpoint = ASSETS / f"{sit.root}.safetensors"
-            root, card = load_checkpoint(checkpoint)
-            loaded[sit.root] = (root, load_for_card(card, checkpoint))
-        root, data = loaded[sit.root]
+        root, data = shipped_root(sit.root)
         model = load_shipped(name, root, args.out)
         sdata = situation_data(sit, data)
         card = change(model.card, exit_accuracy=tuple(exit_accuracies(model.model, sdata, "test")),

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 from core.model.models import ASSETS, PROJECT, BackboneNet
@@ -97,6 +98,18 @@ class SituationTask:
     data: DataSplits
 
 
+@lru_cache(maxsize=4)
+def shipped_root(root: str) -> tuple[BackboneNet, DataSplits]:
+    """A shipped root (by checkpoint name, e.g. ``resnet18_cifar10``) and the data it ships with, loaded once per
+    process (commands that go through several situations of one root)."""
+    from core.model.data import load_for_card
+    from core.model.models import load_checkpoint
+
+    checkpoint = ASSETS / f"{root}.safetensors"
+    model, card = load_checkpoint(checkpoint)
+    return model, load_for_card(card, checkpoint)
+
+
 def situation_task(name: str, root: BackboneNet, root_data: DataSplits,
                    folder: str | os.PathLike = SITUATION_MODELS) -> SituationTask:
     """The shipped situation model of ``name`` and its task's data cut from the root's data."""
@@ -117,12 +130,9 @@ def build_situation_library(task: SituationTask, out_dir: str | os.PathLike,
 
 def main(argv=None) -> int:
     import argparse
-    import shutil
     import time
 
-    from core.model.data import load_for_card
-    from core.model.models import load_checkpoint
-    from core.network.library.catalog import CATALOG
+    from core.network.library.shipped import ship_catalog
     from core.sweep import Executor
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -134,15 +144,9 @@ def main(argv=None) -> int:
     parser.add_argument("--no-copy", action="store_true", help="do not copy the catalogs into assets/library/")
     args = parser.parse_args(argv)
     executor = Executor.from_flag(args.ray)
-    loaded = {}
     for name in args.situation or list(SITUATIONS):
-        sit = situation(name)
-        if sit.root not in loaded:
-            checkpoint = ASSETS / f"{sit.root}.safetensors"
-            root, card = load_checkpoint(checkpoint)
-            loaded[sit.root] = (root, load_for_card(card, checkpoint))
         try:
-            task = situation_task(name, *loaded[sit.root])
+            task = situation_task(name, *shipped_root(situation(name).root))
         except ValueError as err:
             parser.error(str(err))
         started = time.perf_counter()
@@ -151,11 +155,8 @@ def main(argv=None) -> int:
         print(f"{name}: {len(report.generated)} entries made, {report.ber_cells} BER cells on "
               f"{len(task.data.y_test)} test photos, in {time.perf_counter() - started:.0f} s", flush=True)
         if not args.no_copy:
-            target = ASSETS / "library" / stem(name)
-            target.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(folder / CATALOG, target / (CATALOG + ".tmp"))
-            (target / (CATALOG + ".tmp")).replace(target / CATALOG)
-            print(f"copied the catalog to {target / CATALOG} ({(target / CATALOG).stat().st_size / 1e3:.0f} kB)")
+            shipped = ship_catalog(folder, stem(name))
+            print(f"copied the catalog to {shipped} ({shipped.stat().st_size / 1e3:.0f} kB)")
     return 0
 
 
@@ -165,4 +166,4 @@ if __name__ == "__main__":
 
 __all__ = ["BUILD_COMMAND", "LIBRARY_COMMAND", "SITUATION_LIBRARY_CONFIG", "SITUATION_MODELS", "SituationTask",
            "build_situation_library", "ensure_situation_library", "library_folder", "load_shipped", "model_path",
-           "open_situation_library", "situation_task", "stem"]
+           "open_situation_library", "shipped_root", "situation_task", "stem"]

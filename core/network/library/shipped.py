@@ -37,6 +37,17 @@ def shipped_catalog(checkpoint: str | os.PathLike) -> Path | None:
     return path if path.is_file() else None
 
 
+def ship_catalog(folder: str | os.PathLike, stem: str) -> Path:
+    """Copy a built library's catalog into the repository (assets/library/<stem>/catalog.sqlite) through a
+    temporary file, so that the shipped catalog is always whole; returns its path."""
+    target = SHIPPED_LIBRARIES / stem
+    target.mkdir(parents=True, exist_ok=True)
+    tmp = target / (CATALOG + ".tmp")
+    shutil.copyfile(Path(folder) / CATALOG, tmp)
+    tmp.replace(target / CATALOG)
+    return target / CATALOG
+
+
 def ensure_library(folder: str | os.PathLike, checkpoint: str | os.PathLike) -> bool:
     """Give ``folder`` the shipped catalog of ``checkpoint`` when it has no catalog yet, or when its catalog is of an
     older schema than this program reads (an earlier version's copy): that one is kept beside it as
