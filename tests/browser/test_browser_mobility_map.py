@@ -176,8 +176,13 @@ def test_a_click_on_a_place_of_each_situation_shows_its_model(seen):
     of that situation model from its own AI library (its name, size and accuracy on the situation's photos)."""
     area = load_area()
     assert set(seen["clicked"]) == {p.context for p in area.places} == set(SITUATIONS)
+    from core.network.library.shipped import shipped_catalog
+    from core.situation.library import model_path
+
     for context, (name, text) in seen["clicked"].items():
         assert text.startswith(f"{name}: needs the {area.context_labels[context]} model"), text
+        if shipped_catalog(model_path(context)) is None:      # its catalog not shipped yet: a fallback size
+            continue
         assert f"a phone: {context} model: " in text and f"a car: {context} model: " in text, text
         assert "Mbit" in text and "on its photos" in text, text
 
