@@ -3,7 +3,6 @@ land and sea from the area's real coastline, streets from the area data, a legen
 plotly timeline per user. No streamlit here."""
 from __future__ import annotations
 
-import html
 import json
 import re
 from pathlib import Path
@@ -230,7 +229,7 @@ def build_map(result: SimulationResult, area: Area | None = None, *, sample_user
     and a time slider of the users moving. ``triggers`` (user, time_s, held, place, true: a drift detector's
     alarms, core.situation.mismatch) adds a diamond where each sampled user's detector fired, filled when the
     held model was wrong for the place and hollow for a false alarm. Scripts and styles come from
-    ``place_models`` (context -> words) says on each place's tooltip and popup which model is downloaded there.
+    ``place_models`` (context -> words) says on each place's tooltip which model is downloaded there.
     Scripts and styles come from ``static_base`` only, so the map works without internet when the app serves ``app/static`` there
     (Streamlit: ``server.enableStaticServing``)."""
     area = _area_of(result, area)
@@ -267,7 +266,7 @@ def build_map(result: SimulationResult, area: Area | None = None, *, sample_user
         text = f"{said}. Downloads: {model}" if model else said
         folium.CircleMarker([p.lat, p.lon], radius=9, color=color, weight=2, fill=True, fill_color=color,
                             fill_opacity=0.35, class_name=f"mobility-place place-{_slug(p.context)}",
-                            tooltip=text, popup=folium.Popup(html.escape(text), max_width=320)).add_to(places)
+                            tooltip=text).add_to(places)  # no folium.Popup: its template needs jQuery
 
     stations = folium.FeatureGroup(name=LAYER_NAMES["base_stations"]).add_to(fmap)
     for b in area.base_stations:      # squares (a DivIcon: plain Leaflet, nothing fetched), so never read as a place

@@ -57,7 +57,6 @@ PLACE_POINT_JS = """(name) => {
     if (l instanceof L.CircleMarker && tip.startsWith(name + ': needs the ')) { l.bringToFront(); found = l; }
   });
   if (!found) return null;
-  map.closePopup();
   const p = map.latLngToContainerPoint(found.getLatLng());
   const box = map.getContainer().getBoundingClientRect();
   return {x: box.left + p.x, y: box.top + p.y};
@@ -65,7 +64,7 @@ PLACE_POINT_JS = """(name) => {
 
 
 def _click_places(page, element, frame, handle) -> dict:
-    """Click one place of each situation of the area on the map; the popup text each click opened."""
+    """Click one place of each situation of the area on the map; the tooltip text the pointer opened there."""
     area = load_area()
     out = {}
     for context in dict.fromkeys(p.context for p in area.places):
@@ -75,9 +74,10 @@ def _click_places(page, element, frame, handle) -> dict:
         assert point is not None, place.name
         box = element.bounding_box()
         page.mouse.click(box["x"] + point["x"], box["y"] + point["y"])
-        popup = frame.locator(".leaflet-popup-content")
-        popup.wait_for(timeout=WARM_S * 1000)
-        out[context] = (place.name, popup.inner_text())
+        tip = frame.locator(".leaflet-tooltip", has_text=f"{place.name}: needs the ")
+        tip.wait_for(timeout=WARM_S * 1000)
+        out[context] = (place.name, tip.inner_text())
+        page.mouse.move(box["x"] + 2, box["y"] + 2)                 # away, so the next tooltip is the next place's
     return out
 
 
@@ -118,7 +118,6 @@ def seen(browser, app_url, tmp_path_factory):
                                  timeout=WARM_S * 1000)
         out["layers"] = handle.evaluate(LAYERS_JS, [LAND, SEA])
         out["clicked"] = _click_places(page, element, frame, handle)
-        handle.evaluate("() => Object.values(window).find(v => v instanceof L.Map).closePopup()")
         out["legend"] = frame.locator(".mobility-legend").inner_text()
         out["layer_control"] = frame.locator(".leaflet-control-layers").text_content()   # collapsed: an icon
         page.wait_for_timeout(500)      # let the canvas finish its last animation frame before the pixels are read
