@@ -66,13 +66,18 @@ def test_every_task_offered_has_a_real_model_behind_it(page):
     from core.network.library.shipped import shipped_catalog
     from core.situation.library import model_path
 
+    real = 0
     for row in sizes.itertuples():
         situation = labels[row.context]
         if shipped_catalog(model_path(situation)) is None:   # a catalog not shipped yet: said, never hidden
             assert f"no AI library for {situation!r}" in row.source, row.source
             continue
+        if "no library sub-model fits" in row.source:       # the places' link allows none: said, never hidden
+            continue
+        real += 1
         assert row.model.startswith(f"{situation} model: "), row.model
         assert 0 < row.accuracy <= 100 and f"accuracy on the {situation} test photos" in row.source
+    assert real >= 4
 
 
 def test_a_place_picked_shows_its_model_and_opens_its_situation():
