@@ -33,7 +33,7 @@ DEFAULT_DEVICES = {"walk": "smartphone", "drive": "vehicle"}
 # ResNet-18 has 11,689,512 parameters (torchvision, counted); the fallback sizes below are that count times
 # the bits per parameter of a sub-model made by the depth, parameter or bit level (paper Fig. 1), rounded.
 RESNET18_PARAMS = 11_689_512
-FALLBACK_SOURCE = "fallback table core.mobility.catalog.MODEL_PRESETS (ResNet-18 sizes, not the AI library)"
+FALLBACK_SOURCE = "fallback table of model presets (ResNet-18 sizes, not the AI library)"
 
 
 @dataclass(frozen=True)
