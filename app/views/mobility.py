@@ -271,4 +271,5 @@ user = st.selectbox("User", choices, index=choices.index(default_user), key="mob
                                           "model switches)" + (" — on the map" if u < 20 else ""))
 present.chart(timeline_figure(result, user, labels=area.context_labels), key="timeline_chart", name=f"timeline_user_{user}")
 mismatch_section.render(result, user=user, labels=area.context_labels)
-present.words("predictive downloading", "accelerator", "interruption", "sub-model", "AI library", "tier")
+present.words("predictive downloading", "accelerator", "interruption", "sub-model", "AI library", "tier", "exit",
+              "situation")
