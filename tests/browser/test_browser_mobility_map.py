@@ -178,15 +178,11 @@ def test_a_click_on_a_place_of_each_situation_shows_its_model(seen):
     from core.network.library.shipped import shipped_catalog
     from core.situation.library import model_path
 
-    shown = 0
     for context, (name, text) in seen["clicked"].items():
         assert text.startswith(f"{name}: needs the {area.context_labels[context]} model"), text
-        if shipped_catalog(model_path(context)) is None or f"{context} model: " not in text:
-            continue       # its catalog not shipped yet, or the place's link allows no sub-model: a fallback size
-        shown += 1
+        assert shipped_catalog(model_path(context)) is not None, context
         assert f"a phone: {context} model: " in text and f"a car: {context} model: " in text, text
         assert "Mbit" in text and "on its photos" in text, text
-    assert shown >= 3
 
 
 def test_page_names_the_area_from_its_file(seen):
