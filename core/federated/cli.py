@@ -63,8 +63,36 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--uplink-mbps", type=float, default=None, help="also print seconds per update at this rate")
     p.add_argument("--central", action="store_true",
-                   help="also train centrally on the pooled photos for the same total steps (the upper bound)")
+                   help="also train centrally on the pooled photos (the upper bound): per round, the local steps "
+                        "with all devices' photos in each step")
+    p.add_argument("--target", type=float, default=None,
+                   help="accuracy to reach, e.g. 0.86 (default: halfway from the entry as downloaded to the root)")
+    p.add_argument("--progress", default=None, metavar="FILE",
+                   help="append one JSON line per event (start, each round, central, done or error) to FILE")
+    p.add_argument("--ray", nargs="?", const=None, default=False, metavar="ADDRESS",
+                   help="run the devices on a running Ray cluster at ADDRESS (e.g. 10.0.0.5:6379 or auto); "
+                        "bare --ray: auto, the cluster this machine belongs to; default: a local Ray of --cpus CPUs")
     return p
+
+
+class Progress:
+    """The --progress file: one JSON object per line, each line written whole and flushed, so that a reader (the
+    dashboard's Improve together page) sees every finished event while the run goes on."""
+
+    def __init__(self, path: str | None):
+        self.path = Path(path) if path else None
+        if self.path is not None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+
+    def __call__(self, event: str, **fields) -> None:
+        if self.path is None:
+            return
+        import json
+
+        line = json.dumps({"event": event, **fields}, allow_nan=False) + "\n"
+        with open(self.path, "a", encoding="utf-8") as f:
+            f.write(line)
+            f.flush()
 
 
 def run(args) -> dict:
@@ -72,30 +100,37 @@ def run(args) -> dict:
     import time
 
     from core.federated.flower import improve
-    from core.federated.local import central_bound
+    from core.federated.local import central_curve, halfway_target, rounds_to_target
     from core.model.data import load_for_card
-    from core.model.models import load_checkpoint
+    from core.model.evaluate import accuracy
+    from core.model.models import device_model, load_checkpoint
     from core.model.roots import resolve_checkpoint
 
     config = FederatedConfig(devices=args.devices, rounds=args.rounds, local_steps=args.local_steps,
                              batch_size=args.batch_size, lr=args.lr, split=args.split, alpha=args.alpha,
                              classes_per_device=args.classes_per_device, update_bits=args.update_bits,
                              eval_limit=args.eval_limit, cpus=args.cpus)
+    if args.target is not None and not 0.0 < args.target <= 1.0:
+        raise ValueError(f"target={args.target!r} must be an accuracy between 0 and 1, e.g. 0.86")
+    address = None if args.ray is False else (args.ray or "auto")
+    progress = Progress(args.progress)
     checkpoint = resolve_checkpoint(args.root)
     root, card = load_checkpoint(checkpoint)
     data = load_for_card(card, checkpoint)
     entry, label, note = load_entry_for(checkpoint, args.entry, args.bits, data, root, args.library)
     if note:
         print(note, file=sys.stderr)
-    from core.model.evaluate import accuracy
-
-    from core.model.models import device_model
-
     root_acc = accuracy(device_model(root, entry.spec.depth), data, "test", limit=config.eval_limit)
     print(f"{checkpoint.stem}: {label}; {config.devices} devices ({config.split}), {config.rounds} rounds x "
           f"{config.local_steps} local steps of {config.batch_size} photos, updates at {config.update_bits} bits; "
           f"seed {args.seed}", flush=True)
-    result = improve(entry, data, config, args.seed)
+    test_images = len(data.y_test) if config.eval_limit is None else min(len(data.y_test), config.eval_limit)
+    progress("start", root=checkpoint.stem, label=label, root_accuracy=root_acc, test_images=test_images,
+             devices=config.devices, rounds=config.rounds, local_steps=config.local_steps,
+             batch_size=config.batch_size, update_bits=config.update_bits, split=config.split, seed=args.seed)
+    result = improve(entry, data, config, args.seed, ray_address=address,
+                     progress=lambda r: progress("round", **r))
+    target = args.target if args.target is not None else halfway_target(result.accuracy[0], root_acc)
     print(f"\nroot (exit {entry.spec.depth}, uncompressed): {root_acc:.2%} on {result.test_images} test photos")
     print("photos per device: " + ", ".join(map(str, result.photos)))
     print(f"{'round':>5} {'accuracy':>9} {'uplink bits/device':>19} {'uplink bits/round':>18} {'seconds':>8}")
@@ -111,13 +146,24 @@ def run(args) -> dict:
         secs = result.uplink_seconds(args.uplink_mbps * 1e6)
         print(f"an update at {args.uplink_mbps:g} Mbit/s uplink: {secs.max():.3f} s")
     print(f"wall time {result.seconds:.1f} s (Ray and Flower start-up included)")
-    out = {"result": result, "root_accuracy": root_acc, "label": label}
+    fed_rounds = rounds_to_target(result.accuracy, target)
+    out = {"result": result, "root_accuracy": root_acc, "label": label, "target": target,
+           "rounds_to_target": fed_rounds}
+    central_rounds = None
     if args.central:
         started = time.perf_counter()
-        bound = central_bound(entry, data, config, args.seed)
-        out["central"] = bound
-        print(f"central upper bound ({config.total_local_steps} steps on the pooled photos): {bound:.2%} "
-              f"({time.perf_counter() - started:.1f} s)")
+        curve = central_curve(entry, data, config, args.seed)
+        central_rounds = rounds_to_target(curve, target)
+        out.update(central=curve[-1], central_curve=curve, central_rounds_to_target=central_rounds)
+        progress("central", accuracy=list(curve))
+        print(f"central upper bound (per round {config.local_steps} steps of {config.devices * config.batch_size} "
+              f"pooled photos): " + " ".join(f"{a:.2%}" for a in curve)
+              + f" ({time.perf_counter() - started:.1f} s)")
+    said = lambda n: "not reached" if n is None else f"{n} round{'s' if n != 1 else ''}"  # noqa: E731
+    print(f"target {target:.2%}: federated {said(fed_rounds)}"
+          + (f", central {said(central_rounds)}" if args.central else ""))
+    progress("done", seconds=result.seconds, target=target, rounds_to_target=fed_rounds,
+             central_rounds_to_target=central_rounds)
     return out
 
 
@@ -126,7 +172,10 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     try:
         run(args)
-    except ValueError as err:
+    except Exception as err:  # noqa: BLE001 (said to the progress file's reader, then raised or reported)
+        Progress(args.progress)("error", message=f"{type(err).__name__}: {err}")
+        if not isinstance(err, ValueError):
+            raise
         print(f"error: {err}", file=sys.stderr)
         return 2
     return 0

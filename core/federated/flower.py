@@ -192,13 +192,16 @@ def _device_train(msg, context, shared_ref, photo_refs, config: FederatedConfig,
 # ---------- the run ----------
 
 def improve(entry: SubModel, data: DataSplits, config: FederatedConfig, seed: int = 0, *,
-            keep_updates: bool = False) -> FederatedResult:
+            keep_updates: bool = False, progress=None, ray_address: str | None = None) -> FederatedResult:
     """Improve ``entry`` (a SubModel: generated, or loaded from a library) by federated rounds on Flower's
-    simulation with the Ray backend (a local Ray of ``config.cpus`` CPUs, one device per CPU at a time).
+    simulation with the Ray backend: a local Ray of ``config.cpus`` CPUs (one device per CPU at a time), or the
+    running Ray cluster at ``ray_address`` (e.g. "10.0.0.5:6379" or "auto"; its nodes need requirements-ray.txt).
 
     ``data``: the root's photos; their training split is shared among the devices (partition.py), the test split
     scores every round. ``keep_updates`` keeps every update the server received (tests compare them with an
-    independent FedAvg). Flower shuts Ray down at the end of its simulation."""
+    independent FedAvg). ``progress``: called once per round, round 0 (the entry as downloaded) included, with
+    a dict {"round", "accuracy", "uplink_bits" (per device; empty for round 0), "seconds" (since the start)}.
+    Flower shuts Ray down at the end of its simulation."""
     if not isinstance(entry, SubModel):
         raise ValueError(f"entry={entry!r} must be a SubModel (core.compress.combine.generate or "
                          f"Library.load_submodel), not {type(entry).__name__}")
@@ -208,6 +211,11 @@ def improve(entry: SubModel, data: DataSplits, config: FederatedConfig, seed: in
         raise ValueError(f"config={config!r} must be a FederatedConfig, not {type(config).__name__}")
     check_int("seed", seed, 0)
     check_bool("keep_updates", keep_updates)
+    if progress is not None and not callable(progress):
+        raise ValueError(f"progress={progress!r} must be a function of one dict, or None")
+    from core.sweep import LOCAL, Executor, ensure_ray
+
+    executor = Executor(LOCAL, num_cpus=config.cpus) if ray_address is None else Executor(ray=ray_address)
     missing = flower_missing()
     if missing:
         raise RuntimeError(missing)
@@ -216,8 +224,6 @@ def improve(entry: SubModel, data: DataSplits, config: FederatedConfig, seed: in
     from flwr.serverapp import ServerApp
     from flwr.simulation import run_simulation
 
-    from core.sweep import LOCAL, Executor, ensure_ray
-
     started = time.perf_counter()
     labels = data.y_train.numpy()
     shares = partition(labels, config, seed)
@@ -225,7 +231,7 @@ def improve(entry: SubModel, data: DataSplits, config: FederatedConfig, seed: in
     module = load_version(entry, transmitted_state(entry.module))
     initial = {k: v.detach().float().clone() for k, v in transmitted_state(module).items()}
 
-    ray = ensure_ray(Executor(LOCAL, num_cpus=config.cpus))
+    ray = ensure_ray(executor)
     shared_ref = ray.put({"module": module, "compression": compression, "meta": without_photos(data)})
     photo_refs = [ray.put((data.x_train[torch.as_tensor(s)].numpy(), data.y_train[torch.as_tensor(s)].numpy()))
                   for s in shares]
@@ -243,6 +249,11 @@ def improve(entry: SubModel, data: DataSplits, config: FederatedConfig, seed: in
         acc = accuracy(load_version(entry, state), data, "test", limit=config.eval_limit)
         run.accuracy[server_round] = acc
         run.state = state
+        if progress is not None:
+            sent = run.bits.get(server_round, {})
+            progress({"round": int(server_round), "accuracy": float(acc),
+                      "uplink_bits": [int(sent[d]) for d in sorted(sent)],
+                      "seconds": round(time.perf_counter() - started, 3)})
         return MetricRecord({"accuracy": acc})
 
     server_app = ServerApp()

@@ -2,7 +2,7 @@
 with 4-bit codes (pruned and quantised at once), 2 rounds x 4 devices on Flower's simulation with a local Ray.
 
 Flower's runs share one module fixture (two runs with the same seed); they skip, with the reason, where
-``flwr`` is not installed (it is not in requirements.txt yet: issue 23, see README). Config, split and uplink-bit checks run without Flower."""
+``flwr`` is not installed (requirements-ray.txt installs it). Config, split and uplink-bit checks run without Flower."""
 import numpy as np
 import pytest
 import torch
@@ -34,9 +34,10 @@ def runs(entry, digits):
 
     if flower_missing():
         pytest.skip(flower_missing())
-    first = improve(entry, digits, CONFIG, seed=3, keep_updates=True)
+    seen = []
+    first = improve(entry, digits, CONFIG, seed=3, keep_updates=True, progress=seen.append)
     again = improve(entry, digits, CONFIG, seed=3)
-    return first, again
+    return first, again, seen
 
 
 # ---------- without Flower ----------
@@ -93,7 +94,7 @@ def test_uplink_bits_are_the_sent_parameters_times_update_bits_plus_one_scale_pe
 
 @needs_flower
 def test_the_same_seed_gives_the_same_rounds(runs):
-    first, again = runs
+    first, again, _ = runs
     assert first.accuracy == again.accuracy and len(first.accuracy) == CONFIG.rounds + 1
     assert np.array_equal(first.uplink_bits, again.uplink_bits)
     assert all(torch.equal(first.state[k], again.state[k]) for k in first.state)
@@ -101,7 +102,7 @@ def test_the_same_seed_gives_the_same_rounds(runs):
 
 @needs_flower
 def test_the_aggregate_is_an_independent_fedavg_of_the_same_updates_weighted_by_photos(runs, digits):
-    first, _ = runs
+    first, _, _ = runs
     assert [r.server_round for r in first.rounds] == [1, 2]
     shares = partition(digits.y_train.numpy(), CONFIG, 3)
     for rec, following in zip(first.rounds, list(first.rounds[1:]) + [None]):
@@ -117,7 +118,7 @@ def test_the_aggregate_is_an_independent_fedavg_of_the_same_updates_weighted_by_
 @needs_flower
 def test_devices_on_ray_send_what_the_same_training_here_sends(runs, entry, digits):
     """The round-1 updates received by Flower's server equal those computed serially in this process."""
-    first, _ = runs
+    first, _, _ = runs
     rec = first.rounds[0]
     here = device_updates(entry, digits, CONFIG, 3, 1, rec.start)
     for received, mine in zip(rec.updates, here):
@@ -127,7 +128,7 @@ def test_devices_on_ray_send_what_the_same_training_here_sends(runs, entry, digi
 
 @needs_flower
 def test_compression_is_kept_after_aggregation(runs, entry):
-    first, _ = runs
+    first, _, _ = runs
     compression = Compression.of(entry)
     assert compression.masks, "the test entry must be pruned"
     for name, mask in compression.masks.items():  # zeros stay zero: in the version and in the server's model
@@ -148,9 +149,74 @@ def test_compression_is_kept_after_aggregation(runs, entry):
 
 @needs_flower
 def test_the_uplink_bits_of_a_run_are_counted_per_device_and_round(runs, entry):
-    first, _ = runs
+    first, _, _ = runs
     state = entry.module.state_dict()
     expected = update_uplink_bits({k: tuple(v.shape) for k, v in state.items()}, CONFIG.update_bits, entry.masks)
     assert first.uplink_bits.shape == (CONFIG.rounds, CONFIG.devices)
     assert (first.uplink_bits == expected).all()
     assert list(first.uplink_bits_per_round) == [CONFIG.devices * expected] * CONFIG.rounds
+
+
+# ---------- progress, targets and the central bound ----------
+
+def test_progress_reports_every_round_as_the_result_has_it(runs):
+    first, _, seen = runs
+    assert [e["round"] for e in seen] == list(range(CONFIG.rounds + 1))
+    assert tuple(e["accuracy"] for e in seen) == first.accuracy
+    assert seen[0]["uplink_bits"] == []
+    for r, e in enumerate(seen[1:]):
+        assert e["uplink_bits"] == [int(b) for b in first.uplink_bits[r]]
+    assert all(a["seconds"] <= b["seconds"] for a, b in zip(seen, seen[1:]))
+
+
+def test_rounds_to_target_is_the_first_round_that_reaches_it():
+    from core.federated.local import halfway_target, rounds_to_target
+
+    assert rounds_to_target((0.80, 0.82, 0.86, 0.85, 0.90), 0.85) == 2
+    assert rounds_to_target((0.80, 0.82), 0.80) == 0
+    assert rounds_to_target((0.80, 0.82), 0.90) is None
+    assert halfway_target(0.80, 0.90) == pytest.approx(0.85)
+    assert halfway_target(0.90, 0.80) == 0.90          # nothing lost: the target is where it starts
+    with pytest.raises(ValueError, match="target"):
+        rounds_to_target((0.8,), 85)
+
+
+def test_the_central_curve_starts_at_the_entry_and_keeps_its_compression(entry, digits):
+    from core.federated.local import central_curve
+
+    small = FederatedConfig(devices=2, rounds=2, local_steps=2, batch_size=8, lr=0.01, eval_limit=100, cpus=1)
+    curve = central_curve(entry, digits, small, 0)
+    assert len(curve) == small.rounds + 1
+    from core.compress.common import transmitted_state
+    from core.federated.local import load_version
+    from core.model.evaluate import accuracy
+
+    assert curve[0] == accuracy(load_version(entry, transmitted_state(entry.module)), digits, "test", limit=100)
+    assert curve == central_curve(entry, digits, small, 0)        # seeded
+
+
+def test_the_command_writes_its_progress_file_line_by_line(tmp_path):
+    """The Improve together page reads this file while the run goes on: every line a whole JSON event."""
+    import json
+    import subprocess
+    import sys
+
+    if flower_missing():
+        pytest.skip(flower_missing())
+    out = tmp_path / "progress.jsonl"
+    done = subprocess.run([sys.executable, "-m", "core.federated", "--root", "resnet18_digits", "--bits", "4",
+                           "--devices", "2", "--rounds", "1", "--local-steps", "1", "--batch-size", "8",
+                           "--eval-limit", "50", "--cpus", "2", "--progress", str(out)],
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    events = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [e["event"] for e in events] == ["start", "round", "round", "done"]
+    assert events[0]["test_images"] == 50 and events[0]["devices"] == 2
+    assert len(events[2]["uplink_bits"]) == 2 and events[3]["rounds_to_target"] in (None, 0, 1)
+
+    bad = subprocess.run([sys.executable, "-m", "core.federated", "--root", "resnet18_digits", "--bits", "4",
+                          "--target", "86", "--progress", str(tmp_path / "bad.jsonl")],
+                         capture_output=True, text=True, timeout=600)
+    assert bad.returncode == 2 and "target=86" in bad.stderr
+    said = json.loads((tmp_path / "bad.jsonl").read_text().splitlines()[-1])
+    assert said["event"] == "error" and "target=86" in said["message"]
