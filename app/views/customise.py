@@ -8,7 +8,7 @@ import streamlit as st
 
 from app import glossary, present, units
 from app.charts.submodels import on_device_figure, situation_exits_figure
-from app.services import situations
+from app.services import customisation
 
 GENERIC = ""   # the picker's "none": the generic root, all its classes
 PICKER = "sm_situation"
@@ -16,14 +16,14 @@ PICKER = "sm_situation"
 
 def _remember_pick() -> None:
     """The picker's choice becomes the session's situation (other pages read and set the same key)."""
-    st.session_state[situations.SESSION_KEY] = st.session_state[PICKER] or None
+    st.session_state[customisation.SESSION_KEY] = st.session_state[PICKER] or None
 
 
 def situation_picker(model: str) -> str:
     """"Situation: what the device sees": none (the generic root) or one of this root's situations; it starts at
     the situation the session holds (the Predictive downloads map sets it when a place is clicked)."""
-    names = situations.situation_names(model)
-    asked, note = situations.requested(model)
+    names = customisation.situation_names(model)
+    asked, note = customisation.requested(model)
     if not names:
         st.caption("Situation: this root model has no situations registered (they are class groups of a shipped "
                    "root's classes), so the device is served the generic root.")
@@ -41,12 +41,12 @@ def situation_picker(model: str) -> str:
 def situation_card(name: str, model: str, root_classes: int) -> None:
     """The situation model's card: classes, photos it is scored on, accuracy per exit beside the generic root
     restricted to the same classes on the same photos, and sizes; the full comparison on request."""
-    sm, problem = situations.situation_model(name, model)
+    sm, problem = customisation.situation_model(name, model)
     if sm is None:
         st.warning(f"{problem} The page goes on with the generic root.")
         return
     card = sm.card
-    generic = situations.generic_restricted(name, model)
+    generic = customisation.generic_restricted(name, model)
     n = len(card.classes)
     st.markdown(f"**{name.capitalize()}**: {card.description}. The device sees {n} classes: "
                 f"{', '.join(card.classes)}.")
@@ -57,10 +57,10 @@ def situation_card(name: str, model: str, root_classes: int) -> None:
                    "the situation's photos of the test split", delta_color="off", delta_arrow="off",
                    report_label="situation: test photos")
     present.metric(c3, "Customised on", f"{units.count(card.train_photos)} photos",
-                   f"{card.config.steps} training steps of {situations.FINE_TUNED[card.config.fine_tune].label}",
+                   f"{card.config.steps} training steps of {customisation.FINE_TUNED[card.config.fine_tune].label}",
                    delta_color="off", delta_arrow="off",
                    report_label="situation: training photos")
-    present.metric(c4, "Extra download", units.size_bytes(situations.weights_bytes(name)),
+    present.metric(c4, "Extra download", units.size_bytes(customisation.weights_bytes(name)),
                    f"{units.count(card.trained_parameters)} new parameters; the rest is the root's",
                    delta_color="off", delta_arrow="off", report_label="situation: extra download")
     exits = pd.DataFrame({"exit": range(1, len(card.exit_accuracy) + 1),
@@ -92,7 +92,7 @@ def situation_card(name: str, model: str, root_classes: int) -> None:
 
 
 def _full_comparison(name: str, model: str) -> None:
-    result = situations.comparison(name, model)
+    result = customisation.comparison(name, model)
     rows = pd.DataFrame([{
         "exit": e.exit, "situation_model": e.specialised_accuracy, "generic_restricted": e.generic_restricted_accuracy,
         "generic": e.generic_accuracy,
@@ -139,7 +139,7 @@ def on_device_section(s, name: str) -> None:
                "device trains only the head; it cannot repair the stages, which compute what the head reads.")
     if not name:
         st.info("Pick a situation at the top of the page: the device customises its sub-model to the classes it "
-                "sees there." if situations.situation_names(s.model) else
+                "sees there." if customisation.situation_names(s.model) else
                 "This root model has no situations registered, so there is nothing to customise to here.")
         return
     _on_device(s, name)
@@ -149,22 +149,22 @@ def on_device_section(s, name: str) -> None:
 def _on_device(s, name: str) -> None:
     """The controls and the curve: a fragment, so moving a slider reruns this part alone."""
     c1, c2, c3 = st.columns(3)
-    label = c1.selectbox("The sub-model the device downloaded", list(situations.DEVICE_SPECS), key="od_start",
+    label = c1.selectbox("The sub-model the device downloaded", list(customisation.DEVICE_SPECS), key="od_start",
                          help=glossary.tip("sub-model", "exit"))
-    part = c2.radio("What the device trains", list(situations.ON_DEVICE_PARTS), key="od_part",
-                    format_func=lambda p: situations.ON_DEVICE_PARTS[p].label,
-                    help=" ".join(f"**{v.label}**: {v.note}." for v in situations.ON_DEVICE_PARTS.values()))
-    sigma = c3.radio("The device's camera", list(situations.CAMERAS), key="od_camera",
-                     format_func=situations.CAMERAS.get,
+    part = c2.radio("What the device trains", list(customisation.ON_DEVICE_PARTS), key="od_part",
+                    format_func=lambda p: customisation.ON_DEVICE_PARTS[p].label,
+                    help=" ".join(f"**{v.label}**: {v.note}." for v in customisation.ON_DEVICE_PARTS.values()))
+    sigma = c3.radio("The device's camera", list(customisation.CAMERAS), key="od_camera",
+                     format_func=customisation.CAMERAS.get,
                      help="The root was trained on the data set's own photos; a noisier camera takes photos unlike "
                           "them, which is where customisation has something to learn.")
     d1, d2 = st.columns(2)
     per_class = d1.slider("Labelled photos per class on the device", 1, 100, 20, key="od_photos")
     steps = d2.slider("Training steps", 10, 500, 100, 10, key="od_steps")
-    hard = situations.limit(label)
+    hard = customisation.limit(label)
     if hard:
         st.warning(f"This sub-model is such a case: {hard}", icon=":material/block:")
-    measured, total = situations.measured_photos(name, s.model)
+    measured, total = customisation.measured_photos(name, s.model)
     run_key = (name, label, s.model, sigma, part)
     prepared = st.session_state.get("od_prepared", frozenset())
     if run_key not in prepared:
@@ -174,10 +174,10 @@ def _on_device(s, name: str) -> None:
         if not st.button("Customise on the device", key="od_run", type="primary"):
             return
         st.session_state["od_prepared"] = prepared | {run_key}
-    config = situations.OnDeviceConfig(photos_per_class=per_class, steps=steps, fine_tune=part,
-                                       checkpoints=_checkpoints(steps), test_photos=situations.ON_DEVICE_TEST_PHOTOS)
+    config = customisation.OnDeviceConfig(photos_per_class=per_class, steps=steps, fine_tune=part,
+                                       checkpoints=_checkpoints(steps), test_photos=customisation.ON_DEVICE_TEST_PHOTOS)
     try:
-        result = situations.on_device(name, label, s.model, sigma, config, 0, s.dsi().hardware)
+        result = customisation.on_device(name, label, s.model, sigma, config, 0, s.dsi().hardware)
     except ValueError as err:
         st.error(str(err))
         return
@@ -195,7 +195,7 @@ def _on_device(s, name: str) -> None:
                    f"{hw.name}, estimated", delta_color="off", delta_arrow="off",
                    report_label="on the device: training time")
     present.metric(m4, "What the device changed", units.size_bytes(result.update_bits / 8),
-                   f"{units.count(result.trained_parameters)} parameters at {situations.TRAINING_BITS} bits",
+                   f"{units.count(result.trained_parameters)} parameters at {customisation.TRAINING_BITS} bits",
                    delta_color="off", delta_arrow="off", report_label="on the device: change stored")
     curve = pd.DataFrame({"steps": result.steps, "accuracy": result.accuracy})
     present.chart(on_device_figure(curve, 1 / len(result.classes)), key="on_device_chart",
@@ -209,11 +209,11 @@ def _on_device(s, name: str) -> None:
     else:
         trend = (f"the best point, {units.percent(result.accuracy[best])} after {result.steps[best]} steps, shows "
                  "where more steps on the same few photos stop helping")
-    st.caption(f"Accuracy on {photos} test photos of the {name}, taken by {situations.CAMERAS[sigma]}; each point "
+    st.caption(f"Accuracy on {photos} test photos of the {name}, taken by {customisation.CAMERAS[sigma]}; each point "
                f"is compared with the sub-model as downloaded (0 steps, dashed). The device trained "
-               f"{situations.ON_DEVICE_PARTS[part].label} on {units.count(result.train_photos)} photos of its own "
+               f"{customisation.ON_DEVICE_PARTS[part].label} on {units.count(result.train_photos)} photos of its own "
                f"({per_class} per class), {result.photos_per_step} per step: {trend}.")
-    st.caption(f"Training time: {situations.TRAINING_MAC_FACTOR} × the sub-model's "
+    st.caption(f"Training time: {customisation.TRAINING_MAC_FACTOR} × the sub-model's "
                f"{units.count(result.macs_per_photo)} multiply-adds per photo × {result.photos_per_step} photos per "
                f"step × {steps} steps, at the {hw.name}'s 32-bit float speed of "
                f"{units.count(result.device_macs_per_s / 1e9)} billion multiply-adds per second. Why 3 ×: training "

@@ -1,6 +1,7 @@
-"""Situations on the Sub-models page: which situations the current root has, a situation model's card beside the
-generic root restricted to its classes (the fair comparison, cached), and on-device customisation of a downloaded
-sub-model on the device's own photos (core.situation.ondevice), its expensive half cached per sub-model and camera.
+"""Customisation on the Sub-models page: a situation model's card beside the generic root restricted to its classes
+(the fair comparison, cached), and on-device customisation of a downloaded sub-model on the device's own photos
+(core.situation.ondevice), its expensive half cached per sub-model and camera. Which situations a root has and their
+shipped models come from app.services.situation_library, the one home of the situation models in the app.
 
 Every cached value is keyed by plain values: the situation's name, the root's display name, the file stamps that
 change when a situation model or a root is rebuilt, and the on-device settings."""
@@ -39,19 +40,10 @@ DEVICE_SPECS: dict[str, SubModelSpec] = {
 }
 
 
-def root_stem(model: str) -> str:
-    """The root's checkpoint name (its file name without suffix): what a situation names as its root."""
-    from app.services import keys
-
-    return keys.checkpoint_path(model).stem
-
-
 def situation_names(model: str) -> tuple[str, ...]:
     """The registered situations of the root ``model`` (none for a root that has none: a user's own root)."""
-    from core.situation.situations import situations_for
-
     try:
-        return tuple(s.name for s in situations_for(root_stem(model)))
+        return tuple(situation_library.situations_of(model))
     except (ValueError, KeyError):
         return ()
 
@@ -228,5 +220,5 @@ def on_device(name: str, label: str, model: str, sigma: float, config: OnDeviceC
 __all__ = ["CAMERAS", "DEVICE_SPECS", "FINE_TUNED", "ON_DEVICE_PARTS", "ON_DEVICE_TEST_PHOTOS", "OnDeviceConfig",
            "SESSION_KEY",
            "TRAINING_BITS", "TRAINING_MAC_FACTOR", "camera_data", "comparison", "device_start", "device_submodel",
-           "generic_restricted", "limit", "measured_photos", "on_device", "requested", "root_stem",
+           "generic_restricted", "limit", "measured_photos", "on_device", "requested",
            "situation_model", "situation_names", "situation_task", "weights_bytes"]
