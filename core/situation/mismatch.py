@@ -208,15 +208,87 @@ def build_pools(models: Mapping[str, object], data: Mapping[str, DataSplits], ph
     return ConfidencePools(names, exit, pool, confidence, correct, time.perf_counter() - started)
 
 
+def pools_identity(names: Sequence[str], photos: int, seed: int, exit: int) -> dict:
+    """What a set of pools of the shipped situation models depends on, as plain values: the situations in order,
+    photos per situation, seed, exit, and the sha256 of every situation model's weight file and of its root's.
+    A pools file is used only when it was made for exactly this."""
+    from core.model.models import ASSETS
+    from core.network.library.weights import sha256_file
+    from core.situation.library import model_path
+
+    files = {}
+    for name in names:
+        for path in (model_path(name), ASSETS / f"{situation(name).root}.safetensors"):
+            if path.name not in files:
+                files[path.name] = sha256_file(path) if path.is_file() else "missing"
+    return {"situations": list(names), "photos": int(photos), "seed": int(seed), "exit": int(exit),
+            "files": dict(sorted(files.items()))}
+
+
+def save_pools(pools: ConfidencePools, identity: dict, path) -> int:
+    """Write ``pools`` and the ``identity`` they were made for to ``path`` (numpy .npz, no pickled objects),
+    atomically (a temporary file, then renamed). Returns the file's size in bytes."""
+    import json
+    import os
+    from pathlib import Path
+
+    path = Path(path)
+    arrays = {"identity": np.array(json.dumps(identity, sort_keys=True))}
+    for i, s in enumerate(pools.situations):
+        arrays[f"photos_{i}"] = np.asarray(pools.photos[s], dtype=np.int64)
+        for j, h in enumerate(pools.situations):
+            arrays[f"confidence_{j}_{i}"] = np.asarray(pools.confidence[h, s], dtype=np.float64)
+            arrays[f"correct_{j}_{i}"] = np.asarray(pools.correct[h, s], dtype=bool)
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "wb") as f:
+        np.savez_compressed(f, **arrays)
+    os.replace(tmp, path)
+    return path.stat().st_size
+
+
+def load_pools(identity: dict, path) -> tuple[ConfidencePools | None, str]:
+    """(pools, "") from the pools file at ``path`` when it was made for ``identity``; else (None, why in words): no
+    file, a damaged one (named), or one made for other models, photos, seed or exit. Never unpickles."""
+    import json
+    from pathlib import Path
+
+    path = Path(path)
+    if not path.is_file():
+        return None, f"no pools file {path.name}"
+    started = time.perf_counter()
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            stored = json.loads(str(z["identity"]))
+            if stored != json.loads(json.dumps(identity, sort_keys=True)):
+                return None, f"{path.name} was made for other models or settings"
+            names = tuple(stored["situations"])
+            photos = {s: z[f"photos_{i}"] for i, s in enumerate(names)}
+            confidence = {(h, s): z[f"confidence_{j}_{i}"] for i, s in enumerate(names) for j, h in enumerate(names)}
+            correct = {(h, s): z[f"correct_{j}_{i}"] for i, s in enumerate(names) for j, h in enumerate(names)}
+    except Exception as err:  # noqa: BLE001 (zipfile.BadZipFile and others: a damaged file is said, never raised)
+        return None, f"{path.name} is damaged ({type(err).__name__}: {err})"
+    for (h, s), conf in confidence.items():
+        if conf.shape != photos[s].shape or correct[h, s].shape != photos[s].shape:
+            return None, f"{path.name} is damaged (pool {h} on {s} has the wrong length)"
+    return ConfidencePools(names, int(stored["exit"]), photos, confidence, correct,
+                           time.perf_counter() - started), ""
+
+
 def shipped_pools(photos: int = 500, seed: int = 0, exit: int = EXIT,
-                  situations: Sequence[str] | None = None) -> ConfidencePools:
+                  situations: Sequence[str] | None = None, use_file: bool = True) -> ConfidencePools:
     """Pools of the shipped situation models (assets/situations/, core.situation.library.load_shipped) on their
-    roots' shipped data; every registered situation by default."""
+    roots' shipped data; every registered situation by default. Read from the shipped pools file
+    (``POOLS_FILE``, made by ``python -m core.situation.mismatch``) when it was made for exactly these models and
+    settings (``pools_identity``), else measured (5-60 s on 2 cores)."""
     from core.model.data import load_for_card
     from core.model.models import ASSETS, load_checkpoint
     from core.situation.library import load_shipped
 
     names = tuple(situations) if situations is not None else tuple(SITUATIONS)
+    if use_file:
+        pools, _ = load_pools(pools_identity(names, photos, seed, exit), pools_file())
+        if pools is not None:
+            return pools
     roots, data, models = {}, {}, {}
     for name in names:
         root_name = situation(name).root
@@ -226,6 +298,25 @@ def shipped_pools(photos: int = 500, seed: int = 0, exit: int = EXIT,
             data[root_name] = load_for_card(card, checkpoint)
         models[name] = load_shipped(name, roots[root_name])
     return build_pools(models, data, photos, seed, exit)
+
+
+def pools_file():
+    """The shipped pools file: every situation model on 500 test photos of every situation, seed 0, exit 4."""
+    from core.situation.library import SITUATION_MODELS
+
+    return SITUATION_MODELS / "confidence_pools.npz"
+
+
+SHIPPED_POOL_PHOTOS, SHIPPED_POOL_SEED = 500, 0   # what the shipped pools file holds (the app and the benchmark)
+
+
+def write_shipped_pools() -> str:
+    """Measure the shipped pools afresh and write the pools file; returns what was done, in words."""
+    names = tuple(SITUATIONS)
+    pools = shipped_pools(SHIPPED_POOL_PHOTOS, SHIPPED_POOL_SEED, EXIT, names, use_file=False)
+    size = save_pools(pools, pools_identity(names, SHIPPED_POOL_PHOTOS, SHIPPED_POOL_SEED, EXIT), pools_file())
+    return (f"wrote {pools_file()} ({size / 1e3:.0f} kB): {len(names)} situation models x {len(names)} situations' "
+            f"pools of up to {SHIPPED_POOL_PHOTOS} test photos, measured in {pools.seconds:.1f} s")
 
 
 # Timelines -----------------------------------------------------------------------------------------------------------
@@ -608,5 +699,10 @@ def mismatch(config: MismatchConfig = MismatchConfig(), seed: int = 0, *, pools:
 
 
 __all__ = ["EXIT", "FIXED_AT_CHANGE", "FIXED_BY_DETECTOR", "NOT_FIXED", "WAYS", "ConfidencePools", "MismatchConfig",
-           "MismatchResult", "Timelines", "as_seen_by", "build_pools", "compare_ways", "mismatch", "shipped_pools",
+           "MismatchResult", "Timelines", "as_seen_by", "build_pools", "compare_ways", "load_pools", "mismatch",
+           "pools_identity", "save_pools", "shipped_pools", "write_shipped_pools",
            "timelines_from_simulation"]
+
+
+if __name__ == "__main__":   # python -m core.situation.mismatch: (re)write the shipped confidence pools
+    print(write_shipped_pools())

@@ -9,6 +9,7 @@ import torch
 
 from core.mobility.simulate import scenario, simulate
 from core.situation.drift import DetectorConfig, detect
+from core.situation.situations import SITUATIONS
 from core.situation.mismatch import (FIXED_AT_CHANGE, WAYS, MismatchConfig, Timelines, as_seen_by,
                                      compare_ways, mismatch, shipped_pools, timelines_from_simulation)
 
@@ -170,3 +171,37 @@ def test_bad_timelines_are_refused_by_name(pools):
         compare_ways(_road_then_harbour(1), pools, CONFIG, seed=-1)
     with pytest.raises(ValueError, match="stays\\[0\\] seconds=0"):
         Timelines.from_stays([[("road", 0)]])
+
+
+# ---------- the shipped pools file ----------
+
+def test_the_shipped_pools_file_is_for_the_shipped_models_and_holds_what_a_fresh_measurement_gives():
+    """assets/situations/confidence_pools.npz spares the Predictive page a minute of measuring: it must be made for
+    the shipped situation models and roots (their sha256), and equal a fresh measurement (two situations of it)."""
+    from core.situation.mismatch import (EXIT, SHIPPED_POOL_PHOTOS, SHIPPED_POOL_SEED, load_pools, pools_file,
+                                         pools_identity)
+
+    shipped, why = load_pools(pools_identity(tuple(SITUATIONS), SHIPPED_POOL_PHOTOS, SHIPPED_POOL_SEED, EXIT),
+                              pools_file())
+    assert shipped is not None, f"{why}: rewrite it with python -m core.situation.mismatch"
+    pair = ("road", "home")
+    fresh = shipped_pools(SHIPPED_POOL_PHOTOS, SHIPPED_POOL_SEED, situations=pair, use_file=False)
+    for h in pair:
+        for s in pair:
+            assert np.array_equal(fresh.photos[s], shipped.photos[s])
+            assert np.array_equal(fresh.confidence[h, s], shipped.confidence[h, s])
+            assert np.array_equal(fresh.correct[h, s], shipped.correct[h, s])
+
+
+def test_a_pools_file_for_other_settings_or_damaged_is_said_by_name_and_not_used(tmp_path):
+    from core.situation.mismatch import EXIT, load_pools, pools_file, pools_identity
+
+    identity = pools_identity(tuple(SITUATIONS), 500, 0, EXIT)
+    other, why = load_pools(pools_identity(tuple(SITUATIONS), 400, 0, EXIT), pools_file())
+    assert other is None and "other models or settings" in why
+    bad = tmp_path / "confidence_pools.npz"
+    bad.write_bytes(pools_file().read_bytes()[:5000])
+    pools, why = load_pools(identity, bad)
+    assert pools is None and "confidence_pools.npz is damaged" in why
+    pools, why = load_pools(identity, tmp_path / "none.npz")
+    assert pools is None and "no pools file none.npz" in why
