@@ -68,3 +68,27 @@ def layer_profile(_lib, lib_key: str, entry_id: int):
     from core.compress.profile import catalog_layer_profile
 
     return catalog_layer_profile(_lib.entry(int(entry_id)))
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def library_versions(_lib, lib_key: str):
+    """Every improved version beside the entry it was improved from, with sizes, accuracy clean and at the library's
+    BERs (no protection, the device's exit), fingerprints and how it was made in words (an empty table without
+    versions); ``lib_key`` (library_key) names the library and its catalog's version for the cache."""
+    from core.network.library.versions import compare_table
+
+    return compare_table(_lib)
+
+
+def improve_command(lib, model: str = DEFAULT_MODEL_NAME) -> str:
+    """The command that improves an entry of this library by federated rounds and stores it as a version: on the
+    smallest entry with integer codes (the kind devices keep), or the smallest entry."""
+    entries = lib.entries()
+    built = entries[entries["version"] == 1]
+    coded = built[built["bits"] <= 8]
+    pick = (coded if len(coded) else built).sort_values("total_bits")
+    key = pick["key"].iloc[0] if len(pick) else "<entry key>"
+    folder = "" if keys.library_path(model) == keys.PROJECT / "library" / keys.checkpoint_path(model).stem \
+        else f" --library {units.path(keys.library_path(model))}"
+    return (f"python -m core.network.library improve --root {keys.checkpoint_path(model).stem}{folder} --entry {key} "
+            "--devices 4 --rounds 2")

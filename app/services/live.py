@@ -232,7 +232,7 @@ def _library_curve(_lib, lib_key: str, ref: SubModelRef, protections: tuple[str,
         if spec.bits_map is not None or spec.mixed_budget_bits is not None or spec.qat_steps:
             return None
         match = entries[(entries["depth"] == spec.depth) & (entries["keep_ratio"] == spec.keep_ratio)
-                        & (entries["bits"] == spec.bits)
+                        & (entries["bits"] == spec.bits) & (entries["version"] == 1)  # as built: as generated
                         & ((entries["retrain_steps"] == spec.retrain_steps) | (spec.keep_ratio >= 1.0))]
     if match.empty:
         return None

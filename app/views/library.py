@@ -69,12 +69,15 @@ depth_pick = f4.multiselect("Exit (depth)", sorted(entries["depth"].unique()),
                             default=sorted(entries["depth"].unique()), key="lib_depth")
 view = entries[entries["tier"].isin(tier_pick) & entries["technique"].isin(tech_pick)
                & entries["bits"].isin(bits_pick) & entries["depth"].isin(depth_pick)]
-shown = view[["id", "tier", "technique", "label", "total_bits", "size_pct_of_root", "nonzero_parameters",
+shown = view[["id", "tier", "technique", "label", "version", "total_bits", "size_pct_of_root", "nonzero_parameters",
               "effective_macs", "device_memory_bytes", "accuracy", "split_accuracy", "generation_seconds"]]
 shown = shown.assign(total_bits=shown["total_bits"] / 1e6, device_memory_bytes=shown["device_memory_bytes"] / 1e6,
                      effective_macs=shown["effective_macs"] / 1e6)
 present.table(shown, "Entries", hide_index=True, width="stretch", key="entries_table",
               column_config={"id": "entry", "label": "sub-model",
+                             "version": st.column_config.NumberColumn(
+                                 "version", format="%d", help="1: as the library was built; 2 and up: improved "
+                                                              "versions (see Versions below)"),
                              "total_bits": st.column_config.NumberColumn("download (Mbit)", format="%.3f"),
                              "size_pct_of_root": st.column_config.NumberColumn("size (% of root)", format="%.1f"),
                              "nonzero_parameters": st.column_config.NumberColumn("non-zero weights", format="%d"),
@@ -131,13 +134,56 @@ else:
                                      "images": st.column_config.NumberColumn("images evaluated")})
     st.download_button("BER table (CSV)", ber.to_csv(index=False), "ai_library_ber.csv", "text/csv")
 
+st.subheader("Versions: sub-models improved after the build")
+versions = services.library_versions(lib, services.library_key(lib))
+if versions.empty:
+    st.info("This library holds no improved versions yet: every entry is as the library was built. Devices can "
+            "improve an entry together, each training it on its own photos and sending only its changes "
+            "(federated learning); the result is stored as a new version of the same sub-model, of the same size, "
+            "with its own measured accuracy, how it was made and its fingerprint. Make one with "
+            f"`{services.improve_command(lib, s.model)}`.", icon=":material/info:")
+else:
+    pairs = list(dict.fromkeys(versions["pair"]))
+    st.caption(f"{len(pairs)} improved version{'' if len(pairs) == 1 else 's'}, each beside the entry it was "
+               f"improved from. A version has that entry's size; its accuracy was measured afresh on all "
+               f"{int(lib.data_identity['test_samples']):,} test images and under bit errors as the library measures "
+               "every entry (no protection, the device's own exit). The selection can choose a version like any "
+               "entry, and the Live accuracy page offers each one.")
+    bers = [c for c in versions.columns if c.startswith("ber ")]
+    ber_names = {c: f"BER {units.ber_short(float(c[4:]))}" for c in bers}
+    for pair in pairs:
+        part = versions[versions["pair"] == pair]
+        new_row = part[part["side"] == "version"].iloc[0]
+        st.markdown(f"**{new_row['label']}**")
+        table = part.assign(total_bits=part["total_bits"] / 1e6, fingerprint=part["file_sha256"].str[:16] + "…",
+                            side=part["side"].map({"version": "improved version", "improved from": "improved from"}))
+        present.table(table[["side", "label", "version", "total_bits", "accuracy", "split_accuracy", *bers,
+                             "fingerprint"]].rename(columns=ber_names), f"Versions: {new_row['label']}",
+                      hide_index=True, width="stretch", key=f"versions_{pair}",
+                      column_config={"side": "role", "label": "sub-model",
+                                     "version": st.column_config.NumberColumn("version", format="%d"),
+                                     "total_bits": st.column_config.NumberColumn("download (Mbit)", format="%.3f"),
+                                     "accuracy": st.column_config.NumberColumn("accuracy", **units.PERCENT_COLUMN),
+                                     "split_accuracy": st.column_config.NumberColumn(
+                                         "accuracy with server finishing", **units.PERCENT_COLUMN),
+                                     **{n: st.column_config.NumberColumn(n, **units.PERCENT_COLUMN)
+                                        for n in ber_names.values()},
+                                     "fingerprint": st.column_config.TextColumn(
+                                         "fingerprint (sha256)", help="The first 16 of the 64 hexadecimal digits "
+                                                                      "of the weight file's sha256")})
+        st.caption(new_row["provenance"])
+    st.download_button("Versions (CSV)", versions.to_csv(index=False), "ai_library_versions.csv", "text/csv")
+
 st.subheader("Weight files")
 if st.button("Check every weight file against its fingerprint (sha256)", key="lib_verify"):
     damaged = services.damaged_entries(s.model)
     if damaged:
+        built = [d for d in damaged if d.version == 1]
         st.error(f"{len(damaged)} damaged entr{'y' if len(damaged) == 1 else 'ies'}: "
                  + "; ".join(f"{d.key} ({d.file}): {d.problem}" for d in damaged)
-                 + ". \"Complete the library\" below regenerates them.")
+                 + (". \"Complete the library\" below regenerates the entries as built" if built else "")
+                 + (". An improved version cannot be made again from the root: restore its file, or improve the "
+                    "entry again" if len(built) < len(damaged) else "") + ".")
     else:
         st.success(f"All {len(entries)} weight files match the catalog.")
 with st.expander("Complete the library (only missing or damaged entries are generated)"):

@@ -39,6 +39,7 @@ st.caption("The parameter payload crosses a binary symmetric channel with the si
            "channel's and the image sampling's randomness.", help=glossary.tip("payload", "topology", "BER"))
 
 options = {label: services.SubModelRef.generated(spec) for label, spec in services.LIVE_SPECS.items()}
+improved_ids = set()  # library entries that are improved versions (they cannot be made again from the root)
 lib, _ = services.library_or_none(s.model)
 if lib is not None:  # the sub-models the selection picks for the sidebar's device come first
     lib_key = services.library_key(lib)
@@ -46,7 +47,12 @@ if lib is not None:  # the sub-models the selection picks for the sidebar's devi
     chosen = {f"Chosen for this device, {fam}: {c['label']} (device exit)":
               services.SubModelRef.library_entry(lib_key, int(c["id"]))
               for fam, c in sel.chosen.items() if c is not None and not c.get("generated_on_the_fly")}
-    options = {**chosen, **options}
+    versions = services.library_versions(lib, lib_key)
+    improved = {} if versions.empty else {
+        f"Improved version from the AI library: {r.label}": services.SubModelRef.library_entry(lib_key, int(r.id))
+        for r in versions[versions["side"] == "version"].itertuples()}
+    improved_ids = {ref.entry_id for ref in improved.values()}
+    options = {**chosen, **improved, **options}
 c1, c2, c3, c4 = st.columns([3, 1, 1, 1])
 labels = list(options)
 choice = c1.selectbox("Sub-model", labels, index=labels.index("Bit level: 4-bit codes"), key="live_choice")
@@ -77,8 +83,11 @@ if (ref, s.model) not in previewed:
 try:
     sub, note = services.live_submodel_noting(ref, s.model)
 except ValueError as err:  # e.g. a damaged library entry: say which and how to repair it, no traceback
-    st.error(f"The sub-model \"{choice}\" cannot be loaded: {str(err)[:300]} \"Complete the library\" on the "
-             "AI library page regenerates damaged entries; the other sub-models here still work.")
+    repair = ("An improved version cannot be made again from the root: restore its weight file or improve the "
+              "entry again;" if ref.kind == "library" and ref.entry_id in improved_ids else
+              "\"Complete the library\" on the AI library page regenerates damaged entries;")
+    st.error(f"The sub-model \"{choice}\" cannot be loaded: {str(err)[:400]} {repair} the other sub-models here "
+             "still work.")
     st.stop()
 preview.empty()
 if note:  # a read-only library folder: the weights were made and checked, just not kept

@@ -7,6 +7,11 @@ Among the feasible candidates the rule chooses (``RULES``): by default the small
 requirement (the paper's adaptation of the model to the link and the device); or the most accurate within the
 limits, where estimates whose 95 % intervals overlap the best one's count as ties and ties go to the smaller
 download, so that the choice never follows a lucky estimate. Each choice keeps its runner-up and a sentence why.
+
+An improved version of an entry (core.network.library.versions) is a candidate like any other: it has its parent's
+size and its own measured accuracy, so where it is more accurate it wins the tie on size; every candidate says its
+``version``, the ``parent`` it was improved from, whether it is the ``latest`` version of its sub-model and, if
+not, its ``newer_version``.
 """
 from __future__ import annotations
 
@@ -76,9 +81,9 @@ class Selection:
         for fam in TECHNIQUES:
             c = self.chosen.get(fam)
             base = {"technique": fam, "feasible": c is not None, "reason": self.reasons.get(fam, "")}
-            base.update({k: (None if c is None else c[k]) for k in (
+            base.update({k: (None if c is None else c.get(k)) for k in (
                 "label", "mode", "tier", "total_bits", "latency_s", "accuracy", "accuracy_lo", "accuracy_hi",
-                "accuracy_source", "generated_on_the_fly", "why", "runner_up")})
+                "accuracy_source", "generated_on_the_fly", "why", "runner_up", "version", "parent")})
             rows.append(base)
         return pd.DataFrame(rows)
 
@@ -219,8 +224,12 @@ def _candidate_rows(entries: pd.DataFrame, ber_table: pd.DataFrame, dsi: DSI, pr
                 "accuracy": (not math.isnan(acc)) and acc >= app.min_accuracy,
             }
             binding = next((c for c in CONSTRAINTS if not ok[c]), "")
+            version = int(e.get("version", 1) or 1)
             rows.append({
                 "id": e["id"], "key": e["key"], "technique": _technique(e["technique"]), "is_root": e["technique"] == "root",
+                "version": version, "parent": str(e.get("parent") or ""),
+                "base_key": str(e.get("base_key") or e["key"]), "latest": bool(e.get("latest", True)),
+                "newer_version": str(e.get("newer_version") or ""),
                 "label": e["label"] + (" + server" if mode == "split" else ""), "mode": mode,
                 "depth": int(e["depth"]), "keep_ratio": float(e["keep_ratio"]), "bits": int(e["bits"]),
                 "tier": e["tier"], "total_bits": int(e["total_bits"]), "size_pct_of_root": e["size_pct_of_root"],
@@ -236,18 +245,21 @@ def _candidate_rows(entries: pd.DataFrame, ber_table: pd.DataFrame, dsi: DSI, pr
 
 
 def _ranked(feasible: pd.DataFrame, rule: str) -> pd.DataFrame:
-    """Feasible candidates in the rule's order of preference (first = chosen, second = runner-up)."""
+    """Feasible candidates in the rule's order of preference (first = chosen, second = runner-up); between equals,
+    the newer version of a sub-model first."""
+    if "version" not in feasible:
+        feasible = feasible.assign(version=1)
     if rule == "smallest":
-        return feasible.sort_values(["total_bits", "latency_s", "accuracy"], ascending=[True, True, False],
-                                    kind="stable")
-    by_accuracy = feasible.sort_values(["accuracy", "total_bits", "latency_s"], ascending=[False, True, True],
-                                       kind="stable")
+        return feasible.sort_values(["total_bits", "latency_s", "accuracy", "version"],
+                                    ascending=[True, True, False, False], kind="stable")
+    by_accuracy = feasible.sort_values(["accuracy", "total_bits", "latency_s", "version"],
+                                       ascending=[False, True, True, False], kind="stable")
     leader = by_accuracy.iloc[0]
     lo = by_accuracy.get("accuracy_lo", by_accuracy.accuracy).fillna(by_accuracy.accuracy)
     hi = by_accuracy.get("accuracy_hi", by_accuracy.accuracy).fillna(by_accuracy.accuracy)
     tied = (hi >= lo.loc[leader.name]) & (lo <= hi.loc[leader.name])  # intervals overlap the leader's
-    ties = by_accuracy[tied].sort_values(["total_bits", "latency_s", "accuracy"], ascending=[True, True, False],
-                                         kind="stable")
+    ties = by_accuracy[tied].sort_values(["total_bits", "latency_s", "accuracy", "version"],
+                                         ascending=[True, True, False, False], kind="stable")
     return pd.concat([ties, by_accuracy[~tied]])
 
 
@@ -273,7 +285,12 @@ def _why(rule: str, ranked: pd.DataFrame, total: int) -> str:
     bigger = int(nxt.total_bits) - int(first.total_bits)
     because = (f"{_mbit(bigger)} more to download" if bigger > 0 else
                f"{(first.accuracy - nxt.accuracy) * 100:.1f} points less accurate" if nxt.accuracy < first.accuracy
-               else "slower to answer")
+               else "slower to answer" if nxt.latency_s > first.latency_s else "just as good")
+    if first.get("base_key", first.get("key")) == nxt.get("base_key", nxt.get("key")) \
+            and first.get("version", 1) != nxt.get("version", 1):
+        because += ("; the version it was improved from" if nxt.get("key") == first.get("parent") else
+                    "; an older version of it" if nxt.get("version", 1) < first.get("version", 1) else
+                    "; a newer version of it")
     return f"{head}; next: {nxt.label}, {_mbit(nxt.total_bits)} ({because})"
 
 

@@ -55,8 +55,9 @@ def _load_root(root_path_or_model) -> tuple[BackboneNet, dict, str]:
 
 
 def _repair(path: Path, lib: Library) -> list[str]:
-    """Remove entries whose weight file is damaged (their BER cells go with them): the build regenerates them."""
-    bad = lib.damaged_entries()
+    """Remove entries whose weight file is damaged (their BER cells go with them): the build regenerates them.
+    Improved versions are left alone: no build can make them again (``Library.damaged_entries`` names them)."""
+    bad = [d for d in lib.damaged_entries() if d.version == 1]
     if bad:
         con = connect(path)
         with con:
@@ -137,14 +138,17 @@ def _commit_entry(path: Path, folder: Path, entry, seed: int) -> None:
 
 
 def _measure_ber(path: Path, lib: Library, shared, executor: Executor, config: LibraryConfig, seed: int,
-                 bars: "_Bars") -> int:
-    """Measure every missing (entry, mode, BER, protection) cell: ``config.trials`` paired trials first, then more
-    (in rounds, each cell's trial i always from (seed, i)) until the interval's half-width reaches
-    ``config.target_half_width`` or ``config.max_trials``; a cell whose downloads are mixed, some ruined and some
-    not, keeps on to at least ``config.mixed_min_trials`` (core.link.reliability.stop_reason)."""
+                 bars: "_Bars", only: set[int] | None = None) -> int:
+    """Measure every missing (entry, mode, BER, protection) cell (of the entries ``only`` names, when given):
+    ``config.trials`` paired trials first, then more (in rounds, each cell's trial i always from (seed, i)) until
+    the interval's half-width reaches ``config.target_half_width`` or ``config.max_trials``; a cell whose downloads
+    are mixed, some ruined and some not, keeps on to at least ``config.mixed_min_trials``
+    (core.link.reliability.stop_reason)."""
     if not config.ber_grid or not config.protections:
         return 0
     entries = lib.entries()
+    if only is not None:
+        entries = entries[entries["id"].isin(only)]
     done_cells = {(int(r.entry_id), r.mode, round(float(r.ber), 15), r.protection)
                   for r in lib.ber_table().itertuples()}
     n_test = int(lib.data_identity["test_samples"])
@@ -154,10 +158,13 @@ def _measure_ber(path: Path, lib: Library, shared, executor: Executor, config: L
         modes = MODES if int(row.depth) < NUM_STAGES and config.split_ber else MODES[:1]
         missing = [(m, b, p) for m in modes for b in config.ber_grid for p in config.protections
                    if (int(row.id), m, round(b, 15), p) not in done_cells]
-        if not missing:
-            continue
+        improved = int(row.version) > 1
+        if not missing or (improved and not (lib.folder / row.file).is_file()):
+            continue  # an improved version without its file cannot be measured (nor made): verify names it
         data = (lib.folder / row.file).read_bytes()
         if sha256_bytes(data) != row.file_sha256:  # changed since the repair above: never measure a stranger
+            if improved:  # damaged, and left alone by the repair: verify names it
+                continue
             raise ValueError(f"library weight file {str(lib.folder / row.file)!r} changed during the build")
         weights[row.key] = data
         spec = spec_from_row(row._asdict())

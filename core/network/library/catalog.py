@@ -1,6 +1,7 @@
 """The library's catalog: one SQLite file with the schema version, the root model's identity, one row per
-sub-model (its card, tier, weight file and sha256) and its accuracy on a BER grid per protection, with the
-interval of the paired estimator. Also the build lock that keeps two builds of one folder from interleaving.
+sub-model (its card, tier, weight file and sha256), its accuracy on a BER grid per protection, with the
+interval of the paired estimator, and the versions of improved sub-models (versions.py). Also the build lock that
+keeps two builds of one folder from interleaving.
 """
 from __future__ import annotations
 
@@ -14,8 +15,12 @@ import torch
 
 from core.model.splits import DataSplits
 
-SCHEMA_VERSION = 3  # 2: BER cells store the paired estimator's interval (lo, hi) and the images evaluated;
-# 3: trials until the interval's target (or a maximum), the spread of single downloads and the ruined count
+SCHEMA_VERSION = 4  # 2: BER cells store the paired estimator's interval (lo, hi) and the images evaluated;
+# 3: trials until the interval's target (or a maximum), the spread of single downloads and the ruined count;
+# 4: a versions table (improved versions of an entry: parent, version number, provenance; versions.py)
+# Schema 3 is read as it is, as a catalog without versions (the shipped catalogs were built with it); storing a
+# version turns it into schema 4 in place (migrate_versions). Older ones are rebuilt.
+READABLE_SCHEMAS = (3, 4)
 APPLICATION_ID = "insitu-ai-library"
 CATALOG = "catalog.sqlite"
 LOCK = ".build.lock"
@@ -48,6 +53,12 @@ SCHEMA = [
     "p10 REAL NOT NULL, p90 REAL NOT NULL, ruined INTEGER NOT NULL, "
     "PRIMARY KEY (entry_id, mode, ber, protection))",
 ]
+VERSIONS_TABLE = (
+    "CREATE TABLE IF NOT EXISTS versions (entry_id INTEGER PRIMARY KEY REFERENCES entries(id) ON DELETE CASCADE, "
+    "parent_key TEXT NOT NULL, base_key TEXT NOT NULL, version INTEGER NOT NULL, method TEXT NOT NULL, "
+    "provenance TEXT NOT NULL, created TEXT NOT NULL, UNIQUE (base_key, version))")
+VERSION_COLUMNS = ("entry_id", "parent_key", "base_key", "version", "method", "provenance", "created")
+SCHEMA.append(VERSIONS_TABLE)
 META_KEYS = ("root_state_sha256", "root_card", "data", "config", "seed")
 
 
@@ -86,15 +97,21 @@ def check_catalog(path: Path) -> dict:
             meta = dict(con.execute("SELECT key, value FROM meta").fetchall())
             if meta.get("application") != APPLICATION_ID:
                 raise damaged(path, f"application={meta.get('application')!r}, expected {APPLICATION_ID!r}")
-            if meta.get("schema_version") != str(SCHEMA_VERSION):
+            version = str(meta.get("schema_version", ""))
+            if version not in {str(v) for v in READABLE_SCHEMAS}:
+                newer = version.isdigit() and int(version) > SCHEMA_VERSION
                 raise ValueError(f"library={str(path)!r} has schema_version={meta.get('schema_version')!r}, "
-                                 f"from an older version of this program; allowed: {SCHEMA_VERSION}. Build it "
-                                 "again into a new folder (or delete this one first).")
-            if not {"entries", "accuracy_ber"} <= tables:
-                raise damaged(path, f"tables {sorted(tables)}, expected meta, entries and accuracy_ber")
+                                 f"from {'a newer' if newer else 'an older'} version of this program; allowed: "
+                                 f"{', '.join(map(str, READABLE_SCHEMAS))}. Build it again into a new folder (or "
+                                 "delete this one first).")
+            expected = {"entries", "accuracy_ber"} | ({"versions"} if int(version) >= 4 else set())
+            if not expected <= tables:
+                raise damaged(path, f"tables {sorted(tables)}, expected meta, {', '.join(sorted(expected))}")
             cols = {r[1] for r in con.execute("PRAGMA table_info(entries)")}
             ber_cols = {r[1] for r in con.execute("PRAGMA table_info(accuracy_ber)")}
             missing = (set(ENTRY_COLUMNS) - cols) | (set(BER_COLUMNS) - ber_cols)
+            if "versions" in expected:
+                missing |= set(VERSION_COLUMNS) - {r[1] for r in con.execute("PRAGMA table_info(versions)")}
             if missing:
                 raise damaged(path, f"columns missing: {sorted(missing)}")
         finally:
@@ -163,6 +180,22 @@ def init_catalog(path: Path, root_sha: str, card: dict, file_sha: str, data: Dat
             ("seed", str(seed)), ("created", time.strftime("%Y-%m-%dT%H:%M:%S")), ("tier_rule", tier_rule)])
     con.close()
     tmp.replace(path)  # a catalog exists only once its schema and identity are complete
+
+
+def migrate_versions(path: Path) -> None:
+    """Give a schema-3 catalog the versions table and mark it schema 4, in one transaction (nothing else changes:
+    its entries, cells and weight files stay as they are). A catalog of schema 4 is left alone. Call with the
+    build lock held."""
+    meta = check_catalog(path)
+    if meta["schema_version"] == str(SCHEMA_VERSION):
+        return
+    con = connect(path)
+    try:
+        with con:
+            con.execute(VERSIONS_TABLE)
+            con.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(SCHEMA_VERSION),))
+    finally:
+        con.close()
 
 
 def build_lock(folder: Path, timeout_s: float = -1):

@@ -1,5 +1,6 @@
 """Reading an AI library: ``open_library`` checks the catalog (and optionally every weight file); ``Library``
-answers queries (entries, BER table) and loads an entry's sub-model from its safetensors file, sha256 checked."""
+answers queries (entries with their versions, BER table) and loads an entry's sub-model from its safetensors file,
+sha256 checked."""
 from __future__ import annotations
 
 import json
@@ -29,6 +30,7 @@ class DamagedEntry:
     key: str
     file: str
     problem: str
+    version: int = 1  # > 1: an improved version, which cannot be made again from the root (versions.py)
 
 
 class Library:
@@ -45,6 +47,7 @@ class Library:
         self.root_card = json.loads(meta["root_card"])
         self.data_identity = json.loads(meta["data"])
         self.seed = int(meta["seed"])
+        self.schema = int(meta["schema_version"])
 
     @property
     def root_sha256(self) -> str:
@@ -60,9 +63,43 @@ class Library:
         except (sqlite3.DatabaseError, pd.errors.DatabaseError) as err:
             raise damaged(self.path, err) from None
 
+    def _entries_sql(self, where: str = "") -> str:
+        if self.schema < 4:  # a catalog of schema 3 has no versions table: every entry is a built one
+            return f"SELECT e.*, 1 AS version, '' AS parent, e.key AS base_key FROM entries e {where} ORDER BY e.id"
+        return ("SELECT e.*, COALESCE(v.version, 1) AS version, COALESCE(v.parent_key, '') AS parent, "
+                "COALESCE(v.base_key, e.key) AS base_key FROM entries e LEFT JOIN versions v ON v.entry_id = e.id "
+                f"{where} ORDER BY e.id")
+
     def entries(self) -> pd.DataFrame:
-        """One row per sub-model: every card field, tier, weight file and its sha256 (``id`` is the entry id)."""
-        return self._query("SELECT * FROM entries ORDER BY id")
+        """One row per sub-model: every card field, tier, weight file and its sha256 (``id`` is the entry id), and
+        its version: ``version`` (1: as built; 2, 3, ...: improved versions, versions.py), ``parent`` (the key of
+        the entry a version was improved from; "" for a built entry), ``base_key`` (the built entry it is a version
+        of; its own key for a built entry), ``latest`` (no newer version of the same sub-model in the library) and
+        ``newer_version`` (the key of the newest version where there is one, else "")."""
+        table = self._query(self._entries_sql())
+        newest = table.loc[table.groupby("base_key")["version"].idxmax(), ["base_key", "key", "version"]] \
+            if len(table) else table[["base_key", "key", "version"]]
+        latest = dict(zip(newest["base_key"], newest["version"]))
+        latest_key = dict(zip(newest["base_key"], newest["key"]))
+        is_latest = table["version"] == table["base_key"].map(latest)
+        newer = [("" if ok else latest_key[b]) for ok, b in zip(is_latest, table["base_key"])]
+        return table.assign(latest=is_latest.astype(bool), newer_version=newer)
+
+    def versions(self) -> pd.DataFrame:
+        """One row per improved version: entry_id, key, label, parent_key, base_key, version, method, created and
+        ``provenance`` (a dict: how it was made, versions.Provenance's fields). Empty without versions."""
+        columns = ["entry_id", "key", "label", "parent_key", "base_key", "version", "method", "created",
+                   "provenance"]
+        if self.schema < 4:
+            return pd.DataFrame(columns=columns)
+        table = self._query("SELECT v.entry_id, e.key, e.label, v.parent_key, v.base_key, v.version, v.method, "
+                            "v.created, v.provenance FROM versions v JOIN entries e ON e.id = v.entry_id "
+                            "ORDER BY v.base_key, v.version")
+        try:
+            table["provenance"] = [json.loads(p) for p in table["provenance"]]
+        except json.JSONDecodeError as err:
+            raise damaged(self.path, f"a version's provenance is not valid JSON: {err}") from None
+        return table[columns]
 
     def ber_table(self) -> pd.DataFrame:
         """Accuracy under bit errors: entry_id, mode (exit or split), ber, protection, mean, std, lo and hi (the
@@ -80,7 +117,8 @@ class Library:
         return int(self._query("SELECT COUNT(*) AS n FROM entries")["n"].iloc[0])
 
     def entry(self, entry_id: int) -> dict:
-        df = self._query("SELECT * FROM entries WHERE id = ?", (int(entry_id),))
+        """One entry's row (as ``entries`` gives it, less ``latest`` and ``newer_version``)."""
+        df = self._query(self._entries_sql("WHERE e.id = ?"), (int(entry_id),))
         if df.empty:
             ids = self._query("SELECT id FROM entries")["id"].tolist()
             raise ValueError(f"entry_id={entry_id!r} is not in the library; allowed: {ids}")
@@ -124,7 +162,11 @@ class Library:
                 continue
             problem = file_problem(self.folder / row["file"], row["file_sha256"])
             if problem:
-                out.append(DamagedEntry(int(row["id"]), row["key"], row["file"], problem))
+                version = int(row["version"])
+                if version > 1:  # never made again by `build`: say what repairs it instead
+                    problem += (f" (an improved version of {row['base_key']}: it cannot be made again from the root; "
+                                "restore the file or improve the entry again)")
+                out.append(DamagedEntry(int(row["id"]), row["key"], row["file"], problem, version))
         return out
 
     def verify(self) -> None:
@@ -132,8 +174,12 @@ class Library:
         bad = self.damaged_entries()
         if bad:
             names = ", ".join(f"{d.key} ({d.file})" for d in bad[:10]) + (" ..." if len(bad) > 10 else "")
+            improved = [d.key for d in bad if d.version > 1]
+            repair = ("`build` regenerates them" if not improved else
+                      f"`build` regenerates the built ones; improved versions ({', '.join(improved[:5])}) cannot be "
+                      "made again from the root: restore their files or improve the entries again")
             raise ValueError(f"library={str(self.folder)!r} has {len(bad)} damaged entr"
-                             f"{'y' if len(bad) == 1 else 'ies'}: {names}; `build` regenerates them. "
+                             f"{'y' if len(bad) == 1 else 'ies'}: {names}; {repair}. "
                              f"First problem: {bad[0].problem}")
 
 
