@@ -52,6 +52,20 @@ TERMS: dict[str, str] = {
     "confidence interval": "The range in which the true value lies with 95 % confidence, given the random "
                            "trials run.",
     "user-experienced rate": "The data rate a user can count on most of the time (the paper: 1 Gb/s in 6G).",
+    "improving together": "Devices that hold the same downloaded sub-model train it a little on their own photos "
+                          "and send back only what changed; the server averages what they sent into a better model "
+                          "for all of them. The photos never leave the devices (federated learning).",
+    "round": "One exchange between the server and the devices: the server sends its model, every device trains it "
+             "on its own photos and sends its update back, and the server averages the updates.",
+    "local steps": "How many training steps a device takes on its own photos in one round (each step looks at a "
+                   "batch of 32 of its photos).",
+    "update": "What a device sends up after a round: how much each weight changed, compressed to a few bits per "
+              "weight, as the download itself was.",
+    "FedAvg": "Federated averaging: the server adds to its model the average of the devices' updates, each "
+              "weighted by how many photos the device holds (Flower's strategy of that name).",
+    "central training": "The same training on one machine with all the devices' photos pooled together, as many "
+                        "steps and photos per round: the usual reference for what the devices could reach (on average they "
+                        "do not beat it; one run on a few hundred test photos can by chance).",
 }
 
 # The words issue 14 found unexplained on screen: each must have an entry above ("GMAC/s" is now written out as

@@ -23,6 +23,7 @@ PAGES = [
     st.Page("views/library.py", title="AI library", icon=":material/inventory_2:", url_path="library"),
     st.Page("views/rates.py", title="Rate requirements", icon=":material/speed:", url_path="rates"),
     st.Page("views/mobility.py", title="Predictive downloads", icon=":material/map:", url_path="mobility"),
+    st.Page("views/federated.py", title="Improve together", icon=":material/groups:", url_path="federated"),
     st.Page("views/guide.py", title="Guide", icon=":material/school:", url_path="guide"),
 ]
 

@@ -5,14 +5,16 @@ changes anything), and cache keys are plain values the page passes explicitly (k
 
 One module per concept: keys (what cache keys are made of), roots (root models, data sets, the session's settings),
 location, live (the trial store and live estimates), submodels, rates, mobility, ai_library, depth (split points,
-early exit, progressive), guide. Pages use the names re-exported here (``from app import services``). Modules call
-one another through the module (``roots.dataset(model)``), so a test patches a function in the module that
-defines it, and code outside the package (pages, app.story) looks names up here.
+early exit, progressive), guide, federated (the Improve together page's background runs: their state is on disk,
+not in a cache). Pages use the names re-exported here (``from app import services``). Modules call one another
+through the module (``roots.dataset(model)``), so a test patches a function in the module that defines it, and
+code outside the package (pages, app.story) looks names up here.
 """
 from app.services.ai_library import (ACCURACY_RULE, HOLDS, REAL_TIME_MAX_S, REFERENCE_DOWNLINK_BPS, TECHNIQUES,
-                                     TIER_PRESETS, damaged_entries, edge_limit_bits, layer_profile, library,
-                                     library_or_none, selection)
+                                     TIER_PRESETS, damaged_entries, edge_limit_bits, improve_command, layer_profile,
+                                     library, library_or_none, library_versions, selection)
 from app.services.depth import exit_outcomes, progressive, split_rows
+from app.services import federated
 from app.services.guide import shipped_story_values, story_ber, story_card
 from app.services.keys import (SubModelRef, area_stamp, checkpoint_path, library_key, library_path, library_stamp,
                                root_identity, settings_key)
@@ -53,9 +55,12 @@ __all__ = [
     "is_situation", "situation_cards", "situations_of", "situation_library_or_none", "area_at", "area_files", "mobility_map", "mobility_presets", "mobility_sizes", "place_models", "simulation",
     # AI library and selection
     "ACCURACY_RULE", "HOLDS", "REAL_TIME_MAX_S", "REFERENCE_DOWNLINK_BPS", "TECHNIQUES", "TIER_PRESETS",
-    "damaged_entries", "edge_limit_bits", "layer_profile", "library", "library_or_none", "selection",
+    "damaged_entries", "edge_limit_bits", "improve_command", "layer_profile", "library", "library_or_none",
+    "library_versions", "selection",
     # depth and progressive
     "exit_outcomes", "progressive", "split_rows",
+    # federated runs (the Improve together page): services.federated.status(...), .start(...)
+    "federated",
     # guide
     "shipped_story_values", "story_ber", "story_card",
 ]

@@ -1,7 +1,8 @@
 """What cache keys are made of: the files behind a root model, its AI library and an area (their identities and
 modification times), the sidebar's settings as a tuple, and which sub-model a page means (SubModelRef).
 
-Every cached value is keyed by all of these that it depends on, as plain values; no streamlit here.
+Every cached value is keyed by all of these that it depends on, as plain values; no streamlit here. (The Improve
+together page's runs are kept on disk, not in a cache: federated.RunSpec.key names each by all it depends on.)
 """
 from __future__ import annotations
 

@@ -17,7 +17,7 @@ from app import glossary, present, story
 MAIN = str(Path(__file__).resolve().parents[2] / "app" / "main.py")
 PAGES = {"Sub-models": "views/submodels.py", "Live accuracy": "views/live.py", "AI library": "views/library.py",
          "Rate requirements": "views/rates.py", "Predictive downloads": "views/mobility.py",
-         "Guide": "views/guide.py"}
+         "Improve together": "views/federated.py", "Guide": "views/guide.py"}
 
 SNAKE = re.compile(r"\b[a-z][a-z0-9]*_[a-z0-9_]+\b")                 # total_bits, memory_bytes, latency_s
 SCIENTIFIC = re.compile(r"\b\d+(?:\.\d+)?e[+-]?\d+\b", re.I)          # 1e-4, 1.00e-04, 1.59e+04
