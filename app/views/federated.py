@@ -58,7 +58,7 @@ update_bits = c1.select_slider(
     help=glossary.explain("update") + " Fewer bits: a cheaper uplink, a coarser update.")
 eval_limit = c2.selectbox("Test photos scored per round", fed.EVAL_LIMITS, key="fed_eval",
                           format_func=lambda n: f"{n:,}",
-                          help="Every round is scored on these first test photos (all of them if the data set has "
+                          help="Every round is scored on this many test photos, a fixed draw with each class in its share (all of them if the data set has "
                                "fewer); more photos: a steadier number, a slower round.")
 seed = int(c3.number_input("Seed", min_value=0, max_value=10**6, step=1, key="fed_seed",
                            help="The same seed gives the same shares of photos and the same training."))
@@ -162,8 +162,8 @@ def _draw(state) -> None:
                 "which devices holding skewed shares of the photos should not beat on average, though one run scored "
                 "on a few hundred test photos can land a point or two either side of it by chance), "
                 if progress.central else "")
-    st.caption(f"Accuracy of the version the devices would download after each round, on the first "
-               f"{test_images:,} test photos, compared with {compared}the root model uncompressed at the same exit "
+    st.caption(f"Accuracy of the version the devices would download after each round, on {test_images:,} test "
+               f"photos (a fixed draw, each class in its share), compared with {compared}the root model uncompressed at the same exit "
                f"(dotted) and the sub-model as downloaded (grey): {words[entry]}.")
 
     rate = s.uplink_mbps * 1e6

@@ -100,7 +100,7 @@ def run(args) -> dict:
     import time
 
     from core.federated.flower import improve
-    from core.federated.local import central_curve, halfway_target, rounds_to_target
+    from core.federated.local import central_curve, halfway_target, rounds_to_target, scoring_data
     from core.model.data import load_for_card
     from core.model.evaluate import accuracy
     from core.model.models import device_model, load_checkpoint
@@ -120,11 +120,11 @@ def run(args) -> dict:
     entry, label, note = load_entry_for(checkpoint, args.entry, args.bits, data, root, args.library)
     if note:
         print(note, file=sys.stderr)
-    root_acc = accuracy(device_model(root, entry.spec.depth), data, "test", limit=config.eval_limit)
+    root_acc = accuracy(device_model(root, entry.spec.depth), scoring_data(data, config.eval_limit), "test")
     print(f"{checkpoint.stem}: {label}; {config.devices} devices ({config.split}), {config.rounds} rounds x "
           f"{config.local_steps} local steps of {config.batch_size} photos, updates at {config.update_bits} bits; "
           f"seed {args.seed}", flush=True)
-    test_images = len(data.y_test) if config.eval_limit is None else min(len(data.y_test), config.eval_limit)
+    test_images = len(scoring_data(data, config.eval_limit).y_test)
     progress("start", root=checkpoint.stem, label=label, root_accuracy=root_acc, test_images=test_images,
              devices=config.devices, rounds=config.rounds, local_steps=config.local_steps,
              batch_size=config.batch_size, update_bits=config.update_bits, split=config.split, seed=args.seed)

@@ -16,7 +16,7 @@ class FederatedConfig:
     ``split``: "dirichlet" gives each class's photos to the devices in Dirichlet(``alpha``) shares (small alpha:
     each device sees few classes); "by_class" gives each device only ``classes_per_device`` classes (the classes
     of its place). ``update_bits``: each update tensor is sent as per-channel uniform codes of this width (2..8),
-    or as fp16/fp32. ``eval_limit``: test photos scored after each round (None: all). ``cpus``: CPUs of the local
+    or as fp16/fp32. ``eval_limit``: test photos scored after each round, a fixed class-balanced draw (None: all; local.scoring_data). ``cpus``: CPUs of the local
     Ray that runs the devices (one device per CPU at a time)."""
 
     devices: int = 4

@@ -25,7 +25,7 @@ from core.compress.combine import SubModel
 from core.compress.common import transmitted_state
 from core.federated.config import FederatedConfig
 from core.federated.local import (Compression, device_data, device_seed, load_version, local_update,
-                                  without_photos)
+                                  scoring_data, without_photos)
 from core.federated.partition import class_counts, partition
 from core.model.evaluate import accuracy
 from core.model.splits import DataSplits
@@ -243,10 +243,11 @@ def improve(entry: SubModel, data: DataSplits, config: FederatedConfig, seed: in
         return _device_train(msg, context, shared_ref, photo_refs, config, seed)
 
     run = _Run()
+    scored = scoring_data(data, config.eval_limit)
 
     def evaluate(server_round, arrays):
         state = compression.project({k: torch.from_numpy(v) for k, v in _numpy(arrays).items()})
-        acc = accuracy(load_version(entry, state), data, "test", limit=config.eval_limit)
+        acc = accuracy(load_version(entry, state), scored, "test")
         run.accuracy[server_round] = acc
         run.state = state
         if progress is not None:
@@ -285,7 +286,7 @@ def improve(entry: SubModel, data: DataSplits, config: FederatedConfig, seed: in
     bits = np.array([[run.bits[r][d] for d in range(config.devices)] for r in range(1, config.rounds + 1)],
                     dtype=np.int64)
     round_seconds = tuple(round(run.stamps[r] - run.stamps[r - 1], 3) for r in range(1, config.rounds + 1))
-    test_images = len(data.y_test) if config.eval_limit is None else min(len(data.y_test), config.eval_limit)
+    test_images = len(scored.y_test)
     return FederatedResult(
         config=config, seed=seed, accuracy=tuple(run.accuracy[r] for r in range(config.rounds + 1)),
         uplink_bits=bits, photos=tuple(len(s) for s in shares),

@@ -112,6 +112,31 @@ def device_data(meta: DataSplits, x: torch.Tensor, y: torch.Tensor) -> DataSplit
     return dataclasses.replace(meta, x_train=x, y_train=y)
 
 
+SCORING_SEED = 0   # the fixed draw of test photos that scores every round (the same for every run)
+
+
+def scoring_data(data: DataSplits, limit: int | None) -> DataSplits:
+    """``data`` with its test split cut to the photos that score a run: all of them (``limit`` None or at least
+    their number), else a fixed class-balanced draw of ``limit`` (each class its share, seed SCORING_SEED), in the
+    data's order. Never the first ``limit``: the shipped CIFAR-10 test photos are sorted by class, so the first
+    1,000 are all airplanes (stop 26's federated figures were scored on those)."""
+    n = len(data.y_test)
+    if limit is None or limit >= n:
+        return data
+    check_int("limit", limit, 1)
+    labels = data.y_test.numpy()
+    rng = np.random.default_rng(SCORING_SEED)
+    classes, counts = np.unique(labels, return_counts=True)
+    share = limit * counts / n
+    quota = np.floor(share).astype(int)
+    # the photos left over go one each to the classes with the largest remainders (ties in a seeded order)
+    extra = np.lexsort((rng.permutation(len(classes)), -(share - quota)))[:limit - int(quota.sum())]
+    quota[extra] += 1
+    picked = [rng.permutation(np.flatnonzero(labels == c))[:q] for c, q in zip(classes, quota)]
+    idx = torch.as_tensor(np.sort(np.concatenate(picked)))
+    return dataclasses.replace(data, x_test=data.x_test[idx], y_test=data.y_test[idx])
+
+
 def without_photos(data: DataSplits) -> DataSplits:
     """``data`` with no photos in it: its normalisation, classes and shape, cheap to send to every device."""
     return dataclasses.replace(data, x_train=data.x_train[:0], y_train=data.y_train[:0], x_val=data.x_val[:0],
@@ -144,7 +169,7 @@ def central_curve(entry: SubModel, data: DataSplits, config: FederatedConfig, se
                   photos: np.ndarray | None = None) -> tuple[float, ...]:
     """The same training done centrally on the pooled photos, the reference (upper bound on average) of the
     federated run: test accuracy
-    (on ``config.eval_limit`` photos, as the rounds are scored) before training and after each round-equivalent.
+    (on the photos that score the rounds: ``scoring_data``) before training and after each round-equivalent.
 
     A round-equivalent is ``config.local_steps`` SGD steps of ``config.devices x config.batch_size`` pooled photos
     each (``photos``: indices into the training split, default all of it), at the same learning rate and keeping
@@ -161,13 +186,14 @@ def central_curve(entry: SubModel, data: DataSplits, config: FederatedConfig, se
     pooled = data if photos is None else device_data(data, data.x_train[torch.as_tensor(photos)],
                                                      data.y_train[torch.as_tensor(photos)])
     module = load_version(entry, transmitted_state(entry.module))
-    curve = [accuracy(module, data, "test", limit=config.eval_limit)]
+    scored = scoring_data(data, config.eval_limit)
+    curve = [accuracy(module, scored, "test")]
     with threads(1):
         for r in range(1, config.rounds + 1):
             train_kept(module, compression, pooled, config.local_steps, config.devices * config.batch_size,
                        config.lr, config.augment, device_seed(seed, r, 1 << 30))
             version = load_version(entry, compression.project(transmitted_state(module)))
-            curve.append(accuracy(version, data, "test", limit=config.eval_limit))
+            curve.append(accuracy(version, scored, "test"))
     return tuple(curve)
 
 

@@ -195,7 +195,7 @@ def test_a_small_live_run_writes_progress_and_the_page_draws_its_rounds(runs):
     assert len(at.get("plotly_chart")) == 2
     labels = [m.label for m in at.metric]
     assert "Accuracy after round 1" in labels and any(lab.startswith("Rounds to reach") for lab in labels)
-    assert "on the first 200 test photos" in texts(at, "caption")
+    assert "on 200 test photos (a fixed draw, each class in its share)" in texts(at, "caption")
     seconds = next(m.value for m in at.metric if m.label == "One update over your uplink")
     assert seconds.endswith("s")
 

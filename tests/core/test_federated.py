@@ -191,7 +191,9 @@ def test_the_central_curve_starts_at_the_entry_and_keeps_its_compression(entry, 
     from core.federated.local import load_version
     from core.model.evaluate import accuracy
 
-    assert curve[0] == accuracy(load_version(entry, transmitted_state(entry.module)), digits, "test", limit=100)
+    from core.federated.local import scoring_data
+
+    assert curve[0] == accuracy(load_version(entry, transmitted_state(entry.module)), scoring_data(digits, 100))
     assert curve == central_curve(entry, digits, small, 0)        # seeded
 
 
@@ -220,3 +222,23 @@ def test_the_command_writes_its_progress_file_line_by_line(tmp_path):
     assert bad.returncode == 2 and "target=86" in bad.stderr
     said = json.loads((tmp_path / "bad.jsonl").read_text().splitlines()[-1])
     assert said["event"] == "error" and "target=86" in said["message"]
+
+
+def test_rounds_are_scored_on_a_fixed_class_balanced_draw_not_the_first_photos():
+    """The shipped CIFAR-10 test photos are sorted by class: the first 1,000 are all airplanes. A round scored on
+    N photos must see every class in its share, the same photos in every run."""
+    from core.federated.local import scoring_data
+    from core.model.data import load_for_card
+    from core.model.models import ASSETS, load_checkpoint
+
+    checkpoint = ASSETS / "resnet18_cifar10.safetensors"
+    _, card = load_checkpoint(checkpoint)
+    data = load_for_card(card, checkpoint)
+    assert (data.y_test[:1000] == data.y_test[0]).all()          # why the first N would be wrong
+    scored = scoring_data(data, 1000)
+    assert np.bincount(scored.y_test.numpy(), minlength=10).tolist() == [100] * 10
+    assert torch.equal(scored.y_test, scoring_data(data, 1000).y_test)
+    assert torch.equal(scored.x_test, scoring_data(data, 1000).x_test)
+    odd = np.bincount(scoring_data(data, 37).y_test.numpy(), minlength=10)
+    assert odd.sum() == 37 and odd.min() >= 3 and odd.max() <= 4
+    assert scoring_data(data, None) is data and scoring_data(data, 10**6) is data
