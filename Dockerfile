@@ -4,10 +4,11 @@ FROM python:3.11-slim
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 WORKDIR /srv/insitu
 
-# CPU wheels of the pinned torch/torchvision come from the PyTorch CPU index; the rest from PyPI.
-COPY requirements.txt .
+# CPU wheels of the pinned torch/torchvision come from the PyTorch CPU index; the rest from PyPI. Ray and Flower
+# (requirements-ray.txt, which includes requirements.txt) run sweeps and the Improve together page's federated runs.
+COPY requirements.txt requirements-ray.txt ./
 RUN pip install --index-url https://download.pytorch.org/whl/cpu torch==2.14.1 torchvision==0.29.1 \
- && pip install -r requirements.txt
+ && pip install -r requirements-ray.txt
 
 COPY core ./core
 COPY app ./app
