@@ -390,10 +390,10 @@ def _alive(key: str, folder: Path) -> tuple[bool, int | None]:
 
 
 def _write(path: Path, text: str) -> None:
-    """Write a small file whole (a temporary file renamed over it), so that no reader sees half of it."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
+    """Write a small file whole (core.network.library.weights.write_atomic), so that no reader sees half of it."""
+    from core.network.library.weights import write_atomic
+
+    write_atomic(text.encode(), path)
 
 
 def log_tail(folder: Path, lines: int = 15, chars: int = 2500) -> str:
@@ -569,26 +569,12 @@ def _prune(base: Path) -> None:
             shutil.rmtree(old, ignore_errors=True)
 
 
-class _file_lock:
-    """An exclusive lock on a file (Linux, macOS), so that two servers sharing the runs folder never start the
-    same run twice or more runs than the cap; a no-op where fcntl is missing (Windows: one server)."""
+def _file_lock(path: Path):
+    """An exclusive lock on a file (the project's filelock, as the AI library's catalog uses), so that two servers
+    sharing the runs folder never start the same run twice or more runs than the cap."""
+    from filelock import FileLock
 
-    def __init__(self, path: Path):
-        self.path, self.handle = path, None
-
-    def __enter__(self):
-        try:
-            import fcntl
-        except ImportError:
-            return self
-        self.handle = open(self.path, "a")
-        fcntl.flock(self.handle, fcntl.LOCK_EX)
-        return self
-
-    def __exit__(self, *exc):
-        if self.handle is not None:
-            self.handle.close()   # closing releases the lock
-        return False
+    return FileLock(str(path))
 
 
 # ---------- what the page draws ----------

@@ -229,7 +229,6 @@ def save_pools(pools: ConfidencePools, identity: dict, path) -> int:
     """Write ``pools`` and the ``identity`` they were made for to ``path`` (numpy .npz, no pickled objects),
     atomically (a temporary file, then renamed). Returns the file's size in bytes."""
     import json
-    import os
     from pathlib import Path
 
     path = Path(path)
@@ -239,10 +238,13 @@ def save_pools(pools: ConfidencePools, identity: dict, path) -> int:
         for j, h in enumerate(pools.situations):
             arrays[f"confidence_{j}_{i}"] = np.asarray(pools.confidence[h, s], dtype=np.float64)
             arrays[f"correct_{j}_{i}"] = np.asarray(pools.correct[h, s], dtype=bool)
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as f:
-        np.savez_compressed(f, **arrays)
-    os.replace(tmp, path)
+    import io
+
+    from core.network.library.weights import write_atomic
+
+    buffer = io.BytesIO()
+    np.savez_compressed(buffer, **arrays)
+    write_atomic(buffer.getvalue(), path)
     return path.stat().st_size
 
 
